@@ -1,0 +1,90 @@
+"""BertEncoder: embeddings, L Transformer blocks and the pooler, as a functional Keras model.
+
+    encoder = BertEncoder.from_bert_config(BertConfig.from_preset("tiny"))
+    outputs = encoder({"input_word_ids": ids, "input_mask": mask, "input_type_ids": types})
+    outputs["sequence_output"]   # [B, S, H], last layer
+    outputs["pooled_output"]     # [B, H], tanh(dense([CLS] of the last layer))
+    outputs["encoder_outputs"]   # list of L tensors [B, S, H], one per block
+"""
+import dataclasses
+
+import keras
+
+from bert_tf.config import BertConfig
+from bert_tf.model.embeddings import BertEmbeddings
+from bert_tf.model.transformer import TransformerBlock
+
+INPUT_NAMES = ("input_word_ids", "input_mask", "input_type_ids")
+
+
+def encoder_inputs():
+    """The three int32 [B, S] inputs every model in bert_tf takes, by their shared names."""
+    return {name: keras.Input(shape=(None,), dtype="int32", name=name) for name in INPUT_NAMES}
+
+
+@keras.saving.register_keras_serializable(package="bert_tf")
+class BertEncoder(keras.Model):
+    """The BERT encoder. Constructor args are the fields of `BertConfig`, plus `dtype`
+    (a Keras dtype policy such as "mixed_bfloat16") and Keras model kwargs."""
+
+    def __init__(self, vocab_size, hidden_size, num_hidden_layers, num_attention_heads,
+                 intermediate_size, hidden_act="gelu", hidden_dropout_prob=0.1,
+                 attention_probs_dropout_prob=0.1, max_position_embeddings=512,
+                 type_vocab_size=2, initializer_range=0.02, layer_norm_eps=1e-12,
+                 dtype=None, **kwargs):
+        # Validates the values and keeps them for get_config().
+        self.bert_config = BertConfig(
+            vocab_size=vocab_size, hidden_size=hidden_size,
+            num_hidden_layers=num_hidden_layers, num_attention_heads=num_attention_heads,
+            intermediate_size=intermediate_size, hidden_act=hidden_act,
+            hidden_dropout_prob=hidden_dropout_prob,
+            attention_probs_dropout_prob=attention_probs_dropout_prob,
+            max_position_embeddings=max_position_embeddings, type_vocab_size=type_vocab_size,
+            initializer_range=initializer_range, layer_norm_eps=layer_norm_eps)
+
+        # === Layers ===
+        self.embeddings = BertEmbeddings(
+            vocab_size, hidden_size, max_position_embeddings, type_vocab_size,
+            initializer_range=initializer_range, layer_norm_eps=layer_norm_eps,
+            dropout_rate=hidden_dropout_prob, dtype=dtype, name="embeddings")
+        self.transformer_layers = [
+            TransformerBlock(
+                hidden_size, num_attention_heads, intermediate_size, hidden_act=hidden_act,
+                hidden_dropout_prob=hidden_dropout_prob,
+                attention_probs_dropout_prob=attention_probs_dropout_prob,
+                initializer_range=initializer_range, layer_norm_eps=layer_norm_eps,
+                dtype=dtype, name=f"transformer_layer_{i}")
+            for i in range(num_hidden_layers)]
+        self.pooler = keras.layers.Dense(
+            hidden_size, activation="tanh", dtype=dtype, name="pooler",
+            kernel_initializer=keras.initializers.TruncatedNormal(stddev=initializer_range))
+
+        # === Functional model ===
+        inputs = encoder_inputs()
+        x = self.embeddings(inputs["input_word_ids"], inputs["input_type_ids"])
+        encoder_outputs = []
+        for block in self.transformer_layers:
+            x = block(x, inputs["input_mask"])
+            encoder_outputs.append(x)
+        pooled_output = self.pooler(x[:, 0, :])  # [B, H] from the [CLS] position
+        super().__init__(
+            inputs=inputs,
+            outputs={"sequence_output": x, "pooled_output": pooled_output,
+                     "encoder_outputs": encoder_outputs},
+            dtype=dtype, **kwargs)
+
+    @classmethod
+    def from_bert_config(cls, config, **kwargs):
+        return cls(**dataclasses.asdict(config), **kwargs)
+
+    def get_config(self):
+        return {"name": self.name, "trainable": self.trainable,
+                "dtype": keras.dtype_policies.serialize(self.dtype_policy),
+                **dataclasses.asdict(self.bert_config)}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if isinstance(config.get("dtype"), dict):
+            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
+        return cls(**config)

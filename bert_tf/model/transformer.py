@@ -1,0 +1,133 @@
+"""TransformerBlock: one post-LayerNorm BERT layer — self-attention, then feed-forward.
+
+Shape legend: B batch, S sequence length, H hidden size, N heads, D head size (H / N),
+I intermediate size.
+"""
+import math
+
+import keras
+from keras import ops
+
+# Added to the scores of padding positions before the softmax (computed in float32, so
+# this is exact in every compute dtype): their probability underflows to 0.
+_MASKED_SCORE = -1e9
+
+
+def activation_fn(name):
+    """The feed-forward activation that a config's `hidden_act` names."""
+    if name == "gelu":  # the exact (erf) GELU, as in the published weights' HF configs
+        return lambda x: keras.activations.gelu(x, approximate=False)
+    if name in ("gelu_new", "gelu_pytorch_tanh"):
+        return lambda x: keras.activations.gelu(x, approximate=True)
+    return keras.activations.get(name)
+
+
+@keras.saving.register_keras_serializable(package="bert_tf")
+class TransformerBlock(keras.layers.Layer):
+    """Multi-head self-attention and a feed-forward net, each with a residual + LayerNorm.
+
+    Args:
+        hidden_size: H.
+        num_attention_heads: N; H must divide by N.
+        intermediate_size: I.
+        hidden_act: activation name, see `activation_fn`.
+        hidden_dropout_prob: dropout on each residual branch.
+        attention_probs_dropout_prob: dropout on attention probabilities.
+        initializer_range: stddev of the truncated-normal kernel initializer.
+        layer_norm_eps: LayerNorm epsilon.
+
+    Call args:
+        x: float [B, S, H].
+        input_mask: int [B, S], 1 for real tokens and 0 for padding.
+    Returns:
+        float [B, S, H].
+    """
+
+    def __init__(self, hidden_size, num_attention_heads, intermediate_size, hidden_act="gelu",
+                 hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1,
+                 initializer_range=0.02, layer_norm_eps=1e-12, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden_size = hidden_size
+        self.num_attention_heads = num_attention_heads
+        self.intermediate_size = intermediate_size
+        self.hidden_act = hidden_act
+        self.hidden_dropout_prob = hidden_dropout_prob
+        self.attention_probs_dropout_prob = attention_probs_dropout_prob
+        self.initializer_range = initializer_range
+        self.layer_norm_eps = layer_norm_eps
+        self.head_size = hidden_size // num_attention_heads
+
+        def dense(units, name, activation=None):
+            return keras.layers.Dense(
+                units, activation=activation, name=name, dtype=self.dtype_policy,
+                kernel_initializer=keras.initializers.TruncatedNormal(stddev=initializer_range))
+
+        def layer_norm(name):
+            return keras.layers.LayerNormalization(
+                epsilon=layer_norm_eps, name=name, dtype=self.dtype_policy)
+
+        # Attention.
+        self.query = dense(hidden_size, "query")
+        self.key = dense(hidden_size, "key")
+        self.value = dense(hidden_size, "value")
+        self.attention_output = dense(hidden_size, "attention_output")
+        self.attention_layer_norm = layer_norm("attention_layer_norm")
+        # Feed-forward.
+        self.intermediate = dense(intermediate_size, "intermediate", activation_fn(hidden_act))
+        self.output_dense = dense(hidden_size, "output")
+        self.output_layer_norm = layer_norm("output_layer_norm")
+        self.attention_dropout = keras.layers.Dropout(attention_probs_dropout_prob,
+                                                      dtype=self.dtype_policy)
+        self.hidden_dropout = keras.layers.Dropout(hidden_dropout_prob, dtype=self.dtype_policy)
+
+    def build(self, input_shape):
+        hidden_shape = (None, None, self.hidden_size)
+        for layer in (self.query, self.key, self.value, self.attention_output,
+                      self.intermediate):
+            layer.build(hidden_shape)
+        self.output_dense.build((None, None, self.intermediate_size))
+        self.attention_layer_norm.build(hidden_shape)
+        self.output_layer_norm.build(hidden_shape)
+        self.built = True
+
+    def _split_heads(self, x, batch, seq):
+        x = ops.reshape(x, (batch, seq, self.num_attention_heads, self.head_size))
+        return ops.transpose(x, (0, 2, 1, 3))  # [B, N, S, D]
+
+    def _self_attention(self, x, input_mask, training):
+        batch, seq = ops.shape(x)[0], ops.shape(x)[1]
+        # Scaling the queries ([B, S, H]) is cheaper than scaling the scores ([B, N, S, S]).
+        query = self._split_heads(self.query(x) * (1.0 / math.sqrt(self.head_size)), batch, seq)
+        key = self._split_heads(self.key(x), batch, seq)
+        value = self._split_heads(self.value(x), batch, seq)
+
+        scores = ops.matmul(query, ops.transpose(key, (0, 1, 3, 2)))  # [B, N, S, S]
+        # Softmax in float32 for mixed precision; padding keys get no attention.
+        mask = ops.cast(input_mask, "float32")[:, None, None, :]  # [B, 1, 1, S]
+        scores = ops.cast(scores, "float32") + (1.0 - mask) * _MASKED_SCORE
+        probs = ops.cast(ops.softmax(scores, axis=-1), self.compute_dtype)
+        probs = self.attention_dropout(probs, training=training)
+
+        context = ops.matmul(probs, value)  # [B, N, S, D]
+        context = ops.reshape(ops.transpose(context, (0, 2, 1, 3)),
+                              (batch, seq, self.hidden_size))  # [B, S, H]
+        return self.attention_output(context)
+
+    def call(self, x, input_mask, training=None):
+        attention = self._self_attention(x, input_mask, training)
+        x = self.attention_layer_norm(x + self.hidden_dropout(attention, training=training))
+        ffn = self.output_dense(self.intermediate(x))  # [B, S, I] -> [B, S, H]
+        return self.output_layer_norm(x + self.hidden_dropout(ffn, training=training))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(),
+                "hidden_size": self.hidden_size,
+                "num_attention_heads": self.num_attention_heads,
+                "intermediate_size": self.intermediate_size, "hidden_act": self.hidden_act,
+                "hidden_dropout_prob": self.hidden_dropout_prob,
+                "attention_probs_dropout_prob": self.attention_probs_dropout_prob,
+                "initializer_range": self.initializer_range,
+                "layer_norm_eps": self.layer_norm_eps}

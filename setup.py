@@ -1,0 +1,45 @@
+"""bert_tf: pretrain, fine-tune, export and serve BERT with TensorFlow and Keras 3."""
+import setuptools
+
+setuptools.setup(
+    name="bert_tf",
+    version="0.1.0",
+    description="BERT for TensorFlow/Keras 3: pretraining, fine-tuning, export, serving.",
+    python_requires=">=3.11,<3.12",
+    packages=setuptools.find_packages(include=["bert_tf", "bert_tf.*"]) + ["bert_tf_tools"],
+    # The absl binaries live in tools/ (the design's layout) and install as bert_tf_tools.
+    package_dir={"bert_tf_tools": "tools"},
+    package_data={"bert_tf": ["presets/*.json"]},
+    install_requires=[
+        "tensorflow==2.20.0",
+        "tensorflow-text==2.20.*",
+        "keras>=3.15,<3.16",
+        "keras-hub==0.32.*",
+        "absl-py>=2.1",
+        "numpy>=1.26",
+        "safetensors>=0.4",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=8",
+            # Reference peer for parity tests and benchmarks; the CPU build of torch.
+            "torch==2.13.0",
+            "transformers>=4.40",
+            "tokenizers>=0.19",
+            "seqeval>=1.2",
+            # TF Serving's protos (PredictionLog, PredictionService, ModelServerConfig);
+            # installs without changing tensorflow.
+            "tensorflow-serving-api==2.20.*",
+        ],
+    },
+    entry_points={
+        "console_scripts": [
+            "bert-build-vocab=bert_tf_tools.build_vocab:run",
+            "bert-convert-checkpoint=bert_tf_tools.convert_checkpoint:run",
+            "bert-create-pretraining-data=bert_tf_tools.create_pretraining_data:run",
+            "bert-pretrain=bert_tf_tools.pretrain:run",
+            "bert-export=bert_tf_tools.export:run",
+            "bert-serving-client=bert_tf_serving.client:run",
+        ],
+    },
+)

@@ -1,0 +1,41 @@
+"""Shared fixtures: the real MiniLM checkpoint and real sentences, loaded once."""
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+import pytest
+
+from bert_tf import corpora
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: takes more than ~30 s; run with -m slow")
+
+
+@pytest.fixture(scope="session")
+def minilm_path():
+    return corpora.minilm_path()
+
+
+@pytest.fixture(scope="session")
+def real_sentences():
+    """32 real review snippets of varied length (Rotten Tomatoes test split)."""
+    texts = [text for text, _ in corpora.rotten_tomatoes("test")]
+    return sorted(texts[:64], key=len)[::2]
+
+
+@pytest.fixture(scope="session")
+def hf_tokenizer(minilm_path):
+    transformers = pytest.importorskip("transformers")
+    return transformers.BertTokenizer(os.path.join(minilm_path, "vocab.txt"), do_lower_case=True)
+
+
+@pytest.fixture(scope="session")
+def real_batch(hf_tokenizer, real_sentences):
+    """A padded batch of real sentences as the three int32 features (HF ids)."""
+    batch = hf_tokenizer(real_sentences, padding=True, truncation=True, max_length=128,
+                         return_tensors="np")
+    return {"input_word_ids": batch["input_ids"].astype(np.int32),
+            "input_mask": batch["attention_mask"].astype(np.int32),
+            "input_type_ids": batch["token_type_ids"].astype(np.int32)}
