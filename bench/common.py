@@ -1,0 +1,333 @@
+"""Shared helpers for the benchmarks in bench/: machine and version header, timing with
+min/median/max, peak memory, thread settings, and child processes, so that every engine
+runs (and has its memory measured) in a process of its own.
+
+Two ways to use child processes:
+
+* one-shot — the child does its work and reports one JSON dict:
+      child:  common.emit_result({"engine": "x", ...})
+      parent: result = common.run_child([sys.executable, script, "--engine=x"])
+* interleaved timing — every child builds and warms up its engine, then the parent asks
+  them for one timed call at a time, round-robin, so that load from other processes on
+  the machine hits all engines alike and the ratios stay fair on a busy host:
+      child:  common.reset_peak_rss(); <check, warm up>; common.serve_reps(step, info)
+      parent: rows = common.run_interleaved({"x": argv_x, "y": argv_y}, reps=5, items=32)
+  Each row holds the child's `info`, the min/median/max of its timings (`summarize`) and
+  its memory (`memory_report`).
+
+Only the standard library is imported here, so a parent process stays light.
+"""
+import importlib.metadata
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+READY_MARKER = "BENCH_READY "    # child: built and warmed up; JSON info follows
+REP_MARKER = "BENCH_REP "        # child: [wall_s, cpu_s] of one timed call
+RESULT_MARKER = "BENCH_RESULT "  # child: final JSON dict
+
+
+# --- machine and versions ------------------------------------------------------------
+def cpu_count():
+    """Cores this process may run on (the affinity mask, not the machine's total)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def total_memory_gib():
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) / 2**20
+    except OSError:
+        pass
+    return None
+
+
+def load_average():
+    """The 1/5/15-minute load averages as text: > cores means other work competed."""
+    try:
+        return "/".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def versions(packages):
+    """{name: installed version or "not installed"}, read from package metadata (no
+    import, so the parent process does not load TF or torch)."""
+    out = {"python": platform.python_version()}
+    for name in packages:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def header(title, packages, settings):
+    """The lines that open every benchmark's output: machine, versions, settings."""
+    memory = total_memory_gib()
+    return "\n".join([
+        f"== {title} ==",
+        f"machine : {cpu_model()}, {cpu_count()} cores available ({os.cpu_count()} online), "
+        + (f"{memory:.1f} GiB RAM, " if memory else "")
+        + f"{platform.system()} {platform.release()}; load average {load_average()}",
+        "versions: " + ", ".join(f"{k} {v}" for k, v in versions(packages).items()),
+        "settings: " + ", ".join(f"{k}={v}" for k, v in settings.items()),
+    ])
+
+
+# --- threads ---------------------------------------------------------------------------
+def thread_env(threads):
+    """Environment for a child process: OpenMP/MKL pools sized like the frameworks',
+    TF's C++ info logs off."""
+    env = dict(os.environ)
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[name] = str(threads)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return env
+
+
+def set_threads(threads, tf=False, torch=False):
+    """Sizes TF's intra/inter-op pools and/or torch's intra/inter-op pools to `threads`.
+    Call before the framework runs any op."""
+    if tf:
+        import tensorflow
+        tensorflow.config.threading.set_intra_op_parallelism_threads(threads)
+        tensorflow.config.threading.set_inter_op_parallelism_threads(threads)
+    if torch:
+        import torch as torch_module
+        torch_module.set_num_threads(threads)
+        try:
+            torch_module.set_num_interop_threads(threads)
+        except RuntimeError:  # already set, or parallel work already started
+            pass
+
+
+# --- timing ----------------------------------------------------------------------------
+def timed_call(fn):
+    """(wall seconds, CPU seconds of this whole process) of one `fn()`. `fn` must finish
+    its work before it returns (e.g. end with `.numpy()`)."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def time_calls(fn, reps, warmup):
+    """Calls `fn()` `warmup` times untimed, then `reps` times timed, in this process;
+    returns ([wall seconds], [CPU seconds]) of the timed calls."""
+    if reps < 1:
+        raise ValueError(f"reps must be >= 1, got {reps}")
+    for _ in range(warmup):
+        fn()
+    walls, cpus = zip(*(timed_call(fn) for _ in range(reps)))
+    return list(walls), list(cpus)
+
+
+def summarize(walls, items, cpus=None):
+    """min/median/max wall seconds per call and the matching throughput (`items` per
+    call; the max throughput comes from the fastest call), plus the median CPU seconds
+    if given (CPU/wall well below the thread count means the process waited for cores)."""
+    lo, med, hi = min(walls), statistics.median(walls), max(walls)
+    out = {"reps": len(walls), "sec_min": lo, "sec_median": med, "sec_max": hi,
+           "per_sec_min": items / hi, "per_sec_median": items / med,
+           "per_sec_max": items / lo}
+    if cpus:
+        out["cpu_sec_median"] = statistics.median(cpus)
+    return out
+
+
+# --- memory ----------------------------------------------------------------------------
+_peak_before_reset_mib = 0.0
+
+
+def peak_rss_mib():
+    """Peak resident set size of this process, in MiB (ru_maxrss; see reset_peak_rss)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes vs KiB
+
+
+def _status_mib(field):
+    try:
+        with open("/proc/self/status", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 2**10
+    except OSError:
+        pass
+    return None
+
+
+def reset_peak_rss():
+    """Resets the kernel's high-water mark (VmHWM) so that `memory_report()`'s `hwm_mib`
+    covers only what runs from now on, e.g. the model calls and not the weight loading
+    before them. Linux >= 4.0 only; returns False where unsupported. (The reset also
+    lowers ru_maxrss, so the peak so far is remembered for `memory_report`.)"""
+    global _peak_before_reset_mib
+    _peak_before_reset_mib = max(_peak_before_reset_mib, peak_rss_mib())
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="utf-8") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def memory_report():
+    """{"peak_rss_mib": whole-process peak (ru_maxrss), "hwm_mib": peak since the last
+    `reset_peak_rss()` (None if unsupported), "rss_mib": current RSS}."""
+    return {"peak_rss_mib": max(_peak_before_reset_mib, peak_rss_mib()),
+            "hwm_mib": _status_mib("VmHWM"), "rss_mib": _status_mib("VmRSS")}
+
+
+# --- child side ------------------------------------------------------------------------
+def _emit(marker, value):
+    print(marker + json.dumps(value), flush=True)
+
+
+def emit_result(result):
+    """Child side of `run_child`: reports `result` (a JSON-serializable dict)."""
+    _emit(RESULT_MARKER, result)
+
+
+def serve_reps(fn, info):
+    """Child side of `run_interleaved`: reports `info` (dict) as ready, then times one
+    `fn()` per "rep" line on stdin; on "stop" (or EOF) reports `memory_report()`."""
+    _emit(READY_MARKER, info)
+    for line in sys.stdin:
+        command = line.strip()
+        if command == "rep":
+            _emit(REP_MARKER, list(timed_call(fn)))
+        elif command == "stop":
+            break
+    emit_result(memory_report())
+
+
+# --- parent side -----------------------------------------------------------------------
+class Child:
+    """A child process spoken to through stdin/stdout lines. Its stdout lines without a
+    marker are echoed indented (the child's own notes); its stderr (framework logs) goes
+    to a temporary file and is shown only when the child fails."""
+
+    def __init__(self, name, argv, env=None):
+        self.name = name
+        self._stderr = tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace")
+        self._notes = []
+        self.proc = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=self._stderr,
+                                     text=True, bufsize=1)
+
+    def expect(self, marker):
+        """The JSON value of the child's next `marker` line."""
+        for line in self.proc.stdout:
+            if line.startswith(marker):
+                return json.loads(line[len(marker):])
+            if line.strip():
+                self._notes.append(line.rstrip())
+                print(f"  | {line.rstrip()}", flush=True)
+        self.proc.wait()
+        self._stderr.seek(0)
+        tail = "\n".join((self._notes + self._stderr.read().splitlines())[-30:])
+        raise RuntimeError(f"benchmark child {self.name!r} exited with "
+                           f"{self.proc.returncode} before reporting:\n{tail}")
+
+    def send(self, command):
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+
+    def close(self):
+        """Waits for the child (after its final report), killing it if it hangs."""
+        try:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=60)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
+            self.proc.wait()
+        self._stderr.close()
+
+
+def run_child(argv, env=None, name=None):
+    """Runs a one-shot child to the end; returns the dict its `emit_result` reported."""
+    child = Child(name or os.path.basename(argv[-1]), argv, env)
+    try:
+        return child.expect(RESULT_MARKER)
+    finally:
+        child.close()
+
+
+def run_interleaved(argvs, reps, items, env=None, on_start=None):
+    """Runs the children {name: argv} (see `serve_reps`) with interleaved timing.
+
+    The children start one after another (each builds and warms up alone), then stay
+    alive together while the parent asks for `reps` rounds of one timed call each,
+    rotating which child goes first. Returns one row per child, in order:
+    {"engine": name, **info, **summarize(...), **memory_report()}.
+    `on_start(name)` is called as each child is started (e.g. to print progress).
+    """
+    children = []
+    try:
+        infos = {}
+        for name, argv in argvs.items():
+            if on_start:
+                on_start(name)
+            child = Child(name, argv, env)
+            children.append(child)
+            infos[name] = child.expect(READY_MARKER)
+        walls = {c.name: [] for c in children}
+        cpus = {c.name: [] for c in children}
+        for r in range(reps):
+            shift = r % len(children)
+            for child in children[shift:] + children[:shift]:
+                child.send("rep")
+                wall, cpu = child.expect(REP_MARKER)
+                walls[child.name].append(wall)
+                cpus[child.name].append(cpu)
+        rows = []
+        for child in children:
+            child.send("stop")
+            memory = child.expect(RESULT_MARKER)
+            rows.append({"engine": child.name, **infos[child.name],
+                         **summarize(walls[child.name], items, cpus[child.name]),
+                         **memory})
+        return rows
+    finally:
+        for child in children:
+            if child.proc.poll() is None and child.proc.stdin and not child.proc.stdin.closed:
+                try:
+                    child.send("stop")
+                except OSError:
+                    pass
+            child.close()
+
+
+def format_table(rows, columns):
+    """A fixed-width text table; `columns` is [(key, title, format)], rows are dicts."""
+    cells = [[title for _, title, _ in columns]]
+    for row in rows:
+        cells.append([("-" if row.get(key) is None else fmt.format(row[key]))
+                      for key, _, fmt in columns])
+    widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
+    lines = ["  ".join(c.ljust(w) if i == 0 or i == len(columns) - 1 else c.rjust(w)
+                       for i, (c, w) in enumerate(zip(r, widths))) for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(line.rstrip() for line in lines)

@@ -1,0 +1,356 @@
+"""Forward throughput (sequences/s) and peak memory of the BERT encoder on CPU: bert_tf's
+`BertEncoder` vs keras-hub's `BertBackbone` vs transformers' PyTorch `BertModel`, all
+three holding the same weights and fed the same batch, in one run.
+
+    . .venv/bin/activate
+    python bench/encoder.py --config base --batch_size 32 --seq_length 128 --reps 5
+
+How it works: the parent process (which imports neither TF nor torch) starts one child
+per step, so that each engine's peak memory is its own:
+  1. `prepare`: builds a bert_tf encoder with random weights (every weight random, biases
+     and LayerNorm betas/gammas included, so a mis-mapped variable cannot hide), writes
+     them as a Hugging Face folder (config.json + model.safetensors), draws the input
+     batch and computes the fp32 reference output with bert_tf.
+  2. one child per engine loads that folder its own way (bert_tf: `from_hf` +
+     `set_weights`; keras-hub: `BertBackbone.from_preset(folder)`; transformers:
+     `BertModel.from_pretrained(folder)`) and checks its sequence output (at the real,
+     non-padding tokens) and pooled output on the batch against the reference: max abs
+     diff must be <= 1e-3 in float32, else the child fails and so does the run. That
+     first call (tracing/compiling) and `--warmup - 1` more are untimed. The children start one after another, then stay
+     alive together while the parent asks for `--reps` rounds of one timed forward pass
+     from each, round-robin (rotating who goes first): load from other processes on a
+     shared machine then hits every engine alike. A timed pass runs the whole encoder
+     and copies the sequence (and pooled) output into numpy arrays.
+  3. the parent prints machine/versions, one row per engine (seq/s min/median/max, wall
+     and CPU seconds per batch, memory) and the ratios of bert_tf's median throughput to
+     each peer's (target >= 1.0x).
+
+Engines: `bert_tf` (plain `tf.function`), `bert_tf_jit` (`tf.function(jit_compile=True)`),
+`keras_hub` (`tf.function` around `backbone(inputs, training=False)`), `transformers`
+(`torch.inference_mode()`, the attention implementation transformers picks by default).
+
+Equal models: keras-hub's `BertBackbone` always uses the tanh GELU approximation, while the
+config (and HF `BertModel`, and bert_tf) use the activation `hidden_act` names — the exact
+erf GELU for every published BERT. The keras-hub child therefore sets its feed-forward
+activation to the config's, so all three compute the same function.
+
+Memory: `peak RSS` is the child's `ru_maxrss` (the whole process: framework import, model
+build, weight loading, the run); `run HWM` is the peak from just before the first model call
+to the end (Linux `VmHWM` after resetting it): resident weights + tracing/compilation +
+activations, without the transient copies that weight loading makes. `CPU s/batch` is the
+child's CPU time per pass (all threads); well below threads x wall time means it waited
+for cores, i.e. the machine was busy — see the load averages printed.
+
+Options: `--dtype mixed_bfloat16` runs bert_tf and keras-hub under that Keras dtype policy
+and torch under `torch.autocast("cpu", torch.bfloat16)` (the check then compares with the
+fp32 reference at a loose tolerance); `--jit` times bert_tf only with XLA, `--no_jit` only
+without (default: both); `--threads N` sizes TF's intra/inter-op pools and torch's
+intra/inter-op pools (default: all available cores); `--engines` picks a subset.
+"""
+import argparse
+import os
+import sys
+import tempfile
+
+import numpy as np
+
+if __package__ in (None, ""):  # run as a script: make `bench` and `bert_tf` importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench import common  # noqa: E402
+
+ENGINES = ("bert_tf", "bert_tf_jit", "keras_hub", "transformers")
+PEERS = ("keras_hub", "transformers")
+PACKAGES = ("tensorflow", "keras", "keras-hub", "torch", "transformers", "numpy")
+FP32_TOLERANCE = 1e-3
+# Mixed precision is checked against the fp32 reference too; bf16 keeps ~3 significant
+# digits, so only a gross error (a mis-mapped weight gives O(1) differences) fails it.
+BF16_TOLERANCE = 0.25
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", default="base", help="bert_tf preset name (configs/bert)")
+    p.add_argument("--batch_size", type=int, default=32)
+    p.add_argument("--seq_length", type=int, default=128)
+    p.add_argument("--reps", type=int, default=5, help="timed forward passes per engine")
+    p.add_argument("--warmup", type=int, default=2, help="untimed passes before timing")
+    p.add_argument("--dtype", default="float32", choices=("float32", "mixed_bfloat16"))
+    jit = p.add_mutually_exclusive_group()
+    jit.add_argument("--jit", action="store_true",
+                     help="time bert_tf only through tf.function(jit_compile=True)")
+    jit.add_argument("--no_jit", action="store_true",
+                     help="time bert_tf only through a plain tf.function")
+    p.add_argument("--threads", type=int, default=common.cpu_count(),
+                   help="TF intra/inter-op and torch threads (default: all cores)")
+    p.add_argument("--engines", default=",".join(ENGINES),
+                   help=f"comma-separated subset of {','.join(ENGINES)}")
+    p.add_argument("--seed", type=int, default=0)
+    # Internal: what a child process runs.
+    p.add_argument("--engine", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--workdir", default=None, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    for name in ("batch_size", "seq_length", "reps", "threads"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name} must be >= 1")
+    if args.warmup < 0:
+        p.error("--warmup must be >= 0")
+    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    unknown = sorted(set(engines) - set(ENGINES))
+    if unknown:
+        p.error(f"unknown engines {unknown}; choose from {ENGINES}")
+    if args.jit:
+        engines = [e for e in engines if e != "bert_tf"]
+    if args.no_jit:
+        engines = [e for e in engines if e != "bert_tf_jit"]
+    args.engine_list = [e for e in ENGINES if e in engines]
+    return args
+
+
+# --- inputs and weights (the `prepare` child) ------------------------------------------
+def make_inputs(vocab_size, batch_size, seq_length, seed):
+    """A batch of sentence pairs with realistic padding, identical for every engine.
+
+    Lengths are uniform in [seq/2, seq]; word ids uniform in [1000, vocab) (above BERT's
+    special and unused ids), 0 ([PAD]) at padding; segment 0 for the first half of each
+    sequence's tokens and 1 for the rest, 0 at padding.
+    """
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(max(1, seq_length // 2), seq_length + 1, size=batch_size)
+    positions = np.arange(seq_length)[None, :]
+    mask = positions < lengths[:, None]
+    low = 1000 if vocab_size > 1000 else 1
+    ids = np.where(mask, rng.integers(low, vocab_size, size=(batch_size, seq_length)), 0)
+    types = mask & (positions >= (lengths // 2)[:, None])
+    return {"input_word_ids": ids.astype(np.int32), "input_mask": mask.astype(np.int32),
+            "input_type_ids": types.astype(np.int32)}
+
+
+def random_weights(encoder, seed):
+    """Every weight of `encoder` drawn at random, {google_name: float32 array}."""
+    from bert_tf.convert.weights import get_weights
+    rng = np.random.default_rng(seed + 1)
+    weights = {}
+    for name, value in get_weights(encoder).items():
+        noise = rng.normal(0.0, 0.02, size=value.shape)
+        weights[name] = (1.0 + 5 * noise if name.endswith("/gamma") else noise).astype(np.float32)
+    return weights
+
+
+def prepare(args):
+    """Writes the shared HF folder, the input batch and the fp32 reference outputs."""
+    common.set_threads(args.threads, tf=True)
+    from bert_tf.config import BertConfig
+    from bert_tf.convert.hf import write_weights
+    from bert_tf.convert.weights import set_weights
+    from bert_tf.model.encoder import BertEncoder
+
+    config = BertConfig.from_preset(args.config)
+    encoder = BertEncoder.from_bert_config(config)
+    weights = random_weights(encoder, args.seed)
+    set_weights(encoder, weights)
+    folder = os.path.join(args.workdir, "hf")
+    os.makedirs(folder, exist_ok=True)
+    write_weights(weights, folder)
+    config.to_json_file(os.path.join(folder, "config.json"), flavor="hf")
+
+    inputs = make_inputs(config.vocab_size, args.batch_size, args.seq_length, args.seed)
+    outputs = encoder(inputs, training=False)
+    np.savez(os.path.join(args.workdir, "batch.npz"), **inputs,
+             sequence_output=np.asarray(outputs["sequence_output"], np.float32),
+             pooled_output=np.asarray(outputs["pooled_output"], np.float32))
+    mask = inputs["input_mask"]
+    common.emit_result({
+        "engine": "prepare",
+        "parameters": int(sum(w.size for w in weights.values())),
+        "mean_length": float(mask.sum(1).mean()),
+        "padding_fraction": float(1.0 - mask.mean()),
+    })
+
+
+# --- one engine per child ----------------------------------------------------------------
+def _load_batch(workdir):
+    data = np.load(os.path.join(workdir, "batch.npz"))
+    inputs = {name: data[name] for name in ("input_word_ids", "input_mask", "input_type_ids")}
+    return inputs, data["sequence_output"], data["pooled_output"]
+
+
+def _onednn():
+    """Whether TF runs oneDNN kernels: TF turns them on by default only on CPUs with
+    AVX512-VNNI/BF16 or AMX; TF_ENABLE_ONEDNN_OPTS=0/1 overrides."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+        return "oneDNN " + ("on" if _pywrap_util_port.IsMklEnabled() else "off")
+    except (ImportError, AttributeError):
+        return "oneDNN ?"
+
+
+def _build_bert_tf(args, folder, inputs, jit):
+    import tensorflow as tf
+    from bert_tf.config import BertConfig
+    from bert_tf.convert.hf import from_hf, read_weights
+    from bert_tf.convert.weights import set_weights
+    from bert_tf.model.encoder import BertEncoder
+
+    config = BertConfig.from_json_file(os.path.join(folder, "config.json"))
+    encoder = BertEncoder.from_bert_config(config, dtype=args.dtype)
+    set_weights(encoder, from_hf(read_weights(folder)), source=folder)
+
+    @tf.function(jit_compile=jit)
+    def forward(batch):
+        outputs = encoder(batch, training=False)
+        return outputs["sequence_output"], outputs["pooled_output"]
+
+    batch = {k: tf.constant(v) for k, v in inputs.items()}
+    return (lambda: [t.numpy() for t in forward(batch)],
+            f"tf.function(jit_compile={jit}), {_onednn()}")
+
+
+def _build_keras_hub(args, folder, inputs):
+    import keras_hub
+    import tensorflow as tf
+    from bert_tf.config import BertConfig
+    from bert_tf.model.transformer import activation_fn
+
+    backbone = keras_hub.models.BertBackbone.from_preset(folder, dtype=args.dtype)
+    hidden_act = BertConfig.from_json_file(os.path.join(folder, "config.json")).hidden_act
+    for block in backbone.transformer_layers:  # see "Equal models" in the module docstring
+        block._feedforward_intermediate_dense.activation = activation_fn(hidden_act)
+
+    @tf.function
+    def forward(batch):
+        outputs = backbone(batch, training=False)
+        return outputs["sequence_output"], outputs["pooled_output"]
+
+    batch = {"token_ids": tf.constant(inputs["input_word_ids"]),
+             "segment_ids": tf.constant(inputs["input_type_ids"]),
+             "padding_mask": tf.constant(inputs["input_mask"])}
+    return (lambda: [t.numpy() for t in forward(batch)],
+            f"tf.function, {_onednn()}, FFN act {hidden_act}")
+
+
+def _build_transformers(args, folder, inputs):
+    import contextlib
+
+    import torch
+    import transformers
+
+    model = transformers.BertModel.from_pretrained(folder, dtype=torch.float32)
+    model.eval()
+    batch = {"input_ids": torch.from_numpy(inputs["input_word_ids"]).long(),
+             "attention_mask": torch.from_numpy(inputs["input_mask"]).long(),
+             "token_type_ids": torch.from_numpy(inputs["input_type_ids"]).long()}
+    bf16 = args.dtype == "mixed_bfloat16"
+
+    def step():
+        autocast = (torch.autocast("cpu", dtype=torch.bfloat16) if bf16
+                    else contextlib.nullcontext())
+        with torch.inference_mode(), autocast:
+            out = model(**batch)
+        return [t.float().numpy() for t in (out.last_hidden_state, out.pooler_output)]
+
+    return step, (f"attn={model.config._attn_implementation}, "
+                  f"{'autocast bf16' if bf16 else 'fp32'}, inference_mode")
+
+
+def run_engine(args):
+    """Child: build one engine, check it against the reference, time it, report."""
+    common.set_threads(args.threads, tf=args.engine != "transformers",
+                       torch=args.engine == "transformers")
+    folder = os.path.join(args.workdir, "hf")
+    inputs, ref_sequence, ref_pooled = _load_batch(args.workdir)
+    if args.engine in ("bert_tf", "bert_tf_jit"):
+        step, detail = _build_bert_tf(args, folder, inputs, jit=args.engine == "bert_tf_jit")
+    elif args.engine == "keras_hub":
+        step, detail = _build_keras_hub(args, folder, inputs)
+    else:
+        step, detail = _build_transformers(args, folder, inputs)
+
+    # Equal models: same outputs on the batch as the fp32 bert_tf reference. This first
+    # call also traces / compiles, so it counts as warm-up.
+    common.reset_peak_rss()
+    sequence, pooled = (np.asarray(x, np.float32) for x in step())
+    real = inputs["input_mask"].astype(bool)  # outputs at padding positions are don't-care
+    diff = float(np.max(np.abs(sequence - ref_sequence)[real]))
+    pooled_diff = float(np.max(np.abs(pooled - ref_pooled)))
+    tolerance = FP32_TOLERANCE if args.dtype == "float32" else BF16_TOLERANCE
+    print(f"{args.engine}: max |sequence_output - reference| = {diff:.2e}, "
+          f"pooled {pooled_diff:.2e} (tolerance {tolerance:g})", flush=True)
+    if not diff <= tolerance or not pooled_diff <= tolerance:  # also catches NaN
+        raise SystemExit(f"{args.engine} does not match the reference: max abs diff "
+                         f"{diff:.3e} (sequence), {pooled_diff:.3e} (pooled) > {tolerance}; "
+                         "the models are not equal, so timings would not be comparable")
+
+    for _ in range(args.warmup - 1):
+        step()
+    common.serve_reps(step, {"detail": detail, "max_abs_diff": diff})
+
+
+# --- parent --------------------------------------------------------------------------------
+def main(args):
+    settings = {"config": args.config, "batch_size": args.batch_size,
+                "seq_length": args.seq_length, "dtype": args.dtype, "reps": args.reps,
+                "warmup": args.warmup, "threads": args.threads, "seed": args.seed}
+    print(common.header("bert_tf encoder forward throughput (CPU)", PACKAGES, settings))
+    env = common.thread_env(args.threads)
+    env.setdefault("CUDA_VISIBLE_DEVICES", "")  # a CPU benchmark, also on a GPU machine
+    passthrough = [f"--{k}={v}" for k, v in settings.items()]
+
+    with tempfile.TemporaryDirectory(prefix="bench_encoder_") as workdir:
+        def argv(engine):
+            return [sys.executable, os.path.abspath(__file__), f"--engine={engine}",
+                    f"--workdir={workdir}", *passthrough]
+
+        info = common.run_child(argv("prepare"), env=env, name="prepare")
+        print(f"model   : {info['parameters'] / 1e6:.1f}M parameters, random weights; batch "
+              f"mean length {info['mean_length']:.1f}/{args.seq_length} "
+              f"({info['padding_fraction']:.0%} padding)")
+        rows = common.run_interleaved(
+            {engine: argv(engine) for engine in args.engine_list}, reps=args.reps,
+            items=args.batch_size, env=env,
+            on_start=lambda engine: print(f"starting {engine} ...", flush=True))
+
+    print()
+    print(common.format_table(rows, [
+        ("engine", "engine", "{}"),
+        ("per_sec_min", "seq/s min", "{:.1f}"),
+        ("per_sec_median", "seq/s median", "{:.1f}"),
+        ("per_sec_max", "seq/s max", "{:.1f}"),
+        ("sec_median", "s/batch median", "{:.3f}"),
+        ("cpu_sec_median", "CPU s/batch", "{:.2f}"),
+        ("peak_rss_mib", "peak RSS MiB", "{:.0f}"),
+        ("hwm_mib", "run HWM MiB", "{:.0f}"),
+        ("max_abs_diff", "max|diff|", "{:.1e}"),
+        ("detail", "how", "{}"),
+    ]))
+    print(f"load average after the run: {common.load_average()} "
+          f"(1/5/15 min; above {common.cpu_count()} means other work competed for the cores)")
+    by_engine = {row["engine"]: row for row in rows}
+    ours = [e for e in ("bert_tf", "bert_tf_jit") if e in by_engine]
+    peers = [e for e in PEERS if e in by_engine]
+    if ours and peers:
+        print("\nratios of median throughput (target >= 1.0x); in brackets the ratio of "
+              "median CPU seconds per batch, less sensitive to a busy machine:")
+        for mine in ours:
+            for peer in peers:
+                a, b = by_engine[mine], by_engine[peer]
+                ratio = a["per_sec_median"] / b["per_sec_median"]
+                verdict = "met" if ratio >= 1.0 else "NOT met"
+                print(f"  {mine:<12} / {peer:<13} = {ratio:.2f}x  ({verdict})  "
+                      f"[CPU {b['cpu_sec_median'] / a['cpu_sec_median']:.2f}x]")
+    if args.reps < 5:
+        print(f"note: only {args.reps} timed reps; use --reps 5 or more for reportable numbers")
+    return 0
+
+
+if __name__ == "__main__":
+    ARGS = parse_args()
+    if ARGS.engine == "prepare":
+        prepare(ARGS)
+    elif ARGS.engine is not None:
+        if ARGS.engine not in ENGINES:
+            raise SystemExit(f"unknown --engine {ARGS.engine}")
+        run_engine(ARGS)
+    else:
+        sys.exit(main(ARGS))
