@@ -6,9 +6,11 @@ setuptools.setup(
     version="0.1.0",
     description="BERT for TensorFlow/Keras 3: pretraining, fine-tuning, export, serving.",
     python_requires=">=3.11,<3.12",
-    packages=setuptools.find_packages(include=["bert_tf", "bert_tf.*"]) + ["bert_tf_tools"],
-    # The absl binaries live in tools/ (the design's layout) and install as bert_tf_tools.
-    package_dir={"bert_tf_tools": "tools"},
+    packages=setuptools.find_packages(include=["bert_tf", "bert_tf.*"])
+    + ["bert_tf_tools", "bert_tf_serving"],
+    # The design's layout keeps the absl binaries in tools/ and the TF Serving client in
+    # serving/; they install as the packages bert_tf_tools and bert_tf_serving.
+    package_dir={"bert_tf_tools": "tools", "bert_tf_serving": "serving"},
     package_data={"bert_tf": ["presets/*.json"]},
     install_requires=[
         "tensorflow==2.20.0",
@@ -18,6 +20,9 @@ setuptools.setup(
         "absl-py>=2.1",
         "numpy>=1.26",
         "safetensors>=0.4",
+        # TF Serving's protos: warmup records and models.config at export, the gRPC client.
+        "tensorflow-serving-api==2.20.*",
+        "requests>=2.28",  # the REST client
     ],
     extras_require={
         "test": [
@@ -27,15 +32,15 @@ setuptools.setup(
             "transformers>=4.40",
             "tokenizers>=0.19",
             "seqeval>=1.2",
-            # TF Serving's protos (PredictionLog, PredictionService, ModelServerConfig);
-            # installs without changing tensorflow.
-            "tensorflow-serving-api==2.20.*",
         ],
     },
     entry_points={
         "console_scripts": [
             "bert-build-vocab=bert_tf_tools.build_vocab:run",
             "bert-convert-checkpoint=bert_tf_tools.convert_checkpoint:run",
+            "bert-write-corpus=bert_tf_tools.write_corpus:run",
+            "bert-predict=bert_tf_tools.predict:run",
+            "bert-finetune=bert_tf_tools.finetune:run",
             "bert-create-pretraining-data=bert_tf_tools.create_pretraining_data:run",
             "bert-pretrain=bert_tf_tools.pretrain:run",
             "bert-export=bert_tf_tools.export:run",
