@@ -1,0 +1,405 @@
+"""Pretraining throughput (sequences/s) and learning of bert_tf's pretraining loop on real
+text — Jane Austen's six novels — against keras-hub's `BertMaskedLM` on the same data,
+batch and steps, in one run; plus bert_tf in bfloat16 vs float32 and with vs without XLA.
+
+    . .venv/bin/activate
+    apt-get install -y r-cran-janeaustenr && pip install rdata    # the text, and its reader
+    python bench/pretrain.py --config mini --batch_size 32 --train_steps 100 --reps 5
+
+How it works: the parent process (which imports no TensorFlow) runs the children:
+  1. `prepare`: reads the novels from the Debian package r-cran-janeaustenr (R's lazy-load
+     database, read with the `rdata` package), writes them in Google's pretraining format
+     (one sentence per line, a blank line between chapters) and makes pretraining records
+     with `bert_tf.data.create_pretraining_data`, tokenized with the real uncased BERT
+     vocab of all-MiniLM-L6-v2: five novels for training, "Persuasion" held out.
+  2. one child per engine (started one after another, so each learns alone) builds the
+     `--config` model from scratch (same seed), trains it on the same record stream with
+     AdamW (BERT's schedule: warm-up, then linear decay) for `--train_steps` steps (the
+     first traces / compiles), and scores its masked LM on held-out batches of
+     "Persuasion". After one untimed group of `--steps_per_rep` steps it waits.
+  3. the parent then times `--reps` groups of `--steps_per_rep` steps per engine,
+     round-robin over the live children (`bench/common.py`'s interleaved timing, so load
+     from elsewhere on the machine hits every engine alike), and prints machine and
+     versions, a row per engine and the ratios.
+
+Engines:
+  bert_tf[_bf16][_jit]  `bert_tf.train.pretraining.PretrainingTrainer` (custom loop, MLM +
+                        NSP loss), float32 or mixed_bfloat16, with or without XLA.
+  keras_hub[_jit]       `keras_hub.models.BertMaskedLM` on a `BertBackbone` of the same
+                        config, `train_on_batch` with the same optimizer, float32. It has
+                        no NSP head, so it does a little less work per step. Its feed-forward uses
+                        the config's exact GELU, as bert_tf does (keras-hub's default is
+                        the tanh approximation).
+
+Columns: seq/s over the timed groups (min/median/max); `eval loss`/`eval acc`: the
+token-weighted masked-LM cross-entropy and accuracy after `--train_steps` steps, on the
+same held-out batches for every engine; `learn s`: the wall time of those steps
+(compilation included); peak RSS of the child.
+"""
+import argparse
+import gzip
+import os
+import re
+import sys
+import tempfile
+import time
+import zlib
+
+import numpy as np
+
+if __package__ in (None, ""):  # run as a script: make `bench` and `bert_tf` importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench import common  # noqa: E402
+
+ENGINES = ("bert_tf", "bert_tf_jit", "bert_tf_bf16", "bert_tf_bf16_jit", "keras_hub",
+           "keras_hub_jit")
+PACKAGES = ("tensorflow", "tensorflow-text", "keras", "keras-hub", "numpy", "rdata")
+JANEAUSTENR_DATA = "/usr/lib/R/site-library/janeaustenr/data"
+TRAIN_NOVELS = ("emma", "mansfieldpark", "northangerabbey", "prideprejudice",
+                "sensesensibility")
+EVAL_NOVEL = "persuasion"
+EVAL_BATCHES = 8
+SEED = 0
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--config", default="mini", help="BERT preset trained from scratch")
+    p.add_argument("--batch_size", type=int, default=32)
+    p.add_argument("--seq_length", type=int, default=128)
+    p.add_argument("--max_predictions_per_seq", type=int, default=20)
+    p.add_argument("--train_steps", type=int, default=100,
+                   help="steps trained before scoring the masked LM")
+    p.add_argument("--steps_per_rep", type=int, default=10, help="train steps per timing")
+    p.add_argument("--reps", type=int, default=5, help="timed groups of steps")
+    p.add_argument("--learning_rate", type=float, default=1e-3)
+    p.add_argument("--threads", type=int, default=common.cpu_count())
+    p.add_argument("--engines", default=",".join(ENGINES),
+                   help=f"comma-separated subset of {','.join(ENGINES)}")
+    # Internal: what a child process runs.
+    p.add_argument("--engine", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--workdir", default=None, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    for name in ("batch_size", "seq_length", "max_predictions_per_seq", "train_steps",
+                 "steps_per_rep", "threads"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name} must be >= 1")
+    if args.reps < 5:
+        p.error("--reps must be >= 5 (min/median/max over at least 5 timings)")
+    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    unknown = sorted(set(engines) - set(ENGINES))
+    if unknown:
+        p.error(f"unknown engines {unknown}; choose from {ENGINES}")
+    args.engine_list = [e for e in ENGINES if e in engines]
+    return args
+
+
+# --- the text (the `prepare` child) ----------------------------------------------------------
+def read_novels():
+    """{novel: list of text lines} from r-cran-janeaustenr's lazy-load database.
+
+    R keeps a package's data sets in `Rdata.rdx` (a gzipped R object: name -> offset and
+    length) and `Rdata.rdb` (per data set: a 4-byte length, then zlib-compressed R
+    serialization); `rdata` parses the R serialization.
+    """
+    index_path = os.path.join(JANEAUSTENR_DATA, "Rdata.rdx")
+    if not os.path.isfile(index_path):
+        raise SystemExit(
+            f"Jane Austen's novels are not installed ({index_path} is missing). Install the "
+            "Debian package: apt-get update && apt-get install -y r-cran-janeaustenr")
+    try:
+        import rdata
+    except ImportError:
+        raise SystemExit("The Python package `rdata` reads the novels' R data files; "
+                         "install it: pip install rdata") from None
+
+    def parse(raw):
+        return rdata.conversion.convert(rdata.parser.parse_data(raw))
+
+    import warnings
+    with warnings.catch_warnings():  # rdata warns that a bare serialization has no header
+        warnings.simplefilter("ignore", UserWarning)
+        with open(index_path, "rb") as f:
+            index = parse(gzip.decompress(f.read()))
+        with open(os.path.join(JANEAUSTENR_DATA, "Rdata.rdb"), "rb") as f:
+            database = f.read()
+        novels = {}
+        for name, (offset, length) in index["variables"].items():
+            chunk = database[int(offset):int(offset) + int(length)]
+            novels[str(name)] = [str(line) for line in parse(zlib.decompress(chunk[4:]))]
+    missing = sorted(set(TRAIN_NOVELS + (EVAL_NOVEL,)) - set(novels))
+    if missing:
+        raise SystemExit(f"r-cran-janeaustenr lacks the novels {missing}; found {sorted(novels)}")
+    return novels
+
+
+_CHAPTER = re.compile(r"^\s*chapter\s+([ivxlc]+|\d+)\b", re.IGNORECASE)
+# A sentence ends at . ! or ? (and closing quotes/brackets) followed by space and a capital.
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"'’”)_]*\s+(?=[\"'‘“(_]*[A-Z])")
+_ABBREVIATIONS = ("Mr.", "Mrs.", "Dr.", "St.", "Col.", "Capt.")
+
+
+def split_sentences(paragraph):
+    """Sentences of a paragraph, by punctuation; titles like "Mr." do not end one."""
+    sentences = []
+    for piece in _SENTENCE_END.split(paragraph):
+        if sentences and sentences[-1].endswith(_ABBREVIATIONS):
+            sentences[-1] += " " + piece
+        else:
+            sentences.append(piece)
+    return [s.strip() for s in sentences if s.strip()]
+
+
+def novel_to_documents(lines):
+    """Chapters as documents, each a list of sentences. Text before the first chapter
+    heading (title page) and headings themselves are dropped."""
+    chapters, paragraph, chapter = [], [], None
+
+    def end_paragraph():
+        text = " ".join(paragraph)
+        if chapter is not None and re.search("[a-z]", text):  # skips "THE END", "VOLUME I"
+            chapter.extend(split_sentences(text))
+        paragraph.clear()
+
+    for line in lines:
+        if _CHAPTER.match(line):
+            end_paragraph()
+            chapter = []
+            chapters.append(chapter)
+        elif line.strip():
+            paragraph.append(line.strip())
+        else:
+            end_paragraph()
+    end_paragraph()
+    return [c for c in chapters if c]
+
+
+def prepare(args):
+    """Writes the novels as text and makes the training and held-out records."""
+    from bert_tf import corpora
+    from bert_tf.data import PretrainingDataOptions, create_pretraining_data
+    from bert_tf.data.documents import write_documents
+
+    common.set_threads(args.threads, tf=True)
+    novels = read_novels()
+    text_dir = os.path.join(args.workdir, "text")
+    os.makedirs(text_dir)
+    sentences = 0
+    for name in TRAIN_NOVELS + (EVAL_NOVEL,):
+        documents = novel_to_documents(novels[name])
+        sentences += sum(len(d) for d in documents)
+        write_documents(os.path.join(text_dir, f"{name}.txt"), documents)
+    vocab_file = os.path.join(corpora.minilm_path(), "vocab.txt")
+    options = PretrainingDataOptions(max_seq_length=args.seq_length,
+                                     max_predictions_per_seq=args.max_predictions_per_seq,
+                                     dupe_factor=1, seed=SEED)
+    train = create_pretraining_data(
+        [os.path.join(text_dir, f"{name}.txt") for name in TRAIN_NOVELS],
+        os.path.join(args.workdir, "train"), vocab_file, options,
+        num_workers=min(args.threads, len(TRAIN_NOVELS)))
+    held_out = create_pretraining_data(os.path.join(text_dir, f"{EVAL_NOVEL}.txt"),
+                                       os.path.join(args.workdir, "eval"), vocab_file, options)
+    common.emit_result({"engine": "prepare", "sentences": sentences,
+                        "train_tokens": train["totals"]["tokens"],
+                        "train_instances": train["totals"]["instances"],
+                        "eval_instances": held_out["totals"]["instances"]})
+
+
+# --- one engine per child ----------------------------------------------------------------
+def _datasets(args):
+    from bert_tf.data import pretraining_dataset
+
+    def records(split, **kwargs):
+        return pretraining_dataset(os.path.join(args.workdir, split, "*.tfrecord"),
+                                   args.batch_size, args.seq_length,
+                                   args.max_predictions_per_seq, seed=SEED, **kwargs)
+
+    eval_batches = list(records("eval", shuffle=False, repeat=False).take(EVAL_BATCHES))
+    return records("train"), eval_batches
+
+
+def _masked_lm_scores(mlm_logits_fn, batches):
+    """Token-weighted masked-LM cross-entropy and accuracy over `batches`."""
+    loss_sum = correct = weight = 0.0
+    for batch in batches:
+        logits = np.asarray(mlm_logits_fn(batch), np.float64)            # [B, P, V]
+        labels, weights = batch["masked_lm_ids"].numpy(), batch["masked_lm_weights"].numpy()
+        logits -= logits.max(-1, keepdims=True)
+        log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+        loss_sum += -(np.take_along_axis(log_probs, labels[..., None], -1)[..., 0]
+                      * weights).sum()
+        correct += ((logits.argmax(-1) == labels) * weights).sum()
+        weight += weights.sum()
+    return float(loss_sum / weight), float(correct / weight)
+
+
+def _optimizer(args):
+    from bert_tf.train.optimization import make_optimizer
+    # The schedule spans the learning phase and the timed steps.
+    total_steps = args.train_steps + (args.reps + 1) * args.steps_per_rep
+    return make_optimizer("adamw", args.learning_rate, total_steps,
+                          num_warmup_steps=args.train_steps // 10)
+
+
+def _bert_tf_engine(args, config, jit, dtype):
+    """(train_steps(iterator, n), mlm_logits(batch), detail) for bert_tf."""
+    import tensorflow as tf
+    from bert_tf.model.encoder import BertEncoder
+    from bert_tf.model.pretraining import BertPretrainingModel
+    from bert_tf.train.pretraining import MODEL_INPUTS, PretrainingTrainer
+
+    model = BertPretrainingModel(BertEncoder.from_bert_config(config, dtype=dtype))
+    trainer = PretrainingTrainer(model, _optimizer(args), tf.distribute.get_strategy(),
+                                 args.batch_size, jit_compile=jit)
+
+    def train_steps(iterator, n):
+        for _ in range(n):
+            stats = trainer.train_update(iterator)
+        float(stats["sequences"])  # waits for the last step
+
+    def mlm_logits(batch):
+        return model({k: batch[k] for k in MODEL_INPUTS}, training=False)["mlm_logits"]
+
+    return train_steps, mlm_logits, f"custom loop, MLM+NSP, {dtype or 'float32'}"
+
+
+def _as_keras_hub(features):
+    """Our features as keras-hub's (x, y, sample_weight)."""
+    return ({"token_ids": features["input_word_ids"],
+             "segment_ids": features["input_type_ids"],
+             "padding_mask": features["input_mask"],
+             "mask_positions": features["masked_lm_positions"]},
+            features["masked_lm_ids"], features["masked_lm_weights"])
+
+
+def _keras_hub_engine(args, config, jit):
+    """(train_steps(iterator, n), mlm_logits(batch), detail) for keras-hub."""
+    import keras_hub
+    from bert_tf.model.transformer import activation_fn
+
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=config.vocab_size, num_layers=config.num_hidden_layers,
+        num_heads=config.num_attention_heads, hidden_dim=config.hidden_size,
+        intermediate_dim=config.intermediate_size, dropout=config.hidden_dropout_prob,
+        max_sequence_length=config.max_position_embeddings,
+        num_segments=config.type_vocab_size)
+    for block in backbone.transformer_layers:  # exact GELU, as the config says
+        block._feedforward_intermediate_dense.activation = activation_fn(config.hidden_act)
+    model = keras_hub.models.BertMaskedLM(backbone, preprocessor=None)
+    model.compile(optimizer=_optimizer(args), jit_compile=jit)  # loss: from-logits CE
+
+    def train_steps(iterator, n):
+        for _ in range(n):  # train_on_batch returns numpy: each step has finished
+            model.train_on_batch(*_as_keras_hub(next(iterator)))
+
+    def mlm_logits(batch):
+        return model(_as_keras_hub(batch)[0], training=False)
+
+    return train_steps, mlm_logits, "train_on_batch, MLM only, float32"
+
+
+def run_engine(args):
+    """Child: train one engine for --train_steps, score it on the held-out batches, then
+    serve timed groups of --steps_per_rep steps to the parent."""
+    common.set_threads(args.threads, tf=True)
+    import keras
+    from bert_tf.config import BertConfig
+
+    keras.utils.set_random_seed(SEED)
+    config = BertConfig.from_preset(args.config)
+    train_dataset, eval_batches = _datasets(args)
+    jit = args.engine.endswith("_jit")
+    if args.engine.startswith("bert_tf"):
+        dtype = "mixed_bfloat16" if "_bf16" in args.engine else None
+        train_steps, mlm_logits, detail = _bert_tf_engine(args, config, jit, dtype)
+    else:
+        train_steps, mlm_logits, detail = _keras_hub_engine(args, config, jit)
+    iterator = iter(train_dataset)
+    common.reset_peak_rss()
+    start = time.perf_counter()
+    train_steps(iterator, args.train_steps)  # traces / compiles in its first step
+    learning_seconds = time.perf_counter() - start
+    eval_loss, eval_accuracy = _masked_lm_scores(mlm_logits, eval_batches)
+    train_steps(iterator, args.steps_per_rep)  # warm-up of the timed group
+    common.serve_reps(lambda: train_steps(iterator, args.steps_per_rep),
+                      {"detail": f"{detail}, XLA {'on' if jit else 'off'}",
+                       "eval_mlm_loss": eval_loss, "eval_mlm_accuracy": eval_accuracy,
+                       "learning_seconds": learning_seconds})
+
+
+# --- parent --------------------------------------------------------------------------------
+def _print_ratios(rows):
+    by_engine = {row["engine"]: row for row in rows}
+
+    def ratio(numerator, denominator, label):
+        if numerator in by_engine and denominator in by_engine:
+            value = (by_engine[numerator]["per_sec_median"]
+                     / by_engine[denominator]["per_sec_median"])
+            print(f"  {numerator:<17} / {denominator:<17} = {value:.2f}x  {label}")
+
+    print("\nratios of median throughput:")
+    ratio("bert_tf", "keras_hub", "bert_tf vs keras-hub, no XLA (target >= 1.0x)")
+    ratio("bert_tf_jit", "keras_hub_jit", "bert_tf vs keras-hub, XLA (target >= 1.0x)")
+    ratio("bert_tf_bf16", "bert_tf", "bfloat16 vs float32")
+    ratio("bert_tf_bf16_jit", "bert_tf_jit", "bfloat16 vs float32, XLA")
+    ratio("bert_tf_jit", "bert_tf", "XLA vs none, float32")
+    ratio("bert_tf_bf16_jit", "bert_tf_bf16", "XLA vs none, bfloat16")
+
+
+def main(args):
+    settings = {"config": args.config, "batch_size": args.batch_size,
+                "seq_length": args.seq_length,
+                "max_predictions_per_seq": args.max_predictions_per_seq,
+                "train_steps": args.train_steps, "steps_per_rep": args.steps_per_rep,
+                "reps": args.reps,
+                "learning_rate": args.learning_rate, "threads": args.threads}
+    print(common.header("bert_tf pretraining vs keras-hub BertMaskedLM (CPU)", PACKAGES,
+                        settings))
+    env = common.thread_env(args.threads)
+    env.setdefault("CUDA_VISIBLE_DEVICES", "")  # a CPU benchmark, also on a GPU machine
+    passthrough = [f"--{k}={v}" for k, v in settings.items()]
+
+    with tempfile.TemporaryDirectory(prefix="bench_pretrain_") as workdir:
+        def child(engine):
+            return common.run_child(
+                [sys.executable, os.path.abspath(__file__), f"--engine={engine}",
+                 f"--workdir={workdir}", *passthrough], env=env)
+
+        info = child("prepare")
+        print(f"data    : Jane Austen, {info['sentences']} sentences; train "
+              f"{len(TRAIN_NOVELS)} novels, {info['train_tokens']} tokens -> "
+              f"{info['train_instances']} sequences; held out '{EVAL_NOVEL}', "
+              f"{info['eval_instances']} sequences (scored on {EVAL_BATCHES} batches)")
+        rows = common.run_interleaved(
+            {engine: [sys.executable, os.path.abspath(__file__), f"--engine={engine}",
+                      f"--workdir={workdir}", *passthrough] for engine in args.engine_list},
+            reps=args.reps, items=args.steps_per_rep * args.batch_size, env=env,
+            on_start=lambda engine: print(f"training {engine} ...", flush=True))
+
+    print()
+    print(common.format_table(rows, [
+        ("engine", "engine", "{}"),
+        ("per_sec_min", "seq/s min", "{:.1f}"),
+        ("per_sec_median", "seq/s median", "{:.1f}"),
+        ("per_sec_max", "seq/s max", "{:.1f}"),
+        ("eval_mlm_loss", "eval loss", "{:.3f}"),
+        ("eval_mlm_accuracy", "eval acc", "{:.3f}"),
+        ("learning_seconds", "learn s", "{:.0f}"),
+        ("peak_rss_mib", "peak RSS MiB", "{:.0f}"),
+        ("detail", "how", "{}"),
+    ]))
+    _print_ratios(rows)
+    return 0
+
+
+if __name__ == "__main__":
+    ARGS = parse_args()
+    if ARGS.engine == "prepare":
+        prepare(ARGS)
+    elif ARGS.engine is not None:
+        if ARGS.engine not in ENGINES:
+            raise SystemExit(f"unknown --engine {ARGS.engine}")
+        run_engine(ARGS)
+    else:
+        sys.exit(main(ARGS))

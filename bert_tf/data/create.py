@@ -1,0 +1,214 @@
+"""Pretraining TFRecords from plain text: google-research/bert's `create_pretraining_data`,
+one output shard per input file, files processed in parallel.
+
+    summary = create_pretraining_data(["books/*.txt"], "data/books", "vocab.txt",
+                                      PretrainingDataOptions(max_seq_length=128),
+                                      num_workers=4)
+
+Input: Google's format, one sentence per line and a blank line between documents. Output:
+`output_dir/pretrain-IIIII-of-NNNNN.tfrecord` (shard I from the I-th input file in sorted
+order, records in `schema.feature_spec` layout) and `output_dir/metadata.json` (the options,
+the vocab, counts per shard).
+
+Each input file is processed on its own, with its own generator seeded by (seed, file
+index): the output does not depend on the number of workers or on which worker ran which
+file. The cost is that random next segments come from other documents of the same file, so
+every file needs at least two documents.
+"""
+import contextlib
+import dataclasses
+import json
+import multiprocessing
+import os
+import time
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from bert_tf.data import schema
+from bert_tf.data.documents import read_documents, tokenize_documents
+from bert_tf.data.files import match_files
+from bert_tf.data.instances import create_instances
+from bert_tf.data.masking import MaskedLMMasker
+from bert_tf.text import BertTokenizer, SegmentPacker
+
+METADATA_FILE = "metadata.json"
+SHARD_PATTERN = "pretrain-{index:05d}-of-{count:05d}.tfrecord"
+# Instances packed, masked and written per batch.
+_CHUNK_SIZE = 512
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainingDataOptions:
+    """How text becomes pretraining records (Google's flag names in brackets).
+
+    Args:
+        max_seq_length: int S, tokens per sequence [max_seq_length].
+        max_predictions_per_seq: int P, masked-LM slots [max_predictions_per_seq].
+        masked_lm_prob: float, fraction of tokens predicted [masked_lm_prob].
+        short_seq_prob: float, share of shorter target lengths [short_seq_prob].
+        dupe_factor: int, passes over the text, each with new pairs and masks [dupe_factor].
+        whole_word_masking: bool, mask all pieces of a word together [do_whole_word_mask].
+        dynamic_masking: bool, write unmasked records; `pretraining_dataset` masks them
+            anew every epoch.
+        seed: int, the seed of every random choice [random_seed].
+    """
+    max_seq_length: int = 128
+    max_predictions_per_seq: int = 20
+    masked_lm_prob: float = 0.15
+    short_seq_prob: float = 0.1
+    dupe_factor: int = 10
+    whole_word_masking: bool = True
+    dynamic_masking: bool = False
+    seed: int = 12345
+
+    def __post_init__(self):
+        if self.max_predictions_per_seq > self.max_seq_length:
+            raise ValueError(f"max_predictions_per_seq ({self.max_predictions_per_seq}) must "
+                             f"not exceed max_seq_length ({self.max_seq_length})")
+        schema.feature_spec(self.max_seq_length, self.max_predictions_per_seq)  # validates
+
+    def feature_spec(self):
+        return schema.feature_spec(self.max_seq_length, self.max_predictions_per_seq,
+                                   masked=not self.dynamic_masking)
+
+    def masker(self, tokenizer):
+        return MaskedLMMasker.from_tokenizer(
+            tokenizer, self.max_predictions_per_seq, whole_word=self.whole_word_masking,
+            mask_rate=self.masked_lm_prob)
+
+
+@dataclasses.dataclass(frozen=True)
+class _ShardJob:
+    index: int
+    input_path: str
+    output_path: str
+    vocab_file: str
+    lower_case: bool | None
+    options: PretrainingDataOptions
+
+
+def create_pretraining_data(input_patterns, output_dir, vocab_file, options=None,
+                            lower_case=None, num_workers=1):
+    """Writes pretraining TFRecords, one shard per input file, and `metadata.json`.
+
+    Args:
+        input_patterns: list of globs, or one str of comma-separated globs.
+        output_dir: str, a new or empty folder.
+        vocab_file: str, the vocab.txt to tokenize with.
+        options: `PretrainingDataOptions` (default: Google's defaults).
+        lower_case: bool or None (None: inferred from the vocab).
+        num_workers: int, processes working on files in parallel (1: this process).
+    Returns:
+        dict: the metadata written (options, vocab, per-shard counts, totals).
+    """
+    options = options or PretrainingDataOptions()
+    if num_workers < 1:
+        raise ValueError(f"num_workers must be >= 1, got {num_workers}")
+    input_files = match_files(input_patterns, "input text")
+    tokenizer = _tokenizer(vocab_file, lower_case)  # fails early on a bad vocab
+    if os.path.isdir(output_dir) and os.listdir(output_dir):
+        raise FileExistsError(f"Output folder {output_dir} is not empty; pretraining shards "
+                              "of different runs must not mix")
+    os.makedirs(output_dir, exist_ok=True)
+    jobs = [_ShardJob(i, path, os.path.join(output_dir, SHARD_PATTERN.format(
+                index=i, count=len(input_files))), vocab_file, lower_case, options)
+            for i, path in enumerate(input_files)]
+
+    start = time.monotonic()
+    shards = []
+    with contextlib.ExitStack() as stack:
+        if num_workers == 1:
+            results = map(_write_shard, jobs)
+        else:
+            # "spawn": a forked child would inherit TensorFlow's threads in an unknown state.
+            pool = stack.enter_context(multiprocessing.get_context("spawn").Pool(
+                min(num_workers, len(jobs)), initializer=_init_worker))
+            results = pool.imap(_write_shard, jobs)  # in input order, as they finish
+        for shard in results:
+            shards.append(shard)
+            logging.info(
+                "[%d/%d] %s: %d documents, %d sentences -> %d instances (total %d instances, "
+                "%.0f s)", len(shards), len(jobs), shard["input"], shard["documents"],
+                shard["sentences"], shard["instances"], _totals(shards)["instances"],
+                time.monotonic() - start)
+
+    metadata = {
+        "options": dataclasses.asdict(options),
+        "vocab": {"file": os.path.abspath(vocab_file), "size": tokenizer.vocab_size,
+                  "lower_case": tokenizer.lower_case},
+        "features": sorted(options.feature_spec()),
+        "totals": _totals(shards),
+        "shards": shards,
+    }
+    with open(os.path.join(output_dir, METADATA_FILE), "w", encoding="utf-8") as f:
+        json.dump(metadata, f, indent=2)
+    return metadata
+
+
+def _totals(shards):
+    return {key: sum(shard[key] for shard in shards)
+            for key in ("documents", "sentences", "tokens", "instances", "next_is_random")}
+
+
+def _init_worker():
+    # The workers already run in parallel; TF thread pools per worker would oversubscribe.
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+
+
+_TOKENIZERS = {}
+
+
+def _tokenizer(vocab_file, lower_case):
+    """One tokenizer per vocab and casing, per process."""
+    key = (os.path.abspath(vocab_file), lower_case)
+    if key not in _TOKENIZERS:
+        if not os.path.isfile(vocab_file):
+            raise FileNotFoundError(f"Vocab file not found: {vocab_file}")
+        _TOKENIZERS[key] = BertTokenizer.from_vocab_file(vocab_file, lower_case=lower_case)
+    return _TOKENIZERS[key]
+
+
+def _write_shard(job):
+    """Reads, tokenizes, pairs, packs, masks and writes one input file (runs in a worker)."""
+    options = job.options
+    tokenizer = _tokenizer(job.vocab_file, job.lower_case)
+    documents = tokenize_documents(read_documents(job.input_path), tokenizer)
+    rng = np.random.default_rng([options.seed, job.index])
+    try:
+        instances = create_instances(documents, options.max_seq_length,
+                                     options.short_seq_prob, options.dupe_factor, rng)
+    except ValueError as e:
+        raise ValueError(f"{job.input_path}: {e}") from e
+
+    packer = SegmentPacker(options.max_seq_length, tokenizer.cls_id, tokenizer.sep_id,
+                           tokenizer.pad_id)
+    masker = None if options.dynamic_masking else tf.function(options.masker(tokenizer))
+    spec = options.feature_spec()
+    temporary_path = job.output_path + ".incomplete"
+    with tf.io.TFRecordWriter(temporary_path) as writer:
+        for start in range(0, len(instances), _CHUNK_SIZE):
+            chunk = instances[start:start + _CHUNK_SIZE]
+            features = packer([_ragged([i.segment_a for i in chunk]),
+                               _ragged([i.segment_b for i in chunk])])  # [N, S] each
+            if masker is not None:
+                features = masker(features, seed=tf.constant(rng.integers(2**31, size=2)))
+            features = {name: value.numpy() for name, value in features.items()}
+            features[schema.LABEL_FEATURE] = np.array([i.is_random_next for i in chunk],
+                                                      np.int64)
+            for record in schema.serialize_examples(features, spec):
+                writer.write(record)
+    os.replace(temporary_path, job.output_path)
+    return {"input": job.input_path, "output": job.output_path,
+            "documents": len(documents), "sentences": sum(len(d) for d in documents),
+            "tokens": int(sum(len(s) for d in documents for s in d)),
+            "instances": len(instances),
+            "next_is_random": sum(i.is_random_next for i in instances)}
+
+
+def _ragged(segments):
+    """int32 arrays -> ragged int32 [N, (T)]."""
+    return tf.RaggedTensor.from_row_lengths(
+        np.concatenate(segments).astype(np.int32), [len(s) for s in segments])

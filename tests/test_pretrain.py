@@ -1,0 +1,398 @@
+"""Pretraining: the loss and metrics, gradient accumulation, float16 loss scaling, init from
+a real checkpoint, exact resume (in process and after SIGKILL), and data parallelism on
+MirroredStrategy and MultiWorkerMirroredStrategy.
+
+Data: Rotten Tomatoes sentences grouped into documents, a 400-token vocab learned from
+them, records made by `create_pretraining_data`. Model: a 2-layer, 32-wide BERT.
+Tests marked slow (run with `-m slow`) start TensorFlow in subprocesses: 30-120 s each.
+"""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from bert_tf import corpora
+from bert_tf.config import BertConfig
+from bert_tf.convert import checkpoint as checkpoint_io
+from bert_tf.convert.weights import get_weights
+from bert_tf.data import PretrainingDataOptions, create_pretraining_data, pretraining_dataset
+from bert_tf.data.documents import write_documents
+from bert_tf.model.encoder import BertEncoder
+from bert_tf.model.pretraining import BertPretrainingModel
+from bert_tf.pretrained import load_pretraining_model, save_pretrained
+from bert_tf.text import learn_vocab, write_vocab
+from bert_tf.train.optimization import make_optimizer
+from bert_tf.train.pretraining import (DynamicLossScale, PretrainingTrainer,
+                                       metrics_from_stats)
+
+SEQ_LENGTH = 32
+MAX_PREDICTIONS = 5
+BATCH = 8
+SUBPROCESS_TIMEOUT = 300
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """vocab.txt, text.txt (200 documents of 6 real sentences) and records/*.tfrecord."""
+    folder = tmp_path_factory.mktemp("pretrain")
+    sentences = [" ".join(t.split()) for t, _ in corpora.rotten_tomatoes("train")[:1200]]
+    write_vocab(learn_vocab(sentences, 400, lower_case=True), folder / "vocab.txt")
+    write_documents(folder / "text.txt", [sentences[i:i + 6] for i in range(0, 1200, 6)])
+    create_pretraining_data(
+        str(folder / "text.txt"), str(folder / "records"), str(folder / "vocab.txt"),
+        PretrainingDataOptions(max_seq_length=SEQ_LENGTH, max_predictions_per_seq=MAX_PREDICTIONS,
+                               dupe_factor=1, seed=1))
+    return folder
+
+
+def _config(data_dir, dropout=0.0):
+    vocab_size = len((data_dir / "vocab.txt").read_text().splitlines())
+    return BertConfig.from_preset(
+        "tiny", vocab_size=vocab_size, hidden_size=32, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=SEQ_LENGTH,
+        hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
+
+
+def _dataset(data_dir, batch_size=BATCH, shuffle=True):
+    return pretraining_dataset(str(data_dir / "records" / "*.tfrecord"), batch_size, SEQ_LENGTH,
+                               MAX_PREDICTIONS, seed=3, shuffle=shuffle, shuffle_buffer_size=200)
+
+
+def _trainer(config, batch_size=BATCH, grad_accum_steps=1, learning_rate=1e-3,
+             num_train_steps=100, dtype=None, loss_scale=False):
+    keras.utils.set_random_seed(0)
+    strategy = tf.distribute.get_strategy()
+    model = BertPretrainingModel(BertEncoder.from_bert_config(config, dtype=dtype))
+    optimizer = make_optimizer("adamw", learning_rate, num_train_steps, num_warmup_steps=2,
+                               grad_accum_steps=grad_accum_steps)
+    return PretrainingTrainer(model, optimizer, strategy, batch_size,
+                              loss_scale=DynamicLossScale() if loss_scale else None)
+
+
+def _weights(model):
+    return {v.path: v.numpy() for v in model.trainable_variables}
+
+
+def _assert_same_weights(first, second, atol):
+    assert first.keys() == second.keys()
+    for name in first:
+        np.testing.assert_allclose(first[name], second[name], atol=atol, rtol=0, err_msg=name)
+
+
+# --- in process ----------------------------------------------------------------------------
+def test_pretraining_learns_and_logs(data_dir, tmp_path):
+    trainer = _trainer(_config(data_dir, dropout=0.1), learning_rate=5e-3, num_train_steps=40)
+    iterator = iter(_dataset(data_dir))
+    first = metrics_from_stats({k: float(v) for k, v in trainer.train_update(iterator).items()})
+    # Fresh weights: MLM cross-entropy near ln(V), NSP near ln(2).
+    assert abs(first["mlm_loss"] - np.log(trainer.model.encoder.bert_config.vocab_size)) < 0.5
+    assert abs(first["nsp_loss"] - np.log(2)) < 0.3
+
+    last = trainer.train(_dataset(data_dir), str(tmp_path), num_train_steps=40,
+                         checkpoint_every_n_steps=15, keep_checkpoints=2, log_every_n_steps=10)
+    assert last["mlm_loss"] < first["mlm_loss"] - 0.5, (first, last)
+    assert 0.05 < last["mlm_accuracy"] <= 1.0 and 0.0 <= last["nsp_accuracy"] <= 1.0
+    assert last["learning_rate"] == pytest.approx(0.0, abs=1e-9)  # decayed to 0 at the end
+    assert last["sequences_per_second"] > 0
+    assert int(trainer.step.numpy()) == 40
+    # Checkpoints at 30 and 40 kept (15 rotated out), TensorBoard events written.
+    assert tf.train.latest_checkpoint(str(tmp_path)).endswith("ckpt-40")
+    assert sorted(p.name for p in tmp_path.glob("ckpt-*.index")) == ["ckpt-30.index",
+                                                                     "ckpt-40.index"]
+    assert list((tmp_path / "logs").glob("events.out.tfevents.*"))
+
+
+def test_resume_continues_exactly(data_dir, tmp_path):
+    """4 steps, a new process state (fresh model and optimizer), resume to 8 == 8 steps."""
+    config = _config(data_dir, dropout=0.1)  # dropout: its random state must resume too
+    straight = _trainer(config, num_train_steps=8)
+    straight.train(_dataset(data_dir), str(tmp_path / "straight"), 8)
+
+    first_half = _trainer(config, num_train_steps=8)
+    first_half.train(_dataset(data_dir), str(tmp_path / "resumed"), 4,
+                     checkpoint_every_n_steps=4)
+    second_half = _trainer(config, num_train_steps=8)
+    second_half.train(_dataset(data_dir), str(tmp_path / "resumed"), 8)
+    assert int(second_half.step.numpy()) == 8
+    _assert_same_weights(_weights(straight.model), _weights(second_half.model), atol=1e-6)
+
+
+def test_grad_accumulation_equals_a_larger_batch(data_dir, tmp_path):
+    config = _config(data_dir)
+    accumulated = _trainer(config, batch_size=BATCH, grad_accum_steps=2)
+    large = _trainer(config, batch_size=2 * BATCH)
+    initial = _weights(large.model)
+    _assert_same_weights(_weights(accumulated.model), initial, atol=0)
+    # Unshuffled, two micro-batches of 8 are the rows of one batch of 16.
+    accumulated_iterator = iter(_dataset(data_dir, BATCH, shuffle=False))
+    large_iterator = iter(_dataset(data_dir, 2 * BATCH, shuffle=False))
+    for _ in range(3):
+        stats_accumulated = accumulated.train_update(accumulated_iterator)
+        stats_large = large.train_update(large_iterator)
+        for name in stats_large:
+            np.testing.assert_allclose(float(stats_accumulated[name]), float(stats_large[name]),
+                                       rtol=1e-5)
+    assert int(accumulated.optimizer.iterations.numpy()) == 3
+    # Adam divides by sqrt(v): where a gradient is ~0, the rounding of the two summation
+    # orders changes an update by up to ~1% of the learning rate (1e-3). A wrong
+    # accumulation (summing, or updating per micro-batch) is off by ~the learning rate.
+    _assert_same_weights(_weights(accumulated.model), _weights(large.model), atol=2e-5)
+    assert max(np.abs(w - initial[k]).max()
+               for k, w in _weights(large.model).items()) > 1e-3  # they did train
+
+
+def test_float16_loss_scaling(data_dir):
+    trainer = _trainer(_config(data_dir), dtype="mixed_float16", loss_scale=True)
+    iterator = iter(_dataset(data_dir))
+    before = _weights(trainer.model)
+    for _ in range(3):
+        metrics = metrics_from_stats({k: float(v)
+                                      for k, v in trainer.train_update(iterator).items()})
+        assert np.isfinite(metrics["loss"])
+    assert trainer.model.encoder.transformer_layers[0].compute_dtype == "float16"
+    assert trainer.loss_scale.scale.numpy() in (2.0**15, 2.0**14, 2.0**13)
+    assert any(np.abs(w - before[k]).max() > 0 for k, w in _weights(trainer.model).items())
+
+
+def test_dynamic_loss_scale_halves_on_overflow_and_grows():
+    loss_scale = DynamicLossScale(initial_scale=8.0, growth_steps=2)
+    loss_scale.update(tf.constant(False))
+    assert loss_scale.scale.numpy() == 4.0
+    loss_scale.update(tf.constant(True))
+    assert loss_scale.scale.numpy() == 4.0
+    loss_scale.update(tf.constant(True))
+    assert loss_scale.scale.numpy() == 8.0 and loss_scale.finite_steps.numpy() == 0
+
+
+def _assert_trains_from(model, data_dir):
+    trainer = PretrainingTrainer(model, make_optimizer("adamw", 1e-4, 10),
+                                 tf.distribute.get_strategy(), 4)
+    stats = trainer.train_update(iter(_dataset(data_dir, batch_size=4)))
+    assert np.isfinite(metrics_from_stats({k: float(v) for k, v in stats.items()})["loss"])
+
+
+def test_init_from_a_google_checkpoint_with_heads(data_dir, tmp_path):
+    keras.utils.set_random_seed(1)
+    source = BertPretrainingModel(BertEncoder.from_bert_config(_config(data_dir)))
+    save_pretrained(source, str(tmp_path / "google"), fmt="google")
+    model = load_pretraining_model(str(tmp_path / "google"))
+    expected = get_weights(source)
+    assert any(name.startswith("cls/") for name in expected)  # the heads come along
+    for name, value in get_weights(model).items():
+        np.testing.assert_array_equal(value, expected[name], err_msg=name)
+    _assert_trains_from(model, data_dir)
+
+
+@pytest.mark.slow  # builds and trains the 22M-parameter MiniLM, ~35 s
+def test_init_from_a_real_checkpoint(minilm_path, data_dir):
+    """MiniLM (HF layout, no MLM head) starts pretraining with its encoder weights."""
+    model = load_pretraining_model(minilm_path)
+    stored = checkpoint_io.read(minilm_path).weights
+    for name, value in get_weights(model.encoder).items():
+        np.testing.assert_array_equal(value, stored[name], err_msg=name)
+    # Our records use ids < 400, valid in MiniLM's vocab too.
+    _assert_trains_from(model, data_dir)
+
+
+def test_batch_must_divide_over_replicas(data_dir):
+    model = BertPretrainingModel(BertEncoder.from_bert_config(_config(data_dir)))
+
+    class TwoReplicas:  # the check needs only the replica count
+        num_replicas_in_sync = 2
+
+    with pytest.raises(ValueError, match="global batch size 7 must divide by the 2 replicas"):
+        PretrainingTrainer(model, make_optimizer("adamw", 1e-3, 10), TwoReplicas(), 7)
+
+
+# --- subprocesses --------------------------------------------------------------------------
+_MIRRORED_SCRIPT = r"""
+import json, sys
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras
+from bert_tf.config import BertConfig
+from bert_tf.data import pretraining_dataset
+from bert_tf.model.encoder import BertEncoder
+from bert_tf.model.pretraining import BertPretrainingModel
+from bert_tf.train.optimization import make_optimizer
+from bert_tf.train.pretraining import PretrainingTrainer, metrics_from_stats
+
+pattern, config_file, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
+config = BertConfig.from_json_file(config_file)
+
+def run(strategy):
+    keras.utils.set_random_seed(0)
+    with strategy.scope():
+        model = BertPretrainingModel(BertEncoder.from_bert_config(config))
+        optimizer = make_optimizer("adamw", 1e-3, steps, 1)
+    trainer = PretrainingTrainer(model, optimizer, strategy, global_batch_size=8)
+    iterator = iter(pretraining_dataset(pattern, 8, 32, 5, seed=3))
+    losses = [metrics_from_stats({k: float(v) for k, v in trainer.train_update(iterator).items()})
+              ["loss"] for _ in range(steps)]
+    return losses, [v.numpy() for v in model.trainable_variables]
+
+single_losses, single_weights = run(tf.distribute.OneDeviceStrategy("/cpu:0"))
+mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+mirrored_losses, mirrored_weights = run(mirrored)
+print("RESULT " + json.dumps({
+    "replicas": mirrored.num_replicas_in_sync, "single": single_losses,
+    "mirrored": mirrored_losses,
+    "max_weight_diff": max(float(abs(a - b).max())
+                           for a, b in zip(single_weights, mirrored_weights))}))
+"""
+
+_WORKER_SCRIPT = r"""
+import sys
+import numpy as np
+import keras
+from bert_tf.config import BertConfig
+from bert_tf.data import pretraining_dataset
+from bert_tf.model.encoder import BertEncoder
+from bert_tf.model.pretraining import BertPretrainingModel
+from bert_tf.train.optimization import make_optimizer
+from bert_tf.train.pretraining import PretrainingTrainer
+from bert_tf.train.strategy import make_strategy
+
+pattern, config_file, model_dir, out = sys.argv[1:5]
+strategy = make_strategy("multi_worker")
+keras.utils.set_random_seed(0)
+with strategy.scope():
+    model = BertPretrainingModel(BertEncoder.from_bert_config(
+        BertConfig.from_json_file(config_file)))
+    optimizer = make_optimizer("adamw", 1e-3, 4, 1)
+trainer = PretrainingTrainer(model, optimizer, strategy, global_batch_size=8)
+metrics = trainer.train(pretraining_dataset(pattern, 8, 32, 5, seed=3), model_dir, 4,
+                        checkpoint_every_n_steps=2, log_every_n_steps=2)
+np.savez(out, replicas=strategy.num_replicas_in_sync, loss=metrics["loss"],
+         **{v.path.replace("/", "."): v.numpy() for v in model.trainable_variables})
+"""
+
+
+def _subprocess_env():
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
+
+
+def _write_config(data_dir, tmp_path, dropout=0.0):
+    path = tmp_path / "bert_config.json"
+    _config(data_dir, dropout).to_json_file(str(path))
+    return path
+
+
+def _free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+@pytest.mark.slow  # a subprocess with TensorFlow on 2 logical CPUs, ~30 s
+def test_mirrored_strategy_follows_single_device(data_dir, tmp_path):
+    config_file = _write_config(data_dir, tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-c", _MIRRORED_SCRIPT, str(data_dir / "records" / "*.tfrecord"),
+         str(config_file), "5"], capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT,
+        env=_subprocess_env())
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(next(line[7:] for line in proc.stdout.splitlines()
+                             if line.startswith("RESULT ")))
+    assert result["replicas"] == 2
+    # Same global batches, same updates: only the order of float sums differs.
+    np.testing.assert_allclose(result["mirrored"], result["single"], rtol=1e-4)
+    assert result["single"][-1] < result["single"][0]
+    assert result["max_weight_diff"] < 1e-4
+
+
+@pytest.mark.slow  # two worker processes, each starting TensorFlow, ~60 s
+def test_multi_worker_strategy_workers_agree(data_dir, tmp_path):
+    config_file = _write_config(data_dir, tmp_path)
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(2)]}
+    workers = []
+    try:
+        for index in range(2):
+            env = {**_subprocess_env(), "TF_CONFIG": json.dumps(
+                {"cluster": cluster, "task": {"type": "worker", "index": index}})}
+            workers.append(subprocess.Popen(
+                [sys.executable, "-c", _WORKER_SCRIPT, str(data_dir / "records" / "*.tfrecord"),
+                 str(config_file), str(tmp_path / "model"), str(tmp_path / f"worker{index}.npz")],
+                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        outputs = [worker.communicate(timeout=SUBPROCESS_TIMEOUT)[0] for worker in workers]
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+    for worker, output in zip(workers, outputs):
+        assert worker.returncode == 0, output[-3000:]
+    results = [dict(np.load(tmp_path / f"worker{i}.npz")) for i in range(2)]
+    assert int(results[0]["replicas"]) == 2 and np.isfinite(results[0]["loss"])
+    _assert_same_weights(results[0], results[1], atol=0)
+    # Only the chief (worker 0) keeps checkpoints; worker 1's temporary ones are gone.
+    assert tf.train.latest_checkpoint(str(tmp_path / "model")).endswith("ckpt-4")
+    assert not list((tmp_path / "model").glob("worker_tmp_*"))
+
+
+def _pretrain_command(data_dir, config_file, model_dir, steps):
+    return [sys.executable, "-m", "bert_tf_tools.pretrain",
+            f"--input_files={data_dir / 'records' / '*.tfrecord'}",
+            f"--bert_config={config_file}", f"--vocab_file={data_dir / 'vocab.txt'}",
+            f"--model_dir={model_dir}", f"--num_train_steps={steps}",
+            f"--train_batch_size={BATCH}", f"--max_seq_length={SEQ_LENGTH}",
+            f"--max_predictions_per_seq={MAX_PREDICTIONS}", "--learning_rate=1e-3",
+            "--warmup_steps=2", "--checkpoint_every_n_steps=10", "--log_every_n_steps=10",
+            "--shuffle_buffer_size=200"]
+
+
+@pytest.mark.slow  # three bert-pretrain runs, ~90 s
+def test_sigkill_and_restart_ends_like_an_uninterrupted_run(data_dir, tmp_path):
+    steps = 60
+    config_file = _write_config(data_dir, tmp_path, dropout=0.1)
+    straight_dir, killed_dir = tmp_path / "straight", tmp_path / "killed"
+    subprocess.run(_pretrain_command(data_dir, config_file, straight_dir, steps), check=True,
+                   timeout=SUBPROCESS_TIMEOUT, env=_subprocess_env(), capture_output=True)
+
+    # Kill the second run with SIGKILL as soon as its first checkpoint is recorded.
+    proc = subprocess.Popen(_pretrain_command(data_dir, config_file, killed_dir, steps),
+                            env=_subprocess_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + SUBPROCESS_TIMEOUT
+        while not tf.train.latest_checkpoint(str(killed_dir)):
+            assert proc.poll() is None and time.monotonic() < deadline, "no checkpoint came"
+            time.sleep(0.01)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    killed_at = tf.train.latest_checkpoint(str(killed_dir))
+    assert not killed_at.endswith(f"ckpt-{steps}"), "the run ended before the kill"
+
+    restarted = subprocess.run(_pretrain_command(data_dir, config_file, killed_dir, steps),
+                               timeout=SUBPROCESS_TIMEOUT, env=_subprocess_env(),
+                               capture_output=True, text=True)
+    assert restarted.returncode == 0, restarted.stderr[-3000:]
+    assert f"Resumed from {killed_at}" in restarted.stderr
+
+    straight = tf.train.load_checkpoint(str(straight_dir / f"ckpt-{steps}"))
+    resumed = tf.train.load_checkpoint(str(killed_dir / f"ckpt-{steps}"))
+    names = [n for n in straight.get_variable_to_shape_map() if n.startswith(("model/",
+                                                                              "optimizer/"))]
+    assert len(names) > 50
+    for name in names:
+        np.testing.assert_allclose(resumed.get_tensor(name), straight.get_tensor(name),
+                                   atol=1e-6, rtol=0, err_msg=name)
+    # The final export is a checkpoint folder the fine-tuning binaries load.
+    exported = load_pretraining_model(str(killed_dir / f"pretrained_step_{steps}"))
+    assert exported.encoder.bert_config == _config(data_dir, dropout=0.1)
+    assert json.loads((killed_dir / "resolved_config.json").read_text())["num_train_steps"] == steps
