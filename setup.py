@@ -33,6 +33,8 @@ setuptools.setup(
             "tokenizers>=0.19",
             "seqeval>=1.2",
         ],
+        # bench/pretrain.py reads Jane Austen from Debian's r-cran-janeaustenr (R data files).
+        "bench": ["rdata"],
     },
     entry_points={
         "console_scripts": [

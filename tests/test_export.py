@@ -30,7 +30,7 @@ from bert_tf.tasks.base import model_features
 from bert_tf.tasks.classification import ClassificationTask
 from bert_tf.tasks.ner import NerTask, read_conll
 from bert_tf.text.tokenizer import BertTokenizer
-from bert_tf_tools import export as export_tool
+from bert_tf.export import exporter as export_tool
 
 MAX_SEQ_LENGTH = 32
 LABELS = ["fresh", "rotten"]

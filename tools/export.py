@@ -13,23 +13,11 @@ if there is none. Signatures: `serving_default` (raw text) and `serve_ids` (ids)
 serving/README.md for running TF Serving on the export base.
 """
 import os
-import posixpath
 
-from absl import app, flags, logging
+from absl import app, flags
 
-from bert_tf import pretrained
 from bert_tf.export import tf_serving
-from bert_tf.export.encoder import EncoderServingModule
-from bert_tf.export.keras_layer import find_encoder
-from bert_tf.export.ner import NerServingModule
-from bert_tf.export.saved_model import export_saved_model
-from bert_tf.export.task import TaskServingModule
-from bert_tf.tasks.base import TASK_CONFIG_FILE, load_task
-
-DEFAULT_ENCODER_SEQ_LENGTH = 128
-# The export module of each task (by `Task.name`) whose outputs need more than the
-# task's own postprocess; every other task is served by TaskServingModule.
-SERVING_MODULES = {"ner": NerServingModule}
+from bert_tf.export.exporter import export, read_warmup_texts
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model_dir", None, "A fine-tuned task folder (Task.save), or with "
@@ -54,70 +42,6 @@ flags.DEFINE_enum("batching_device", "cpu", sorted(tf_serving.BATCHING_PRESETS),
 flags.DEFINE_integer("num_batch_threads", os.cpu_count() or 1, "Batch threads for "
                      "batching_parameters.txt (the server's CPU cores).")
 flags.mark_flags_as_required(["model_dir", "export_base", "model_name"])
-
-
-def serving_module_from_folder(model_dir, task="auto", max_seq_length=None,
-                               text_pair=False):
-    """The export module for a fine-tuned task folder or (task="encoder") a checkpoint.
-
-    Args:
-      model_dir: str, a `Task.save` folder, or a Google/HF checkpoint folder.
-      task: "auto" (the folder's task) or "encoder" (feature extraction).
-      max_seq_length: int or None (the task's length; 128 for a checkpoint's encoder).
-      text_pair: bool, for "encoder": take text and text_b.
-    """
-    if not os.path.isdir(model_dir):
-        raise FileNotFoundError(f"Model folder not found: {model_dir}")
-    if task not in ("auto", "encoder"):
-        raise ValueError(f"task must be 'auto' or 'encoder', got {task!r}")
-    is_task_folder = os.path.isfile(os.path.join(model_dir, TASK_CONFIG_FILE))
-    if task == "auto" and not is_task_folder:
-        raise FileNotFoundError(
-            f"{model_dir} has no {TASK_CONFIG_FILE}, so it is not a fine-tuned task folder; "
-            "for a pretrained checkpoint pass --task=encoder")
-    if is_task_folder:
-        saved_task, model = load_task(model_dir)
-        if task == "auto":
-            module_class = SERVING_MODULES.get(saved_task.name, TaskServingModule)
-            return module_class.for_task(saved_task, model, max_seq_length)
-        encoder, tokenizer = find_encoder(model), saved_task.tokenizer
-        max_seq_length = max_seq_length or saved_task.max_seq_length
-    else:
-        encoder, tokenizer = pretrained.from_pretrained(model_dir)
-    return EncoderServingModule(encoder, tokenizer,
-                                max_seq_length or DEFAULT_ENCODER_SEQ_LENGTH, text_pair)
-
-
-def read_warmup_texts(path):
-    """Non-empty lines of a UTF-8 file; ValueError if there are none."""
-    with open(path, encoding="utf-8") as f:
-        texts = [line.strip() for line in f if line.strip()]
-    if not texts:
-        raise ValueError(f"Warmup texts file {path} has no non-empty line")
-    return texts
-
-
-def export(model_dir, export_base, model_name, task="auto", version=None,
-           max_seq_length=None, text_pair=False, warmup_texts=None,
-           serving_base_path="/models", batching_device="cpu", num_batch_threads=1):
-    """Everything `bert-export` does; returns the new version's folder."""
-    module = serving_module_from_folder(model_dir, task, max_seq_length, text_pair)
-    path = export_saved_model(module, export_base, model_name, version,
-                              warmup_texts or tf_serving.DEFAULT_WARMUP_TEXTS)
-    config_path = tf_serving.update_models_config(
-        export_base, model_name, posixpath.join(serving_base_path, model_name))
-    batching_path, written = tf_serving.write_batching_parameters(
-        export_base, batching_device, num_batch_threads)
-    print(f"Exported {model_name} version {os.path.basename(path)} to {path}\n"
-          f"  serving_default: {', '.join(module.text_inputs)} (string [B]); "
-          "serve_ids: input_word_ids, input_mask, input_type_ids (int32 [B, S])\n"
-          f"  {config_path}: {model_name} -> {posixpath.join(serving_base_path, model_name)}\n"
-          f"  {batching_path}: "
-          + (f"written for {batching_device}" if written else "kept (it existed)"))
-    if not written:
-        logging.info("Kept the existing %s; delete it to write the %s preset",
-                     batching_path, batching_device)
-    return path
 
 
 def main(argv):

@@ -8,6 +8,6 @@ The modules: serving_module.py (the base and its two signatures), encoder.py, ta
 (any fine-tuned task), ner.py (entities with character offsets).
 saved_model.py writes a version in TF Serving's layout; tf_serving.py the files the
 server reads besides (warmup requests, models.config, batching parameters);
-keras_layer.py loads a saved encoder as a layer of a new Keras model. The `bert-export`
-binary (tools/export.py) puts them together.
+keras_layer.py loads a saved encoder as a layer of a new Keras model; exporter.py puts
+them together (`export`), and the `bert-export` binary (tools/export.py) is its main.
 """

@@ -1,0 +1,306 @@
+"""Named-entity recognition (token tagging) on CoNLL-format data.
+
+Data: CoNLL-2003 style files: one token per line, the token first and its tag last
+(`EU NNP B-NP B-ORG`); a blank line ends a sentence; `-DOCSTART-` lines separate
+documents. Tags may be IOB1, IOB2 or BIOES; `tag_scheme` converts them on reading
+(e.g. CoNLL-2003's original IOB1 to IOB2), and the model predicts tags of that scheme.
+Entity-level scores are the same in every scheme (see `metrics.entity_spans`).
+
+Words are whitespace-separated tokens: a sentence's raw input is its tokens joined by
+spaces, so serving takes the same kind of text. Each word is split into word pieces
+(`BertTokenizer.tokenize_words`); the label sits on its first piece, the other pieces
+(and [CLS], [SEP], padding) get sample weight 0, so the loss and the token accuracy count
+each word once. A word's predicted tag is the prediction at its first piece.
+
+Words beyond `max_seq_length` pieces, and words that normalize to no piece at all
+(e.g. a lone control character), get no prediction: they are tagged "O".
+
+Model: the encoder's sequence output -> dropout -> Dense(num_tags) logits [B, S, T].
+"""
+import dataclasses
+import os
+
+import keras
+import tensorflow as tf
+
+from bert_tf.model.encoder import encoder_inputs
+from bert_tf.tasks import metrics
+from bert_tf.tasks.base import Task, model_features, register_task
+
+TAG_SCHEMES = ("iob1", "iob2", "bioes")
+DOCSTART = "-DOCSTART-"
+OUTSIDE = "O"
+NO_POSITION = -1  # word_positions of a word without a first piece in the sequence
+
+
+@dataclasses.dataclass(frozen=True)
+class TaggedSentence:
+    """One sentence of a CoNLL file.
+
+    Attributes:
+        tokens: tuple of str, the words.
+        tags: tuple of str (one per token), or None for unlabelled prediction input.
+        document: int, index of the `-DOCSTART-` document the sentence belongs to.
+        source: "file:line" of its first token, for error messages.
+    """
+    tokens: tuple
+    tags: tuple | None
+    document: int = 0
+    source: str = ""
+
+    @property
+    def is_labelled(self):
+        return self.tags is not None
+
+
+def convert_tags(tags, scheme):
+    """Re-encodes a tag sequence's entities (as conlleval reads them) in `scheme`.
+
+    Args:
+        tags: list of str in IOB1, IOB2 or BIOES.
+        scheme: "iob1" (B- only between two adjacent entities of one type), "iob2"
+            (B- starts every entity) or "bioes" (S- single, B-/I-/E- longer).
+    Returns:
+        list of str, the same length.
+    """
+    if scheme not in TAG_SCHEMES:
+        raise ValueError(f"Unknown tag scheme {scheme!r}; use one of {TAG_SCHEMES}")
+    converted = [OUTSIDE] * len(tags)
+    previous_end = {}  # entity type -> end index of its last entity
+    for entity_type, start, end in metrics.entity_spans(tags):
+        for i in range(start, end + 1):
+            converted[i] = f"I-{entity_type}"
+        if scheme == "iob2" or (scheme == "iob1" and previous_end.get(entity_type) == start - 1):
+            converted[start] = f"B-{entity_type}"
+        elif scheme == "bioes":
+            if start == end:
+                converted[start] = f"S-{entity_type}"
+            else:
+                converted[start], converted[end] = f"B-{entity_type}", f"E-{entity_type}"
+        previous_end[entity_type] = end
+    return converted
+
+
+def read_conll(path, require_labels=True, tag_scheme=None):
+    """Reads a CoNLL-format file into sentences.
+
+    Args:
+        path: the file.
+        require_labels: every token line must end in a tag (training / evaluation). When
+            False, a file whose lines hold only tokens gives sentences with `tags=None`.
+        tag_scheme: None keeps the file's tags; else one of TAG_SCHEMES to convert to.
+    Returns:
+        list of TaggedSentence.
+    Raises:
+        FileNotFoundError; ValueError naming file:line for a malformed line or tag.
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"CoNLL file not found: {path}")
+    sentences = []
+    tokens, tags, start_line, document = [], [], None, 0
+
+    def end_sentence():
+        nonlocal tokens, tags, start_line
+        if tokens:
+            has_tags = tags[0] is not None
+            if has_tags and tag_scheme:
+                tags = convert_tags(tags, tag_scheme)
+            sentences.append(TaggedSentence(tuple(tokens), tuple(tags) if has_tags else None,
+                                            document, f"{path}:{start_line}"))
+        tokens, tags, start_line = [], [], None
+
+    with open(path, encoding="utf-8") as f:
+        for line_number, line in enumerate(f, 1):
+            fields = line.split()
+            where = f"{path}:{line_number}"
+            if not fields:
+                end_sentence()
+                continue
+            if fields[0] == DOCSTART:
+                end_sentence()
+                document += 1 if sentences else 0
+                continue
+            tag = fields[-1] if len(fields) > 1 else None
+            if tag is None and require_labels:
+                raise ValueError(f"{where}: expected 'TOKEN ... TAG', got {line.strip()!r}")
+            if tokens and (tag is None) != (tags[0] is None):
+                raise ValueError(f"{where}: some lines of this sentence have a tag and "
+                                 "some do not")
+            if tag is not None:
+                try:
+                    metrics.entity_spans([tag])
+                except ValueError:
+                    raise ValueError(f"{where}: {tag!r} is not a tag (O or B-/I-/E-/S-TYPE)") \
+                        from None
+            start_line = start_line or line_number
+            tokens.append(fields[0])
+            tags.append(tag)
+    end_sentence()
+    if not sentences:
+        raise ValueError(f"{path} has no sentences")
+    return sentences
+
+
+def label_vocabulary(sentences):
+    """"O" first, then the other tags of labelled sentences, sorted."""
+    tags = {tag for sentence in sentences if sentence.tags for tag in sentence.tags}
+    return [OUTSIDE] + sorted(tags - {OUTSIDE})
+
+
+@register_task
+class NerTask(Task):
+    """Token tagging with the label on each word's first piece.
+
+    Args:
+        tokenizer, max_seq_length, pad_to_max_length: see `Task`.
+        labels: list of str, the tag vocabulary (must contain "O"); tag id = position.
+        tag_scheme: None, or the scheme data files are converted to (see `read_conll`).
+        dropout_rate: dropout on the sequence output before the classifier.
+    """
+
+    name = "ner"
+
+    def __init__(self, tokenizer, max_seq_length=128, pad_to_max_length=False, labels=(),
+                 tag_scheme=None, dropout_rate=0.1):
+        super().__init__(tokenizer, max_seq_length, pad_to_max_length)
+        self.labels = [str(label) for label in labels]
+        if OUTSIDE not in self.labels or len(self.labels) < 2:
+            raise ValueError(f"NER labels must include 'O' and at least one entity tag, got "
+                             f"{self.labels}")
+        if len(set(self.labels)) != len(self.labels):
+            raise ValueError(f"Labels must be distinct, got {self.labels}")
+        if tag_scheme is not None and tag_scheme not in TAG_SCHEMES:
+            raise ValueError(f"Unknown tag scheme {tag_scheme!r}; use one of {TAG_SCHEMES}")
+        self.label_ids = {label: i for i, label in enumerate(self.labels)}
+        self.tag_scheme = tag_scheme
+        self.dropout_rate = dropout_rate
+
+    @property
+    def best_metric(self):
+        return "f1"
+
+    def get_config(self):
+        return {"labels": self.labels, "tag_scheme": self.tag_scheme,
+                "dropout_rate": self.dropout_rate}
+
+    # --- data --------------------------------------------------------------------------
+    def read_examples(self, path, require_labels=True):
+        return read_conll(path, require_labels, self.tag_scheme)
+
+    def raw_input_spec(self):
+        return {"text": tf.TensorSpec([None], tf.string, name="text")}
+
+    def raw_inputs(self, examples):
+        return {"text": [" ".join(sentence.tokens) for sentence in examples]}
+
+    def tag_ids(self, sentence):
+        """The sentence's tag ids; ValueError naming the sentence and tag if unknown."""
+        if sentence.tags is None:
+            raise ValueError(f"{sentence.source}: sentence has no tags")
+        unknown = next((tag for tag in sentence.tags if tag not in self.label_ids), None)
+        if unknown is not None:
+            raise ValueError(f"{sentence.source}: unknown tag {unknown!r}; the task's tags are "
+                             f"{self.labels}")
+        return [self.label_ids[tag] for tag in sentence.tags]
+
+    def targets(self, examples):
+        """Tag ids per word, ragged int32 [N, (words)]."""
+        return tf.ragged.constant([self.tag_ids(s) for s in examples], tf.int32,
+                                  ragged_rank=1)
+
+    def tokenize(self, raw):
+        """{"text": [B]} to {"pieces": ragged int32 [B, (words), (pieces)]}, words being
+        the whitespace-separated tokens."""
+        return {"pieces": self.tokenizer.tokenize_words(tf.strings.split(raw["text"]))}
+
+    def pack(self, tokenized):
+        """Pieces to the three features [B, S] and `word_positions` ragged int32
+        [B, (words)]: the sequence position of each word's first piece, or -1 for a word
+        that has none (no pieces, or cut off by truncation)."""
+        pieces = tokenized["pieces"]
+        features = self.packer([pieces])
+        words = pieces.values  # [total words, (pieces)]
+        # Index of each word's first piece within its sentence's pieces.
+        sentence_start = tf.gather(words.row_splits, pieces.row_splits[:-1])  # [B]
+        first_piece = words.row_starts() - tf.gather(sentence_start, pieces.value_rowids())
+        position = tf.cast(first_piece, tf.int32) + 1  # after [CLS]
+        kept_pieces = tf.reduce_sum(features["input_mask"], axis=1) - 2  # [CLS], [SEP]
+        has_position = ((words.row_lengths() > 0)
+                        & (position <= tf.gather(kept_pieces, pieces.value_rowids())))
+        features["word_positions"] = tf.RaggedTensor.from_row_splits(
+            tf.where(has_position, position, NO_POSITION), pieces.row_splits)  # [B, (words)]
+        return features
+
+    def training_batch(self, tokenized, targets):
+        """Word tag ids to per-position labels and sample weights [B, S] (1 on each
+        word's first piece, 0 elsewhere)."""
+        features = self.pack(tokenized)
+        positions = features.pop("word_positions")
+        shape = tf.shape(features["input_word_ids"])
+        # (sentence, position) of every word that has one, and its tag.
+        sentence = tf.cast(positions.value_rowids(), tf.int32)
+        kept = positions.flat_values != NO_POSITION
+        indices = tf.stack([tf.boolean_mask(sentence, kept),
+                            tf.boolean_mask(positions.flat_values, kept)], axis=1)
+        labels = tf.scatter_nd(indices, tf.boolean_mask(targets.flat_values, kept), shape)
+        weights = tf.scatter_nd(indices, tf.ones_like(indices[:, 0], tf.float32), shape)
+        return model_features(features), labels, weights
+
+    # --- model ---------------------------------------------------------------------------
+    def build_model(self, encoder):
+        # Tagging does not use the pooler: frozen, it gets no (missing) gradients.
+        encoder.pooler.trainable = False
+        inputs = encoder_inputs()
+        sequence_output = encoder(inputs)["sequence_output"]  # [B, S, H]
+        x = keras.layers.Dropout(self.dropout_rate, name="dropout")(sequence_output)
+        logits = keras.layers.Dense(
+            len(self.labels), name="logits", dtype="float32",
+            kernel_initializer=keras.initializers.TruncatedNormal(
+                stddev=encoder.bert_config.initializer_range))(x)  # [B, S, T]
+        return keras.Model(inputs, logits, name="bert_tagger")
+
+    def compile_args(self, optimizer):
+        # Mean over the weighted (first-piece) positions, like HF's -100 label masking.
+        return {"optimizer": optimizer,
+                "loss": keras.losses.SparseCategoricalCrossentropy(
+                    from_logits=True, reduction="mean_with_sample_weight"),
+                "weighted_metrics": [
+                    keras.metrics.SparseCategoricalAccuracy(name="token_accuracy")]}
+
+    # --- outputs -------------------------------------------------------------------------
+    def postprocess(self, logits, preprocessed):
+        """logits [B, S, T] to per-word `tag_ids` int32 and `tags` string, ragged
+        [B, (words)]; words without a position are tagged "O"."""
+        positions = preprocessed["word_positions"]
+        dense_positions = positions.to_tensor(NO_POSITION)  # [B, W]
+        position_tag = tf.argmax(logits, axis=-1, output_type=tf.int32)  # [B, S]
+        word_tag = tf.gather(position_tag, tf.maximum(dense_positions, 0), batch_dims=1)
+        word_tag = tf.where(dense_positions == NO_POSITION, self.label_ids[OUTSIDE], word_tag)
+        tag_ids = tf.RaggedTensor.from_tensor(word_tag, lengths=positions.row_lengths())
+        return {"tag_ids": tag_ids,
+                "tags": tf.gather(tf.constant(self.labels), tag_ids)}
+
+    def predictions(self, examples, outputs):
+        """A list of tags per sentence."""
+        return [[tag.decode("utf-8") for tag in tags] for tags in outputs["tags"].to_list()]
+
+    def evaluate_predictions(self, examples, predictions):
+        """Entity-level precision, recall and F1 (conlleval)."""
+        for sentence in examples:
+            self.tag_ids(sentence)  # unknown or missing tags are errors
+        return metrics.entity_metrics([list(s.tags) for s in examples], predictions)
+
+    def write_predictions(self, path, examples, predictions):
+        """CoNLL: `token [true_tag] predicted_tag` per line (conlleval's input when the
+        sentences have tags), blank lines between sentences, -DOCSTART- between
+        documents."""
+        with open(path, "w", encoding="utf-8") as f:
+            document = None
+            for sentence, tags in zip(examples, predictions):
+                if sentence.document != document:
+                    document = sentence.document
+                    f.write(f"{DOCSTART} O\n\n" if sentence.tags else f"{DOCSTART}\n\n")
+                true_tags = sentence.tags or [None] * len(tags)
+                for token, true_tag, tag in zip(sentence.tokens, true_tags, tags):
+                    f.write(" ".join(x for x in (token, true_tag, tag) if x) + "\n")
+                f.write("\n")

@@ -1,0 +1,3 @@
+"""Training infrastructure shared by the pretraining and fine-tuning binaries: the
+distribution strategy, BERT's optimizers and schedule, the shared absl flags and the
+`model.fit` loop with checkpointing and resumption."""

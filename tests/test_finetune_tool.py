@@ -1,0 +1,135 @@
+"""bert-finetune end to end, as a subprocess on tiny data: train -> eval -> predict, then
+predicting again from the saved export alone."""
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import pytest
+
+from bert_tf import corpora
+from bert_tf.config import BertConfig
+from bert_tf.model.encoder import BertEncoder
+from bert_tf.pretrained import save_pretrained
+from bert_tf.tasks.ner import read_conll
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory, minilm_path):
+    """A randomly initialized 1-layer encoder with MiniLM's vocab, as an HF folder."""
+    folder = str(tmp_path_factory.mktemp("tiny") / "checkpoint")  # must not exist yet
+    keras.utils.set_random_seed(0)
+    encoder = BertEncoder.from_bert_config(BertConfig.from_preset(
+        "tiny", num_hidden_layers=1, hidden_size=32, num_attention_heads=2,
+        intermediate_size=64))
+    save_pretrained(encoder, folder, fmt="hf", vocab_path=os.path.join(minilm_path, "vocab.txt"),
+                    lower_case=True)
+    return folder
+
+
+def _finetune(*args):
+    proc = subprocess.run([sys.executable, "-m", "bert_tf_tools.finetune", *args],
+                          capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    return proc
+
+
+def _write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return str(path)
+
+
+@pytest.mark.slow
+def test_classification_train_eval_predict(tmp_path, tiny_checkpoint):
+    """~60 s: two subprocesses (TF start-up and tokenizer tracing dominate)."""
+    data = corpora.rotten_tomatoes("validation")
+    train = _write_jsonl(tmp_path / "train.jsonl",
+                         [{"review": t, "label": l} for t, l in data[:48]])
+    dev = _write_jsonl(tmp_path / "dev.jsonl", [{"review": t, "label": l} for t, l in data[48:80]])
+    new = _write_jsonl(tmp_path / "new.jsonl", [{"review": t} for t, _ in data[80:90]])
+    model_dir = tmp_path / "run"
+    proc = _finetune(
+        "--task=classification", f"--init_checkpoint={tiny_checkpoint}",
+        f"--train_file={train}", f"--eval_file={dev}", f"--predict_file={new}",
+        "--text_column=review", "--do_train", "--do_eval", "--do_predict",
+        f"--model_dir={model_dir}", "--num_train_epochs=2", "--train_batch_size=16",
+        "--max_seq_length=32", "--learning_rate=1e-3", "--log_every_n_steps=1")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Evaluation: accuracy" in proc.stdout
+
+    export = model_dir / "export"
+    assert sorted(os.listdir(export)) == ["model.keras", "resolved_config.json",
+                                         "task_config.json", "vocab.txt"]
+    task_config = json.loads((export / "task_config.json").read_text())
+    assert task_config["labels"] == ["fresh", "rotten"] and task_config["lower_case"] is True
+    resolved = json.loads((export / "resolved_config.json").read_text())
+    assert resolved["learning_rate"] == 1e-3 and resolved["task"] == "classification"
+    assert (model_dir / "best.weights.h5").exists()
+    results = json.loads((model_dir / "eval_results.json").read_text())
+    assert set(results) == {"accuracy", "macro_f1", "mcc"}
+    predictions = [json.loads(line) for line in
+                   (model_dir / "predictions.jsonl").read_text().splitlines()]
+    assert [p["text"] for p in predictions] == [t for t, _ in data[80:90]]
+    assert all(p["label"] in ("fresh", "rotten") and "true_label" not in p for p in predictions)
+
+    # Predicting later uses the export alone and gives the same answers.
+    again = tmp_path / "again.jsonl"
+    proc = _finetune("--task=classification", "--do_predict", f"--predict_file={new}",
+                     "--text_column=review", f"--model_dir={model_dir}",
+                     f"--predictions_file={again}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert [json.loads(line)["label"] for line in again.read_text().splitlines()] == [
+        p["label"] for p in predictions]
+
+
+@pytest.mark.slow
+def test_ner_train_eval_predict(tmp_path, tiny_checkpoint):
+    """~40 s: one subprocess on 40 real CoNLL-2003 sentences."""
+    lines = open(corpora.conll2003_path("valid"), encoding="utf-8").read().split("\n\n")
+    conll = tmp_path / "small.txt"
+    conll.write_text("\n\n".join(lines[:41]) + "\n", encoding="utf-8")
+    model_dir = tmp_path / "run"
+    proc = _finetune(
+        "--task=ner", f"--init_checkpoint={tiny_checkpoint}", f"--train_file={conll}",
+        f"--eval_file={conll}", f"--predict_file={conll}", "--do_train", "--do_eval",
+        "--do_predict", f"--model_dir={model_dir}", "--num_train_epochs=1",
+        "--train_batch_size=16", "--max_seq_length=48", "--tag_scheme=bioes")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert set(json.loads((model_dir / "eval_results.json").read_text())) == {
+        "precision", "recall", "f1"}
+    written = read_conll(str(model_dir / "predictions.conll"))  # token, true, predicted
+    original = read_conll(str(conll), tag_scheme="bioes")
+    assert [s.tokens for s in written] == [s.tokens for s in original]
+    labels = json.loads((model_dir / "export/task_config.json").read_text())["labels"]
+    assert labels[0] == "O" and any(label.startswith("S-") for label in labels)
+
+
+@pytest.mark.parametrize("config_name", ["glue.json", "rotten_tomatoes.json",
+                                         "conll2003.json"])
+def test_experiment_configs_set_known_flags(config_name):
+    from absl import flags
+
+    import bert_tf_tools.finetune  # noqa: F401  (defines the finetune flags)
+    from bert_tf.train import flags as train_flags
+
+    path = os.path.join(os.path.dirname(__file__), "..", "configs", "finetune", config_name)
+    flag_values = flags.FLAGS
+    flag_values.unparse_flags()
+    try:
+        flag_values(["prog", f"--config_file={path}", "--learning_rate=1e-5"])
+        train_flags.apply_config_file(flag_values)
+        expected = json.loads(open(path).read())
+        assert flag_values.task == expected["task"]
+        assert flag_values.max_seq_length == expected["max_seq_length"]
+        assert flag_values.learning_rate == 1e-5  # the command line wins
+    finally:
+        flag_values.unparse_flags()
+
+
+def test_usage_errors_name_the_flag(tmp_path, tiny_checkpoint):
+    proc = _finetune("--task=classification", f"--model_dir={tmp_path}")
+    assert proc.returncode != 0 and "Nothing to do" in proc.stderr
+    proc = _finetune("--task=classification", "--do_train", f"--model_dir={tmp_path}",
+                     f"--init_checkpoint={tiny_checkpoint}")
+    assert proc.returncode != 0 and "--train_file is required for --do_train" in proc.stderr

@@ -1,0 +1,163 @@
+"""The shared fit loop: learning, best checkpoint, rotation, logs, and resuming a crashed run."""
+import glob
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from bert_tf.train import trainer
+from bert_tf.train.optimization import make_optimizer
+from bert_tf.train.strategy import make_strategy
+
+STEPS_PER_EPOCH = 4
+BATCH = 8
+
+
+def _datasets():
+    """A separable two-class problem: label = x0 + x1 > 0."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(STEPS_PER_EPOCH * BATCH, 4)).astype("float32")
+    y = (x[:, 0] + x[:, 1] > 0).astype("int32")
+    train = tf.data.Dataset.from_tensor_slices((x, y)).batch(BATCH)
+    return train, train
+
+
+def _model():
+    keras.utils.set_random_seed(0)
+    return keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"),
+                             keras.layers.Dense(2)])
+
+
+def _compile_args(epochs):
+    return dict(optimizer=make_optimizer("adamw", 5e-2, epochs * STEPS_PER_EPOCH, 2),
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+
+
+def _train(model_dir, epochs, best_metric="accuracy", **kwargs):
+    strategy = make_strategy("default")
+    with strategy.scope():
+        model = _model()
+    train_ds, eval_ds = _datasets()
+    history = trainer.train(
+        model, train_ds, strategy=strategy, model_dir=str(model_dir), epochs=epochs,
+        eval_dataset=eval_ds, compile_args=_compile_args(epochs), best_metric=best_metric,
+        global_batch_size=BATCH, **kwargs)
+    return model, history
+
+
+def test_train_learns_and_writes_checkpoints_logs_progress(tmp_path):
+    progress = trainer.ProgressLogger(every_n_steps=2, global_batch_size=BATCH)
+    model, history = _train(tmp_path, epochs=5, keep_checkpoints=2, extra_callbacks=[progress])
+    losses = history.history["loss"]
+    assert losses[-1] < losses[0] * 0.8
+    assert history.history["val_accuracy"][-1] > 0.8
+
+    # The newest two epoch checkpoints are kept; the best one exists and is loaded back.
+    kept = sorted(os.path.basename(p) for p in glob.glob(str(tmp_path / "checkpoints/*")))
+    assert kept == ["ckpt-0004.weights.h5", "ckpt-0005.weights.h5"]
+    best = _model()
+    best.load_weights(str(tmp_path / trainer.BEST_WEIGHTS))
+    for a, b in zip(best.weights, model.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+    # TensorBoard event files for train and validation, with the learning rate scalar.
+    assert glob.glob(str(tmp_path / "logs/train/events.*"))
+    assert glob.glob(str(tmp_path / "logs/validation/events.*"))
+    # The progress line: step/total, loss, seq/s and ETA.
+    assert progress.lines
+    assert progress.lines[-1].startswith("step 20/20  loss ")
+    assert "seq/s" in progress.lines[0] and "ETA" in progress.lines[0]
+    # A finished run leaves no backup: the next run starts afresh.
+    assert not os.path.exists(tmp_path / trainer.BACKUP_DIR)
+
+
+class _Crash(keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise RuntimeError("simulated preemption")
+
+
+def test_crashed_run_resumes_from_its_backup(tmp_path):
+    epochs = 4
+    # No best checkpoint here: loading it would hide which weights training ended with.
+    uninterrupted, _ = _train(tmp_path / "straight", epochs, best_metric=None)
+
+    with pytest.raises(RuntimeError, match="preemption"):
+        _train(tmp_path / "crashy", epochs, best_metric=None, extra_callbacks=[_Crash(epoch=2)])
+    assert os.path.exists(tmp_path / "crashy" / trainer.BACKUP_DIR)
+    resumed, history = _train(tmp_path / "crashy", epochs, best_metric=None)
+
+    assert len(history.history["loss"]) == 2  # epochs 3 and 4 only
+    assert int(resumed.optimizer.iterations) == epochs * STEPS_PER_EPOCH
+    for a, b in zip(uninterrupted.weights, resumed.weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_float16_policy_gets_loss_scaling(tmp_path):
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        model, history = _train(tmp_path, epochs=1, keep_checkpoints=0)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert np.isfinite(history.history["loss"][0])
+
+
+def test_evaluate_fn_metrics_are_logged_and_pick_the_best(tmp_path):
+    x = np.concatenate([features for features, _ in _datasets()[1]])
+    y = np.concatenate([labels for _, labels in _datasets()[1]])
+    scores = iter([0.2, 0.9, 0.5])  # the best epoch is the second
+
+    def evaluate_fn(model):
+        accuracy = float(np.mean(model.predict(x, verbose=0).argmax(-1) == y))
+        return {"score": next(scores), "accuracy_by_hand": accuracy}
+
+    strategy = make_strategy("default")
+    with strategy.scope():
+        model = _model()
+    history = trainer.train(model, _datasets()[0], strategy=strategy, model_dir=str(tmp_path),
+                            epochs=3, evaluate_fn=evaluate_fn, best_metric="score",
+                            compile_args=_compile_args(3), keep_checkpoints=3)
+    assert history.history["val_score"] == [0.2, 0.9, 0.5]
+    assert history.history["val_accuracy_by_hand"][-1] > 0.5
+    second_epoch = _model()
+    second_epoch.load_weights(str(tmp_path / "checkpoints/ckpt-0002.weights.h5"))
+    for a, b in zip(second_epoch.weights, model.weights):  # the best was loaded back
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_best_metric_needs_eval_data(tmp_path):
+    strategy = make_strategy("default")
+    train_ds, _ = _datasets()
+    with pytest.raises(ValueError, match="eval_dataset"):
+        trainer.train(_model(), train_ds, strategy=strategy, model_dir=str(tmp_path),
+                      epochs=1, best_metric="accuracy", compile_args=_compile_args(1))
+
+
+def test_uncompiled_model_without_compile_args_is_an_error(tmp_path):
+    train_ds, _ = _datasets()
+    with pytest.raises(ValueError, match="compiled"):
+        trainer.train(_model(), train_ds, strategy=make_strategy("default"),
+                      model_dir=str(tmp_path), epochs=1)
+
+
+def test_strategies_by_name(monkeypatch):
+    assert make_strategy("default") is tf.distribute.get_strategy()
+    assert make_strategy("one_device").num_replicas_in_sync == 1
+    with pytest.raises(ValueError, match="TPU's name or address"):
+        make_strategy("tpu")
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(ValueError, match="TF_CONFIG"):
+        make_strategy("multi_worker")
+    monkeypatch.setenv("TF_CONFIG", "{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        make_strategy("multi_worker")
+    with pytest.raises(ValueError, match="Unknown distribution strategy 'horovod'"):
+        make_strategy("horovod")
