@@ -331,3 +331,16 @@ def format_table(rows, columns):
                        for i, (c, w) in enumerate(zip(r, widths))) for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(line.rstrip() for line in lines)
+
+
+# --- entry point ---------------------------------------------------------------------------
+def dispatch(args, run_child_engine, run_parent, prepare=None):
+    """The `__main__` of every benchmark: the parent (no --engine) runs `run_parent(args)`
+    and exits with its status; a child started with `--engine=prepare` runs `prepare(args)`,
+    any other `--engine=NAME` runs `run_child_engine(args)`."""
+    if args.engine is None:
+        sys.exit(run_parent(args))
+    if args.engine == "prepare" and prepare is not None:
+        prepare(args)
+    else:
+        run_child_engine(args)

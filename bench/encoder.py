@@ -345,12 +345,4 @@ def main(args):
 
 
 if __name__ == "__main__":
-    ARGS = parse_args()
-    if ARGS.engine == "prepare":
-        prepare(ARGS)
-    elif ARGS.engine is not None:
-        if ARGS.engine not in ENGINES:
-            raise SystemExit(f"unknown --engine {ARGS.engine}")
-        run_engine(ARGS)
-    else:
-        sys.exit(main(ARGS))
+    common.dispatch(parse_args(), run_engine, main, prepare)

@@ -161,11 +161,9 @@ def main(args):
         "(bert_tf.corpora.conll2003_path), IOB2 tags, entity F1 by seqeval")
 
 
+def run_engine(args):
+    {"bert_tf": run_bert_tf, "transformers": run_transformers}[args.engine](args)
+
+
 if __name__ == "__main__":
-    ARGS = shared.parse_args(__doc__.split("\n\n")[0], "conll2003.json", default_max_train=1000)
-    if ARGS.engine == "bert_tf":
-        run_bert_tf(ARGS)
-    elif ARGS.engine == "transformers":
-        run_transformers(ARGS)
-    else:
-        sys.exit(main(ARGS))
+    common.dispatch(shared.parse_args(__doc__.split("\n\n")[0], "conll2003.json", default_max_train=1000), run_engine, main)

@@ -316,11 +316,9 @@ def main(args):
                   "(bert_tf.corpora.rotten_tomatoes), labels fresh/rotten")
 
 
+def run_engine(args):
+    {"bert_tf": run_bert_tf, "transformers": run_transformers}[args.engine](args)
+
+
 if __name__ == "__main__":
-    ARGS = parse_args(__doc__.split("\n\n")[0], "rotten_tomatoes.json", default_max_train=1000)
-    if ARGS.engine == "bert_tf":
-        run_bert_tf(ARGS)
-    elif ARGS.engine == "transformers":
-        run_transformers(ARGS)
-    else:
-        sys.exit(main(ARGS))
+    common.dispatch(parse_args(__doc__.split("\n\n")[0], "rotten_tomatoes.json", default_max_train=1000), run_engine, main)

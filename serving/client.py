@@ -156,7 +156,20 @@ def _jsonable(value):
 
 
 # --- REST -----------------------------------------------------------------------------
-class RestClient:
+class _Client:
+    """Closes the connection at the end of a `with` block."""
+
+    def close(self):
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class RestClient(_Client):
     """TF Serving's REST API (default port 8501).
 
     Args:
@@ -175,12 +188,6 @@ class RestClient:
 
     def close(self):
         self._session.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def predict(self, model, inputs, version=None, signature=DEFAULT_SIGNATURE):
         """Runs a signature of a served model.
@@ -244,7 +251,7 @@ _HTTP_CODES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION
 
 
 # --- gRPC -----------------------------------------------------------------------------
-class GrpcClient:
+class GrpcClient(_Client):
     """TF Serving's gRPC PredictionService (default port 8500).
 
     Needs `grpcio` and `tensorflow-serving-api` (which imports TensorFlow).
@@ -275,12 +282,6 @@ class GrpcClient:
 
     def close(self):
         self._channel.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def predict(self, model, inputs, version=None, signature=DEFAULT_SIGNATURE):
         """Runs a signature of a served model.
