@@ -344,3 +344,13 @@ def dispatch(args, run_child_engine, run_parent, prepare=None):
         prepare(args)
     else:
         run_child_engine(args)
+
+
+def parse_engines(parser, engines, known):
+    """The comma-separated `--engines` value as a list in `known`'s order; an unknown name
+    is a usage error of `parser`."""
+    chosen = {e.strip() for e in engines.split(",") if e.strip()}
+    unknown = sorted(chosen - set(known))
+    if unknown:
+        parser.error(f"unknown engines {unknown}; choose from {known}")
+    return [e for e in known if e in chosen]

@@ -96,15 +96,12 @@ def parse_args(argv=None):
             p.error(f"--{name} must be >= 1")
     if args.warmup < 0:
         p.error("--warmup must be >= 0")
-    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
-    unknown = sorted(set(engines) - set(ENGINES))
-    if unknown:
-        p.error(f"unknown engines {unknown}; choose from {ENGINES}")
+    engines = common.parse_engines(p, args.engines, ENGINES)
     if args.jit:
         engines = [e for e in engines if e != "bert_tf"]
     if args.no_jit:
         engines = [e for e in engines if e != "bert_tf_jit"]
-    args.engine_list = [e for e in ENGINES if e in engines]
+    args.engine_list = engines
     return args
 
 

@@ -87,11 +87,7 @@ def parse_args(argv=None):
             p.error(f"--{name} must be >= 1")
     if args.reps < 5:
         p.error("--reps must be >= 5 (min/median/max over at least 5 timings)")
-    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
-    unknown = sorted(set(engines) - set(ENGINES))
-    if unknown:
-        p.error(f"unknown engines {unknown}; choose from {ENGINES}")
-    args.engine_list = [e for e in ENGINES if e in engines]
+    args.engine_list = common.parse_engines(p, args.engines, ENGINES)
     return args
 
 

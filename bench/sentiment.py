@@ -82,10 +82,7 @@ def parse_args(description, config_name, default_max_train, argv=None):
     for key in RECIPE_KEYS:
         if getattr(args, key) is None:
             setattr(args, key, recipe[key])
-    args.engine_list = [e for e in args.engines.split(",") if e]
-    unknown = sorted(set(args.engine_list) - set(ENGINES))
-    if unknown:
-        p.error(f"unknown engines {unknown}; choose from {ENGINES}")
+    args.engine_list = common.parse_engines(p, args.engines, ENGINES)
     return args
 
 

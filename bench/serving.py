@@ -68,11 +68,7 @@ def parse_args(argv=None):
     for name in ("batch_size", "seq_length", "latency_reps", "throughput_reps", "threads"):
         if getattr(args, name) < 1:
             p.error(f"--{name} must be >= 1")
-    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
-    unknown = sorted(set(engines) - set(ENGINES))
-    if unknown:
-        p.error(f"unknown engines {unknown}; choose from {ENGINES}")
-    args.engine_list = [e for e in ENGINES if e in engines]
+    args.engine_list = common.parse_engines(p, args.engines, ENGINES)
     return args
 
 
