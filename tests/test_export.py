@@ -445,3 +445,64 @@ def test_minilm_encoder_export_matches_transformers(minilm_path, real_sentences,
                                np.where(mask, want.last_hidden_state.numpy(), 0), atol=1e-4)
     np.testing.assert_allclose(got["pooled_output"].numpy(), want.pooler_output.numpy(),
                                atol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def reader(tokenizer, tmp_path_factory):
+    """(task, model, SavedModel dir): a tiny random-weight SQuAD v2.0 model."""
+    from bert_tf.tasks.squad import SquadTask
+    keras.utils.set_random_seed(0)
+    task = SquadTask(tokenizer, max_seq_length=MAX_SEQ_LENGTH, doc_stride=8,
+                     max_query_length=8, max_answer_length=6, n_best_size=4,
+                     version_2_with_negative=True, null_score_diff_threshold=0.5)
+    model = task.build_model(BertEncoder.from_bert_config(BertConfig.from_preset("tiny")))
+    folder = str(tmp_path_factory.mktemp("reader"))
+    task.save(model, folder)
+    path = export_tool.export(folder, str(tmp_path_factory.mktemp("qa_exports")), "squad")
+    return task, model, path
+
+
+def test_qa_answers_with_character_offsets(reader, tmp_path):
+    """Question + context in, the answer out: the fresh TF1 session gives what the task
+    computes in memory, over contexts cut into several windows, with offsets into the
+    original (accented, CJK) context."""
+    task, model, path = reader
+    contexts = ["The Eiffel Tower was completed in 1889 in Paris; Gustave Eiffel's company "
+                "designed it, and it is 330 metres tall. " * 2,
+                "Dvořák met Zoë in 東京 and São Paulo in 1892.", "Paris"]
+    questions = ["Who designed the tower?", "Where did Dvořák meet Zoë?", "What?"]
+    inputs = {"question": tf.constant(questions), "context": tf.constant(contexts)}
+    want = {k: v.numpy() for k, v in task.serve(model, inputs).items()}
+    request = {k: np.array([t.encode("utf-8") for t in v], dtype=object)
+               for k, v in (("question", questions), ("context", contexts))}
+    (outputs,), report = run_in_fresh_session(path, [("serving_default", request)], tmp_path)
+    assert report["imported"] == [] and set(report["custom_ops"]) <= TF_TEXT_OPS
+    assert_outputs_equal(outputs, want)
+    assert task.preprocess(inputs)["window_example"].shape[0] > len(contexts)  # windows
+    for i, context in enumerate(contexts):
+        for k in range(outputs["nbest_text"].shape[1]):
+            start, end = outputs["nbest_start"][i, k], outputs["nbest_end"][i, k]
+            if start >= 0:
+                assert context[start:end] == outputs["nbest_text"][i, k].decode()
+        answered = outputs["answer_start"][i] >= 0
+        assert answered == (outputs["null_score_diff"][i] <= 0.5)
+        assert outputs["answer_text"][i].decode() == (
+            outputs["nbest_text"][i, 0].decode() if answered else "")
+    with pytest.raises(tf.errors.InvalidArgumentError, match="Input context has an empty"):
+        tf.saved_model.load(path).signatures["serving_default"](
+            question=tf.constant(["Who?"]), context=tf.constant([" "]))
+
+
+def test_qa_ids_signature_finds_spans_in_the_second_segment(reader):
+    task, model, path = reader
+    features = model_features(task.preprocess({"question": tf.constant(["Who?"]),
+                                               "context": tf.constant(["Gustave Eiffel"])}))
+    got = tf.saved_model.load(path).signatures["serve_ids"](**features)
+    logits = model(features, training=False).numpy()[0]
+    context = [p for p in range(features["input_word_ids"].shape[1])
+               if features["input_type_ids"][0, p] == 1
+               and p < features["input_mask"][0].numpy().sum() - 1]
+    best = max(((s, e) for s in context for e in context if s <= e < s + 6),
+               key=lambda span: logits[0, span[0]] + logits[1, span[1]])
+    assert (got["start_position"][0], got["end_position"][0]) == best
+    np.testing.assert_allclose(got["null_score"][0], logits[0, 0] + logits[1, 0], rtol=1e-5)

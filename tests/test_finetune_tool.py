@@ -105,8 +105,33 @@ def test_ner_train_eval_predict(tmp_path, tiny_checkpoint):
     assert labels[0] == "O" and any(label.startswith("S-") for label in labels)
 
 
+def test_squad_train_eval_predict(tmp_path, tiny_checkpoint):
+    """~60 s: one subprocess on the hand-written SQuAD v2.0 files (long contexts are cut
+    into windows); predictions in the official format, n-best and null odds beside."""
+    data = os.path.join(os.path.dirname(__file__), "data", "squad")
+    model_dir = tmp_path / "run"
+    proc = _finetune(
+        "--task=squad", f"--init_checkpoint={tiny_checkpoint}",
+        f"--train_file={data}/train-v2.0.json", f"--eval_file={data}/dev-v2.0.json",
+        f"--predict_file={data}/dev-v2.0.json", "--do_train", "--do_eval", "--do_predict",
+        "--version_2_with_negative", f"--model_dir={model_dir}", "--num_train_epochs=1",
+        "--train_batch_size=16", "--max_seq_length=96", "--doc_stride=48",
+        "--max_query_length=24")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads((model_dir / "eval_results.json").read_text())
+    assert {"exact_match", "f1", "HasAns_f1", "NoAns_f1", "best_f1_thresh"} <= set(results)
+    ids = {qa["id"] for article in json.load(open(f"{data}/dev-v2.0.json"))["data"]
+           for paragraph in article["paragraphs"] for qa in paragraph["qas"]}
+    assert set(json.loads((model_dir / "predictions.json").read_text())) == ids
+    assert set(json.loads((model_dir / "predictions_null_odds.json").read_text())) == ids
+    nbest = json.loads((model_dir / "predictions_nbest.json").read_text())
+    assert all(len(spans) <= 20 for spans in nbest.values())
+    config = json.loads((model_dir / "export/task_config.json").read_text())
+    assert config["task"] == "squad" and config["version_2_with_negative"]
+
+
 @pytest.mark.parametrize("config_name", ["glue.json", "rotten_tomatoes.json",
-                                         "conll2003.json"])
+                                         "conll2003.json", "squad.json"])
 def test_experiment_configs_set_known_flags(config_name):
     from absl import flags
 

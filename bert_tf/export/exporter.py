@@ -14,6 +14,7 @@ from bert_tf.export import tf_serving
 from bert_tf.export.encoder import EncoderServingModule
 from bert_tf.export.keras_layer import find_encoder
 from bert_tf.export.ner import NerServingModule
+from bert_tf.export.qa import QaServingModule
 from bert_tf.export.saved_model import export_saved_model
 from bert_tf.export.task import TaskServingModule
 from bert_tf.tasks.base import TASK_CONFIG_FILE, load_task
@@ -21,7 +22,8 @@ from bert_tf.tasks.base import TASK_CONFIG_FILE, load_task
 DEFAULT_ENCODER_SEQ_LENGTH = 128
 # The export module of each task (by `Task.name`) whose outputs need more than the
 # task's own postprocess; every other task is served by TaskServingModule.
-SERVING_MODULES = {"ner": NerServingModule}
+SERVING_MODULES = {"ner": NerServingModule, "squad": QaServingModule}
+
 
 def serving_module_from_folder(model_dir, task="auto", max_seq_length=None,
                                text_pair=False):

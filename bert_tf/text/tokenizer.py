@@ -427,6 +427,10 @@ class BertTokenizer(tf.Module):
             unknown_token=unknown_token,
             no_pretokenization=True)
         self._vocab_strings = tf.constant(self._vocab, tf.string)
+        # Bytes of text each piece stands for ("##" excluded), for piece offsets.
+        self._piece_byte_lengths = tf.constant(
+            [len(token.encode("utf-8")) - (2 if token.startswith(_SUFFIX_INDICATOR) else 0)
+             for token in self._vocab], tf.int32)
 
     @classmethod
     def from_vocab_file(cls, path, lower_case=None, **kwargs):
@@ -531,6 +535,27 @@ class BertTokenizer(tf.Module):
         outputs = self._tokenize_with_offsets(texts)
         return tuple(x[0] for x in outputs) if scalar else outputs
 
+    def tokenize_with_piece_offsets(self, texts):
+        """Word-piece ids with the byte span of each piece in the original text.
+
+        A word's pieces split its span by their lengths ("##" dropped) when those add
+        up to the word's byte length, i.e. when normalization kept the word's length
+        (ASCII lower-casing does; stripping accents does not). Otherwise every piece
+        of the word, like an [UNK] piece, spans the whole word. Extractive QA maps
+        predicted pieces back to text with these, so an answer may end inside a word
+        ("1990" out of "1990s").
+
+        Args:
+          texts: tf.string Tensor [B] or list of str (a scalar drops the batch dim).
+
+        Returns:
+          (ids, starts, ends), each ragged int32 [B, (pieces)]: the piece id and its
+          start and end BYTE offsets in the original text.
+        """
+        texts, scalar = _as_batch(texts)
+        outputs = self._tokenize_with_piece_offsets(texts)
+        return tuple(x[0] for x in outputs) if scalar else outputs
+
     def tokenize_words(self, words):
         """Word-piece ids of already-split words (e.g. CoNLL tokens).
 
@@ -601,6 +626,30 @@ class BertTokenizer(tf.Module):
 
         return (words.with_flat_values(pieces).merge_dims(1, 2), per_piece(word_index),
                 per_piece(tf.cast(starts, tf.int32)), per_piece(tf.cast(ends, tf.int32)))
+
+    @tf.function(input_signature=[_STRINGS], autograph=False)
+    def _tokenize_with_piece_offsets(self, texts):
+        words, starts, ends = self._basic.split_with_offsets(texts)
+        pieces = self._word_pieces(words.flat_values)  # [words, (pieces)]
+        lengths = tf.gather(self._piece_byte_lengths, pieces.flat_values)  # [pieces]
+        piece_word = pieces.value_rowids()
+        # Offset of each piece within its word: an exclusive cumsum restarted per word
+        # (the appended total keeps row_starts of piece-less words in range).
+        before = tf.concat([tf.cumsum(lengths, exclusive=True), [tf.reduce_sum(lengths)]], 0)
+        within = before[:-1] - tf.gather(tf.gather(before, pieces.row_starts()), piece_word)
+        word_start = tf.cast(starts.flat_values, tf.int32)  # [words]
+        word_end = tf.cast(ends.flat_values, tf.int32)
+        word_pieces_length = tf.math.unsorted_segment_sum(lengths, piece_word,
+                                                          tf.size(word_start))
+        exact = tf.gather(tf.equal(word_pieces_length, word_end - word_start), piece_word)
+        start = tf.gather(word_start, piece_word)  # [pieces]
+        piece_start = tf.where(exact, start + within, start)
+        piece_end = tf.where(exact, piece_start + lengths, tf.gather(word_end, piece_word))
+
+        def per_piece(values):
+            return words.with_flat_values(pieces.with_flat_values(values)).merge_dims(1, 2)
+
+        return per_piece(pieces.flat_values), per_piece(piece_start), per_piece(piece_end)
 
     @tf.function(input_signature=[_STRINGS], autograph=False)
     def _tokenize_each(self, words):
