@@ -335,9 +335,11 @@ def _as_array(value):
 def _define_flags():
     from absl import flags
     flags.DEFINE_string("model", None, "Model name on the server.", required=True)
-    flags.DEFINE_multi_string("text", None, "A text to send (repeat for a batch).",
-                              required=True)
+    flags.DEFINE_multi_string("text", None, "A text to send (repeat for a batch).")
     flags.DEFINE_multi_string("text_b", None, "Second texts of a pair task, one per --text.")
+    flags.DEFINE_multi_string("input", None, "NAME=TEXT: a text for the signature input "
+                              "NAME, repeated for a batch; for inputs other than text and "
+                              "text_b, e.g. QA's --input=question=... --input=context=...")
     flags.DEFINE_enum("protocol", "rest", ["rest", "grpc"], "API to call.")
     flags.DEFINE_string("host", DEFAULT_HOST, "Server address.")
     flags.DEFINE_integer("port", None, f"Server port (default {DEFAULT_REST_PORT} for "
@@ -350,16 +352,31 @@ def _define_flags():
     flags.DEFINE_integer("attempts", 4, "Tries in all while the server is UNAVAILABLE.")
 
 
+def request_texts(text=None, text_b=None, named=None):
+    """{input name: list of str} from the CLI's --text, --text_b and --input=NAME=TEXT
+    values; SystemExit naming the problem when the columns do not line up."""
+    texts = {}
+    for name, values in (("text", text), ("text_b", text_b)):
+        if values:
+            texts[name] = list(values)
+    for item in named or ():
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise SystemExit(f"--input must be NAME=TEXT, got {item!r}")
+        texts.setdefault(name, []).append(value)
+    if not texts:
+        raise SystemExit("Give the texts to send: --text (and --text_b) or --input=NAME=TEXT")
+    sizes = {name: len(values) for name, values in texts.items()}
+    if len(set(sizes.values())) != 1:
+        raise SystemExit(f"Every input needs one text per row; got {sizes}")
+    return texts
+
+
 def main(argv):
     del argv
     from absl import flags
     FLAGS = flags.FLAGS
-    texts = {"text": FLAGS.text}
-    if FLAGS.text_b:
-        if len(FLAGS.text_b) != len(FLAGS.text):
-            raise SystemExit(f"--text_b given {len(FLAGS.text_b)} times for "
-                             f"{len(FLAGS.text)} --text")
-        texts["text_b"] = FLAGS.text_b
+    texts = request_texts(FLAGS.text, FLAGS.text_b, FLAGS.input)
     retry = RetryPolicy(attempts=FLAGS.attempts)
     if FLAGS.protocol == "rest":
         client = RestClient(FLAGS.host, FLAGS.port or DEFAULT_REST_PORT, FLAGS.timeout, retry)

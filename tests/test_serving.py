@@ -367,3 +367,17 @@ def test_client_cli_over_rest(servers):
          f"--port={servers[1]}", "--text=x", "--attempts=1"],
         capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and "Servable not found" in proc.stderr
+
+
+def test_cli_texts_by_input_name():
+    assert serving_client.request_texts(["a", "b"], ["c", "d"]) == {
+        "text": ["a", "b"], "text_b": ["c", "d"]}
+    assert serving_client.request_texts(named=["question=Who?", "context=Ann = Bob.",
+                                               "question=Why?", "context=x"]) == {
+        "question": ["Who?", "Why?"], "context": ["Ann = Bob.", "x"]}
+    with pytest.raises(SystemExit, match="one text per row"):
+        serving_client.request_texts(["a", "b"], ["c"])
+    with pytest.raises(SystemExit, match="NAME=TEXT"):
+        serving_client.request_texts(named=["question"])
+    with pytest.raises(SystemExit, match="Give the texts"):
+        serving_client.request_texts()
