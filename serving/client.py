@@ -140,16 +140,16 @@ def _model_path(model, version):
     return f"/v1/models/{model}/versions/{version}"
 
 
-def _jsonable(value):
-    """Inputs as JSON values: numpy arrays become lists, bytes become str."""
+def jsonable(value):
+    """Inputs and outputs as JSON values: numpy arrays become lists, bytes become str."""
     if isinstance(value, np.ndarray):
         value = value.tolist()
     if isinstance(value, bytes):
         return value.decode("utf-8")
     if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
+        return {k: jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, np.generic):
         return value.item()
     return value
@@ -205,9 +205,9 @@ class RestClient(_Client):
           dict {output name: nested lists} for "inputs"; list for "instances".
         """
         if isinstance(inputs, dict):
-            body, key = {"inputs": _jsonable(inputs)}, "outputs"
+            body, key = {"inputs": jsonable(inputs)}, "outputs"
         elif isinstance(inputs, (list, tuple)):
-            body, key = {"instances": _jsonable(inputs)}, "predictions"
+            body, key = {"instances": jsonable(inputs)}, "predictions"
         else:
             raise TypeError(f"inputs must be a dict (columns) or a list (instances), got "
                             f"{type(inputs).__name__}")
@@ -390,7 +390,7 @@ def main(argv):
         except ServingError as e:
             print(f"error: {e}", file=sys.stderr)
             return 1
-    print(json.dumps(_jsonable(outputs), indent=2, ensure_ascii=False))
+    print(json.dumps(jsonable(outputs), indent=2, ensure_ascii=False))
     return 0
 
 

@@ -506,3 +506,29 @@ def test_qa_ids_signature_finds_spans_in_the_second_segment(reader):
                key=lambda span: logits[0, span[0]] + logits[1, span[1]])
     assert (got["start_position"][0], got["end_position"][0]) == best
     np.testing.assert_allclose(got["null_score"][0], logits[0, 0] + logits[1, 0], rtol=1e-5)
+
+
+def test_bert_predict_answers_questions_from_jsonl(reader, tmp_path):
+    """bert-predict over the QA export: named inputs from a .jsonl file, rows back in input
+    order (sorted internally by the export's per-question `sequence_lengths`)."""
+    task, model, path = reader
+    rows = [{"question": "Who designed it?", "context": "Gustave Eiffel's company " * 20},
+            {"question": "Where?", "context": "In Paris."},
+            {"question": "When?", "context": "It was completed in 1889, in Paris, France."}]
+    lengths = tf.saved_model.load(path).signatures["sequence_lengths"](
+        question=tf.constant([r["question"] for r in rows]),
+        context=tf.constant([r["context"] for r in rows]))["sequence_length"]
+    assert lengths.shape == (3,) and lengths[0] == MAX_SEQ_LENGTH  # one per question
+    input_file = tmp_path / "questions.jsonl"
+    input_file.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-m", "bert_tf_tools.predict", f"--saved_model={path}",
+         f"--input_file={input_file}", "--batch_size=2"],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    printed = [json.loads(line) for line in proc.stdout.splitlines()]
+    want = task.serve(model, {name: tf.constant([r[name] for r in rows])
+                              for name in ("question", "context")})
+    assert [p["question"] for p in printed] == [r["question"] for r in rows]
+    assert [p["answer_text"] for p in printed] == [t.decode() for t in want["answer_text"].numpy()]

@@ -54,6 +54,9 @@ flags.DEFINE_list("labels", None, "Label vocabulary (default: sorted labels of "
 flags.DEFINE_float("classifier_dropout", 0.1, "Dropout before the task's output layer.")
 flags.DEFINE_bool("pad_to_max_length", False, "Pad every batch to --max_seq_length "
                   "(needed on TPUs) instead of to its longest sequence.")
+flags.DEFINE_bool("bucket_by_length", True, "Batch examples of similar length together, "
+                  "so that padding to each batch's longest wastes little; no effect with "
+                  "--pad_to_max_length.")
 # Classification.
 flags.DEFINE_string("text_column", "text", "Column of the text (a name, or a 0-based "
                     "index for headerless files).")
@@ -109,6 +112,7 @@ def train(strategy):
     labels = FLAGS.labels or data_labels
     task = TASKS[FLAGS.task](tokenizer, **({"labels": labels} if labels else {}),
                              **_task_options())
+    task.bucket_by_length = FLAGS.bucket_by_length
     evaluate_fn = (task.evaluator(task.read_examples(FLAGS.eval_file), FLAGS.eval_batch_size)
                    if FLAGS.eval_file else None)
 
@@ -171,6 +175,7 @@ def main(argv):
         if task.name != FLAGS.task:
             raise app.UsageError(f"--task={FLAGS.task}, but the model in --model_dir was "
                                  f"trained for {task.name}")
+        task.bucket_by_length = FLAGS.bucket_by_length
 
     if FLAGS.do_eval:
         _require("eval_file", "--do_eval")

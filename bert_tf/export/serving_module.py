@@ -1,6 +1,6 @@
 """The base of the export modules: model + in-graph preprocessing + post-processing.
 
-Every exported SavedModel has two signatures, named for what they take:
+Every exported SavedModel has three signatures, named for what they take:
 
     serving_default  raw text, tf.string [B] per text input ("text", and "text_b" for
                      pair tasks): tokenized and packed in the graph, each batch padded
@@ -8,6 +8,9 @@ Every exported SavedModel has two signatures, named for what they take:
     serve_ids        pre-tokenized features `input_word_ids`, `input_mask`,
                      `input_type_ids`, int32 [B, S], for clients that tokenize on
                      their side.
+    sequence_lengths the raw-text inputs -> `sequence_length` int32 [B], each row's
+                     packed length: clients (bert-predict) sort requests by it, so that
+                     each batch holds rows of similar length and little padding.
 
 Both return the post-processed outputs (labels and probabilities, vectors, ...) as a
 dict of dense tensors, each with the batch as its first dimension: the form TF
@@ -28,6 +31,7 @@ from bert_tf.tasks.base import model_features
 
 TEXT_SIGNATURE = "serving_default"
 IDS_SIGNATURE = "serve_ids"
+LENGTHS_SIGNATURE = "sequence_lengths"
 
 
 class ServingModule(tf.Module):
@@ -95,6 +99,12 @@ class ServingModule(tf.Module):
         features = self.check_features(features)
         return self.postprocess_ids(self.model(features, training=False), features)
 
+    def sequence_lengths(self, texts):
+        """`sequence_lengths`: {name: tf.string [B]} -> {"sequence_length": int32 [B]}, the
+        packed length of each row ([CLS], [SEP]s and truncation included)."""
+        texts = {name: texts[name] for name in self.text_inputs}
+        return {"sequence_length": tf.reduce_sum(self.preprocess(texts)["input_mask"], axis=1)}
+
     def check_features(self, features):
         """The features, once run-time checks have passed that turn bad ids into errors
         naming the problem (out-of-range ids would otherwise fail deep inside a gather on
@@ -127,7 +137,8 @@ class ServingModule(tf.Module):
         id_specs = {name: tf.TensorSpec([None, None], tf.int32, name=name)
                     for name in INPUT_NAMES}
         return {TEXT_SIGNATURE: (self.serve_text, [text_specs]),
-                IDS_SIGNATURE: (self.serve_ids, [id_specs])}
+                IDS_SIGNATURE: (self.serve_ids, [id_specs]),
+                LENGTHS_SIGNATURE: (self.sequence_lengths, [text_specs])}
 
 
 def check_not_empty(texts, input_name):

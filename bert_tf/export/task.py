@@ -49,5 +49,9 @@ class TaskServingModule(ServingModule):
     def preprocess(self, texts):
         return self.task.preprocess(texts)
 
+    def sequence_lengths(self, texts):
+        # The task's own measure: QA packs several windows per long context.
+        return {"sequence_length": self.task.sequence_lengths(self.task.tokenize(texts))}
+
     def postprocess(self, model_outputs, preprocessed):
         return self.task.postprocess(model_outputs, preprocessed)
