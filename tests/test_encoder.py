@@ -118,3 +118,24 @@ def test_dropout_only_in_training(encoder):
     c = encoder(inputs, training=True)["sequence_output"]
     np.testing.assert_array_equal(a, b)
     assert np.abs(a - c).max() > 1e-3
+
+
+def test_exact_gelu_matches_tf_and_its_gradient():
+    """The feed-forward GELU keeps only its input for the backward pass; value and
+    gradient equal tf.nn.gelu's (erf form) in float32 and bfloat16."""
+    import tensorflow as tf
+
+    from bert_tf.model.transformer import activation_fn
+
+    x = tf.constant(np.random.default_rng(0).normal(0, 3, 4096), tf.float32)
+    for dtype, atol in ((tf.float32, 1e-6), (tf.bfloat16, 2e-2)):
+        xd = tf.cast(x, dtype)
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(xd)
+            ours, reference = activation_fn("gelu")(xd), tf.nn.gelu(xd, approximate=False)
+        assert ours.dtype == dtype
+        np.testing.assert_allclose(tf.cast(ours, tf.float32), tf.cast(reference, tf.float32),
+                                   atol=atol, rtol=atol)
+        np.testing.assert_allclose(tf.cast(tape.gradient(ours, xd), tf.float32),
+                                   tf.cast(tape.gradient(reference, xd), tf.float32),
+                                   atol=atol, rtol=atol)

@@ -1,5 +1,6 @@
 """The shared absl flags: config files, precision, optimizer and the resolved-config record."""
 import json
+import os
 
 import keras
 import pytest
@@ -87,3 +88,12 @@ def test_resolved_config_is_written(tmp_path, parse):
     assert written["model_dir"] == str(tmp_path)
     assert written["labels"] == ["a", "b"]
     assert "verbosity" not in written  # absl's own flags are left out
+
+
+def test_malloc_arena_cap():
+    from bert_tf.train import memory
+
+    with pytest.raises(ValueError, match="max_arenas must be >= 0"):
+        memory.limit_malloc_arenas(-1)
+    assert memory.limit_malloc_arenas(0) is False  # glibc's default kept
+    assert memory.limit_malloc_arenas(2) is (os.environ.get("MALLOC_ARENA_MAX") is None)

@@ -19,7 +19,7 @@ import os
 import keras
 from absl import flags, logging
 
-from bert_tf.train import optimization
+from bert_tf.train import memory, optimization
 from bert_tf.train.strategy import STRATEGIES, make_strategy
 
 FLAGS = flags.FLAGS
@@ -40,6 +40,9 @@ def define_common_flags():
     flags.DEFINE_enum("mixed_precision", "none", list(MIXED_PRECISION_POLICIES),
                       "Compute dtype; float16 trains with dynamic loss scaling.")
     flags.DEFINE_bool("jit_compile", False, "XLA-compile the train step.")
+    flags.DEFINE_integer("malloc_arena_max", 2, "Cap on glibc malloc arenas, which keeps "
+                         "host memory near what training needs (see bert_tf/train/memory.py); "
+                         "0 keeps glibc's default.", lower_bound=0)
     flags.DEFINE_integer("seed", 42, "Seed of Python, NumPy, TF and Keras randomness.")
     flags.DEFINE_string("config_file", None, "JSON file of flag values (keys are flag "
                         "names); flags given on the command line win.")
@@ -118,12 +121,14 @@ def set_mixed_precision(name):
 def setup(flag_values=FLAGS):
     """Everything a binary does before building models; returns the strategy.
 
-    Applies `--config_file`, checks `--model_dir`, seeds all randomness, sets the dtype
-    policy and builds the distribution strategy (once, before other TF work).
+    Applies `--config_file`, checks `--model_dir`, caps malloc arenas, seeds all
+    randomness, sets the dtype policy and builds the distribution strategy (once, before
+    other TF work).
     """
     apply_config_file(flag_values)
     if not flag_values.model_dir:
         raise ValueError("--model_dir is required")
+    memory.limit_malloc_arenas(flag_values.malloc_arena_max)
     keras.utils.set_random_seed(flag_values.seed)
     set_mixed_precision(flag_values.mixed_precision)
     strategy = make_strategy(flag_values.strategy, flag_values.tpu)
