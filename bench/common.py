@@ -15,6 +15,10 @@ Two ways to use child processes:
   Each row holds the child's `info`, the min/median/max of its timings (`summarize`) and
   its memory (`memory_report`).
 
+Also here: the CPU flags that matter for the kernels TF picks (`cpu_flags`), the model
+FLOPs of a BERT encoder and its heads (`encoder_forward_flops`, `mlm_head_flops`), MFU
+against a peak (`peak_tflops`, `GPU_PEAK_TFLOPS`) and a memory budget verdict.
+
 Only the standard library is imported here, so a parent process stays light.
 """
 import importlib.metadata
@@ -64,6 +68,33 @@ def total_memory_gib():
     return None
 
 
+# Flags of /proc/cpuinfo that decide which CPU kernels are fast: FMA/AVX2 fp32 GEMMs,
+# AVX512 ones, and native bfloat16 dot products (AVX512_BF16, AMX) without which bf16
+# matmuls are converted to fp32 and gain nothing.
+RELEVANT_CPU_FLAGS = ("fma", "avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16",
+                      "amx_tile", "amx_bf16", "amx_int8")
+
+
+def cpu_flags(names=RELEVANT_CPU_FLAGS):
+    """{flag: present} for `names`, from the first processor's flags in /proc/cpuinfo
+    (None for every flag where /proc/cpuinfo is unreadable)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    present = set(line.split(":", 1)[1].split())
+                    return {name: name in present for name in names}
+    except OSError:
+        pass
+    return {name: None for name in names}
+
+
+def cpu_flags_line():
+    """e.g. "fma yes, avx2 yes, avx512f no, ..., amx_bf16 no"."""
+    words = {True: "yes", False: "no", None: "?"}
+    return ", ".join(f"{k} {words[v]}" for k, v in cpu_flags().items())
+
+
 def load_average():
     """The 1/5/15-minute load averages as text: > cores means other work competed."""
     try:
@@ -92,6 +123,7 @@ def header(title, packages, settings):
         f"machine : {cpu_model()}, {cpu_count()} cores available ({os.cpu_count()} online), "
         + (f"{memory:.1f} GiB RAM, " if memory else "")
         + f"{platform.system()} {platform.release()}; load average {load_average()}",
+        f"cpuflags: {cpu_flags_line()}",
         "versions: " + ", ".join(f"{k} {v}" for k, v in versions(packages).items()),
         "settings: " + ", ".join(f"{k}={v}" for k, v in settings.items()),
     ])
@@ -200,6 +232,93 @@ def memory_report():
             "hwm_mib": _status_mib("VmHWM"), "rss_mib": _status_mib("VmRSS")}
 
 
+def memory_verdict(mib, budget_gib):
+    """"PASS" if `mib` MiB fits in `budget_gib` GiB, else "FAIL"."""
+    return "PASS" if mib is not None and mib <= budget_gib * 1024 else "FAIL"
+
+
+# --- model FLOPs and MFU -------------------------------------------------------------------
+# Training (forward + backward) costs 3x the forward matmul FLOPs: the backward pass
+# computes the gradients of both the activations and the weights, each one forward's worth.
+TRAIN_FLOPS_FACTOR = 3
+
+
+def encoder_forward_flops(num_layers, hidden_size, intermediate_size, lengths):
+    """Matmul FLOPs (a multiply-add counts 2) of a BERT encoder's Transformer layers'
+    forward pass over sequences of the given lengths, summed.
+
+    Per layer and sequence of length s (H = hidden_size, I = intermediate_size):
+      Q, K, V and attention output projections  4 * 2*s*H*H = 8 s H^2
+      attention scores Q K^T and probs @ V      2 * 2*s*s*H = 4 s^2 H
+      feed-forward H -> I -> H                  2 * 2*s*H*I = 4 s H I
+    Embeddings (lookups), the pooler (2 H^2 per sequence, < 0.01% at base), softmax,
+    LayerNorm, GELU and other element-wise work are not counted. BERT-base at s = 128:
+    22.35 GFLOP per sequence. Pass every sequence's padded length (the engine computes
+    those) or its real length (the useful work) as `lengths`.
+    """
+    h, i = int(hidden_size), int(intermediate_size)
+    return float(sum(num_layers * (8 * s * h * h + 4 * s * s * h + 4 * s * h * i)
+                     for s in (int(x) for x in lengths)))
+
+
+def mlm_head_flops(hidden_size, vocab_size, predictions):
+    """Forward matmul FLOPs of BERT's masked-LM head over `predictions` masked positions
+    (all sequences together): the H x H transform and the H x V output projection."""
+    h = int(hidden_size)
+    return float(int(predictions) * (2 * h * h + 2 * h * int(vocab_size)))
+
+
+# Dense (no sparsity) tensor-core peaks in TFLOP/s from NVIDIA's data sheets, by the name
+# `nvidia-smi` prints: "bf16" for bfloat16/float16 math, "tf32" for float32 math (TF runs
+# float32 matmuls in TF32 on Ampere and newer by default; V100/T4 have no TF32, so the
+# plain FP32 peak is listed).
+GPU_PEAK_TFLOPS = {
+    "H200": {"bf16": 989.4, "tf32": 494.7},
+    "H100 SXM": {"bf16": 989.4, "tf32": 494.7},
+    "H100 80GB HBM3": {"bf16": 989.4, "tf32": 494.7},
+    "H100 NVL": {"bf16": 835.0, "tf32": 417.5},
+    "H100 PCIe": {"bf16": 756.0, "tf32": 378.0},
+    "A100": {"bf16": 312.0, "tf32": 156.0},
+    "L40S": {"bf16": 362.1, "tf32": 183.0},
+    "L40": {"bf16": 181.0, "tf32": 90.5},
+    "L4": {"bf16": 121.0, "tf32": 60.0},
+    "A10": {"bf16": 125.0, "tf32": 62.5},
+    "V100": {"bf16": 125.0, "tf32": 15.7},
+    "T4": {"bf16": 65.0, "tf32": 8.1},
+}
+
+
+def gpu_name():
+    """The first GPU's name from `nvidia-smi`, or None (no GPU or no driver)."""
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=30, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    names = [line.strip() for line in out.splitlines() if line.strip()]
+    return names[0] if names else None
+
+
+def peak_tflops(math, explicit=None, device_name=None):
+    """(peak TFLOP/s, where it came from) for `math` "bf16" or "tf32": `explicit` (the
+    `--peak_tflops` flag) if given, else the GPU_PEAK_TFLOPS entry whose key is in
+    `device_name` (longest key first, so "H100 NVL" wins over "H100"), else (None, why)."""
+    if explicit:
+        return float(explicit), "--peak_tflops"
+    if device_name:
+        for key in sorted(GPU_PEAK_TFLOPS, key=len, reverse=True):
+            if key.lower() in device_name.lower():
+                return GPU_PEAK_TFLOPS[key][math], f"{key} {math} data sheet"
+        return None, f"{device_name!r} not in GPU_PEAK_TFLOPS; pass --peak_tflops"
+    return None, "no GPU and no --peak_tflops"
+
+
+def mfu(flops_per_second, peak):
+    """Model FLOPs utilization: achieved model FLOP/s over the peak TFLOP/s (None if no
+    peak)."""
+    return None if not peak else flops_per_second / (peak * 1e12)
+
+
 # --- child side ------------------------------------------------------------------------
 def _emit(marker, value):
     print(marker + json.dumps(value), flush=True)
@@ -210,9 +329,10 @@ def emit_result(result):
     _emit(RESULT_MARKER, result)
 
 
-def serve_reps(fn, info):
+def serve_reps(fn, info, final_info=None):
     """Child side of `run_interleaved`: reports `info` (dict) as ready, then times one
-    `fn()` per "rep" line on stdin; on "stop" (or EOF) reports `memory_report()`."""
+    `fn()` per "rep" line on stdin; on "stop" (or EOF) reports `memory_report()`, plus
+    `final_info()` (a dict, e.g. statistics the child gathered during the reps) if given."""
     _emit(READY_MARKER, info)
     for line in sys.stdin:
         command = line.strip()
@@ -220,7 +340,7 @@ def serve_reps(fn, info):
             _emit(REP_MARKER, list(timed_call(fn)))
         elif command == "stop":
             break
-    emit_result(memory_report())
+    emit_result({**memory_report(), **(final_info() if final_info else {})})
 
 
 # --- parent side -----------------------------------------------------------------------

@@ -1,9 +1,12 @@
 """Forward throughput (sequences/s) and peak memory of the BERT encoder on CPU: bert_tf's
-`BertEncoder` vs keras-hub's `BertBackbone` vs transformers' PyTorch `BertModel`, all
-three holding the same weights and fed the same batch, in one run.
+`BertEncoder` (float32 and mixed_bfloat16, with and without XLA) vs keras-hub's
+`BertBackbone` vs transformers' PyTorch `BertModel`, all holding the same weights and fed
+the same batch, in one run — and the fp32 GEMM peak of this machine, measured in the same
+run, to say what fraction of it the encoder reaches.
 
     . .venv/bin/activate
     python bench/encoder.py --config base --batch_size 32 --seq_length 128 --reps 5
+    python bench/encoder.py --config mini --reps 5        # a quick check (about a minute)
 
 How it works: the parent process (which imports neither TF nor torch) starts one child
 per step, so that each engine's peak memory is its own:
@@ -26,8 +29,36 @@ per step, so that each engine's peak memory is its own:
      each peer's (target >= 1.0x).
 
 Engines: `bert_tf` (plain `tf.function`), `bert_tf_jit` (`tf.function(jit_compile=True)`),
-`keras_hub` (`tf.function` around `backbone(inputs, training=False)`), `transformers`
-(`torch.inference_mode()`, the attention implementation transformers picks by default).
+`bert_tf_bf16` / `bert_tf_bf16_jit` (the same under the `mixed_bfloat16` Keras policy:
+bfloat16 matmuls, float32 variables and softmax), `keras_hub` (`tf.function` around
+`backbone(inputs, training=False)`), `transformers` (`torch.inference_mode()`, the attention
+implementation transformers picks by default), and `gemm` / `gemm_bf16`: no model, plain
+`tf.matmul`s in float32 / bfloat16 at the encoder's three dense shapes with M = batch x
+seq_length rows — [M, H] x [H, H] (Q, K, V, attention output), [M, H] x [H, I] and
+[M, I] x [I, H] (feed-forward) — per timed call, `--gemm_repeats` of each shape back to
+back inside one `tf.function` (distinct operands, one at a time), with the same threads.
+
+GEMM peak and FLOPs: a gemm engine's throughput per shape is the median over its timed
+calls of that shape's time per matmul; the GEMM peak is the best of the three shapes' medians (so the peak
+is what TF's own matmul reaches at the encoder's shapes on this machine, under the same
+load). The encoder's FLOPs are the matmul FLOPs of its Transformer layers
+(`common.encoder_forward_flops`: 8 s H^2 + 4 s^2 H + 4 s H I per layer and sequence of
+length s; BERT-base at s = 128 is 22.35 GFLOP per sequence; embeddings, pooler and
+element-wise work not counted), in two ways: `padded` counts every sequence at
+`--seq_length` (the work the engines do: none of them skips padding), `real` counts each
+sequence at its real length (the useful work; the batch has padding, see `make_inputs`).
+`GFLOP/s` is padded FLOPs per batch / median seconds per batch; `%GEMM pad` and
+`%GEMM real` divide the padded and real GFLOP/s by the fp32 GEMM peak (target: >= 85%
+padded, for the fp32 bert_tf engines). With `--peak_tflops` (or on a GPU listed in
+`common.GPU_PEAK_TFLOPS`, with `--device gpu`) an `MFU` column divides the padded GFLOP/s
+by that peak.
+
+bfloat16: the bf16 engines are checked against the same fp32 reference with
+BF16_TOLERANCE (max abs difference 0.25 on outputs of unit scale: bf16 keeps 8 bits of
+mantissa, about 3 significant digits) and their `max|diff|` is printed; the ratios print
+bf16 / fp32 throughput (target >= 1.6x). Without native bf16 dot products (the
+`avx512_bf16` / `amx_bf16` CPU flags in the header) TF's CPU kernels convert bf16 to fp32
+for the math, so bf16 cannot be faster here than the `gemm_bf16` row shows.
 
 Equal models: keras-hub's `BertBackbone` always uses the tanh GELU approximation, while the
 config (and HF `BertModel`, and bert_tf) use the activation `hidden_act` names — the exact
@@ -41,11 +72,14 @@ activations, without the transient copies that weight loading makes. `CPU s/batc
 child's CPU time per pass (all threads); well below threads x wall time means it waited
 for cores, i.e. the machine was busy — see the load averages printed.
 
-Options: `--dtype mixed_bfloat16` runs bert_tf and keras-hub under that Keras dtype policy
-and torch under `torch.autocast("cpu", torch.bfloat16)` (the check then compares with the
-fp32 reference at a loose tolerance); `--jit` times bert_tf only with XLA, `--no_jit` only
+Options: `--dtype mixed_bfloat16` runs all model engines in bf16 (bert_tf and keras-hub
+under that Keras dtype policy, torch under `torch.autocast("cpu", torch.bfloat16)`; the
+check then compares with the fp32 reference at a loose tolerance); `--jit` times bert_tf only with XLA, `--no_jit` only
 without (default: both); `--threads N` sizes TF's intra/inter-op pools and torch's
-intra/inter-op pools (default: all available cores); `--engines` picks a subset.
+intra/inter-op pools (default: all available cores); `--engines` picks a subset (the
+slowest here, `bert_tf_bf16_jit`, can be left out on a CPU without native bf16);
+`--gemm_repeats` sets the matmuls per shape per timed gemm call; `--device gpu` leaves GPUs
+visible (see bench/gpu.md) and `--peak_tflops` adds an MFU column.
 """
 import argparse
 import os
@@ -59,8 +93,14 @@ if __package__ in (None, ""):  # run as a script: make `bench` and `bert_tf` imp
 
 from bench import common  # noqa: E402
 
-ENGINES = ("bert_tf", "bert_tf_jit", "keras_hub", "transformers")
+ENGINES = ("gemm", "gemm_bf16", "bert_tf", "bert_tf_jit", "bert_tf_bf16", "bert_tf_bf16_jit",
+           "keras_hub", "transformers")
+GEMM_ENGINES = ("gemm", "gemm_bf16")
+OURS = ("bert_tf", "bert_tf_jit", "bert_tf_bf16", "bert_tf_bf16_jit")
 PEERS = ("keras_hub", "transformers")
+# The fp32 forward must reach this fraction of the fp32 GEMM peak, bf16 this speed-up.
+GEMM_FRACTION_TARGET = 0.85
+BF16_SPEEDUP_TARGET = 1.6
 PACKAGES = ("tensorflow", "keras", "keras-hub", "torch", "transformers", "numpy")
 FP32_TOLERANCE = 1e-3
 # Mixed precision is checked against the fp32 reference too; bf16 keeps ~3 significant
@@ -87,20 +127,29 @@ def parse_args(argv=None):
     p.add_argument("--engines", default=",".join(ENGINES),
                    help=f"comma-separated subset of {','.join(ENGINES)}")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--gemm_repeats", type=int, default=4,
+                   help="matmuls of each of the three shapes per timed call of a gemm engine "
+                        "(run back to back in one tf.function)")
+    p.add_argument("--device", default="cpu", choices=("cpu", "gpu"),
+                   help="gpu: leave GPUs visible (TF places the model there; transformers "
+                        "moves to cuda) and look up the GPU's peak for the MFU column")
+    p.add_argument("--peak_tflops", type=float, default=None,
+                   help="peak TFLOP/s for the MFU column (default: a known GPU's data sheet "
+                        "peak with --device gpu, else no MFU)")
     # Internal: what a child process runs.
     p.add_argument("--engine", default=None, help=argparse.SUPPRESS)
     p.add_argument("--workdir", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    for name in ("batch_size", "seq_length", "reps", "threads"):
+    for name in ("batch_size", "seq_length", "reps", "threads", "gemm_repeats"):
         if getattr(args, name) < 1:
             p.error(f"--{name} must be >= 1")
     if args.warmup < 0:
         p.error("--warmup must be >= 0")
     engines = common.parse_engines(p, args.engines, ENGINES)
     if args.jit:
-        engines = [e for e in engines if e != "bert_tf"]
+        engines = [e for e in engines if e not in ("bert_tf", "bert_tf_bf16")]
     if args.no_jit:
-        engines = [e for e in engines if e != "bert_tf_jit"]
+        engines = [e for e in engines if e not in ("bert_tf_jit", "bert_tf_bf16_jit")]
     args.engine_list = engines
     return args
 
@@ -163,6 +212,9 @@ def prepare(args):
         "parameters": int(sum(w.size for w in weights.values())),
         "mean_length": float(mask.sum(1).mean()),
         "padding_fraction": float(1.0 - mask.mean()),
+        "lengths": [int(x) for x in mask.sum(1)],
+        "num_layers": config.num_hidden_layers, "hidden_size": config.hidden_size,
+        "intermediate_size": config.intermediate_size,
     })
 
 
@@ -183,7 +235,7 @@ def _onednn():
         return "oneDNN ?"
 
 
-def _build_bert_tf(args, folder, inputs, jit):
+def _build_bert_tf(args, folder, inputs, jit, dtype):
     import tensorflow as tf
     from bert_tf.config import BertConfig
     from bert_tf.convert.hf import from_hf, read_weights
@@ -191,7 +243,7 @@ def _build_bert_tf(args, folder, inputs, jit):
     from bert_tf.model.encoder import BertEncoder
 
     config = BertConfig.from_json_file(os.path.join(folder, "config.json"))
-    encoder = BertEncoder.from_bert_config(config, dtype=args.dtype)
+    encoder = BertEncoder.from_bert_config(config, dtype=dtype)
     set_weights(encoder, from_hf(read_weights(folder)), source=folder)
 
     @tf.function(jit_compile=jit)
@@ -201,7 +253,7 @@ def _build_bert_tf(args, folder, inputs, jit):
 
     batch = {k: tf.constant(v) for k, v in inputs.items()}
     return (lambda: [t.numpy() for t in forward(batch)],
-            f"tf.function(jit_compile={jit}), {_onednn()}")
+            f"tf.function(jit_compile={jit}), {dtype}, {_onednn()}")
 
 
 def _build_keras_hub(args, folder, inputs):
@@ -233,32 +285,100 @@ def _build_transformers(args, folder, inputs):
     import torch
     import transformers
 
-    model = transformers.BertModel.from_pretrained(folder, dtype=torch.float32)
+    device = "cuda" if args.device == "gpu" else "cpu"
+    model = transformers.BertModel.from_pretrained(folder, dtype=torch.float32).to(device)
     model.eval()
-    batch = {"input_ids": torch.from_numpy(inputs["input_word_ids"]).long(),
-             "attention_mask": torch.from_numpy(inputs["input_mask"]).long(),
-             "token_type_ids": torch.from_numpy(inputs["input_type_ids"]).long()}
+    batch = {"input_ids": torch.from_numpy(inputs["input_word_ids"]).long().to(device),
+             "attention_mask": torch.from_numpy(inputs["input_mask"]).long().to(device),
+             "token_type_ids": torch.from_numpy(inputs["input_type_ids"]).long().to(device)}
     bf16 = args.dtype == "mixed_bfloat16"
 
     def step():
-        autocast = (torch.autocast("cpu", dtype=torch.bfloat16) if bf16
+        autocast = (torch.autocast(device, dtype=torch.bfloat16) if bf16
                     else contextlib.nullcontext())
         with torch.inference_mode(), autocast:
             out = model(**batch)
-        return [t.float().numpy() for t in (out.last_hidden_state, out.pooler_output)]
+        return [t.float().cpu().numpy() for t in (out.last_hidden_state, out.pooler_output)]
 
     return step, (f"attn={model.config._attn_implementation}, "
                   f"{'autocast bf16' if bf16 else 'fp32'}, inference_mode")
+
+
+def gemm_shapes(batch_size, seq_length, hidden_size, intermediate_size):
+    """The encoder's dense layers as (M, K, N) matmul shapes, M = batch x seq rows."""
+    m, h, i = batch_size * seq_length, hidden_size, intermediate_size
+    return [(m, h, h), (m, h, i), (m, i, h)]
+
+
+def run_gemm(args):
+    """Child of a gemm engine: times `--gemm_repeats` plain matmuls per encoder shape per
+    call, in float32 (`gemm`) or bfloat16 (`gemm_bf16`); reports per-shape GFLOP/s."""
+    import statistics
+    import time
+
+    import tensorflow as tf
+    from bert_tf.config import BertConfig
+
+    config = BertConfig.from_json_file(os.path.join(args.workdir, "hf", "config.json"))
+    dtype = tf.bfloat16 if args.engine == "gemm_bf16" else tf.float32
+    shapes = gemm_shapes(args.batch_size, args.seq_length, config.hidden_size,
+                         config.intermediate_size)
+    rng = np.random.default_rng(args.seed)
+
+    def random(rows, cols):
+        return tf.cast(tf.constant(rng.standard_normal((rows, cols)), tf.float32), dtype)
+
+    # Per shape, `--gemm_repeats` distinct left operands (so that no two matmuls are the
+    # same expression) multiplied one after another inside one graph, as the encoder's
+    # matmuls run: no Python or dispatch overhead between them.
+    operands = [([random(m, k) for _ in range(args.gemm_repeats)], random(k, n))
+                for m, k, n in shapes]
+
+    @tf.function
+    def chain(lefts, right):
+        total = tf.zeros((), dtype)
+        for left in lefts:
+            with tf.control_dependencies([total]):  # one matmul at a time
+                # One element of each product is kept, so the copy to the host is free.
+                total += tf.matmul(left, right)[0, 0]
+        return total
+
+    seconds = {shape: [] for shape in shapes}
+
+    def step():
+        for shape, (lefts, right) in zip(shapes, operands):
+            start = time.perf_counter()
+            chain(lefts, right).numpy()
+            seconds[shape].append((time.perf_counter() - start) / args.gemm_repeats)
+
+    common.reset_peak_rss()
+    for _ in range(max(args.warmup, 1)):
+        step()
+    for times in seconds.values():
+        times.clear()
+
+    def final_info():
+        gflops = {f"{m}x{k}x{n}": 2.0 * m * k * n / statistics.median(seconds[(m, k, n)]) / 1e9
+                  for m, k, n in shapes}
+        return {"gemm_gflops": gflops, "gemm_peak_gflops": max(gflops.values())}
+
+    common.serve_reps(step, {"detail": f"tf.matmul {dtype.name}, {_onednn()}",
+                             "flops_dtype": "bf16" if dtype == tf.bfloat16 else "tf32"},
+                      final_info)
 
 
 def run_engine(args):
     """Child: build one engine, check it against the reference, time it, report."""
     common.set_threads(args.threads, tf=args.engine != "transformers",
                        torch=args.engine == "transformers")
+    if args.engine in GEMM_ENGINES:
+        return run_gemm(args)
     folder = os.path.join(args.workdir, "hf")
     inputs, ref_sequence, ref_pooled = _load_batch(args.workdir)
-    if args.engine in ("bert_tf", "bert_tf_jit"):
-        step, detail = _build_bert_tf(args, folder, inputs, jit=args.engine == "bert_tf_jit")
+    bf16 = "_bf16" in args.engine or args.dtype == "mixed_bfloat16"
+    if args.engine in OURS:
+        step, detail = _build_bert_tf(args, folder, inputs, jit=args.engine.endswith("_jit"),
+                                      dtype="mixed_bfloat16" if bf16 else "float32")
     elif args.engine == "keras_hub":
         step, detail = _build_keras_hub(args, folder, inputs)
     else:
@@ -271,7 +391,7 @@ def run_engine(args):
     real = inputs["input_mask"].astype(bool)  # outputs at padding positions are don't-care
     diff = float(np.max(np.abs(sequence - ref_sequence)[real]))
     pooled_diff = float(np.max(np.abs(pooled - ref_pooled)))
-    tolerance = FP32_TOLERANCE if args.dtype == "float32" else BF16_TOLERANCE
+    tolerance = BF16_TOLERANCE if bf16 else FP32_TOLERANCE
     print(f"{args.engine}: max |sequence_output - reference| = {diff:.2e}, "
           f"pooled {pooled_diff:.2e} (tolerance {tolerance:g})", flush=True)
     if not diff <= tolerance or not pooled_diff <= tolerance:  # also catches NaN
@@ -281,17 +401,54 @@ def run_engine(args):
 
     for _ in range(args.warmup - 1):
         step()
-    common.serve_reps(step, {"detail": detail, "max_abs_diff": diff})
+    common.serve_reps(step, {"detail": detail, "max_abs_diff": diff,
+                             "pooled_max_abs_diff": pooled_diff,
+                             "flops_dtype": "bf16" if bf16 else "tf32"})
 
 
 # --- parent --------------------------------------------------------------------------------
+def add_flops(rows, info, batch_size, seq_length, peak_tflops=None, device_name=None):
+    """Adds to each row its GFLOP/s (padded and real-token FLOPs per median batch time),
+    its fraction of the fp32 GEMM peak (if a `gemm` row is there) and its MFU (if a peak
+    is known); returns the fp32 GEMM peak in GFLOP/s or None."""
+    dims = (info["num_layers"], info["hidden_size"], info["intermediate_size"])
+    padded = common.encoder_forward_flops(*dims, [seq_length] * batch_size)
+    real = common.encoder_forward_flops(*dims, info["lengths"])
+    by_engine = {row["engine"]: row for row in rows}
+    gemm_peak = by_engine["gemm"]["gemm_peak_gflops"] if "gemm" in by_engine else None
+    for row in rows:
+        if row["engine"] in GEMM_ENGINES:
+            row["gflops"] = row["gemm_peak_gflops"]
+            row["detail"] += ", GFLOP/s by shape " + ", ".join(
+                f"{shape}: {value:.1f}" for shape, value in row["gemm_gflops"].items())
+            for key in ("per_sec_min", "per_sec_median", "per_sec_max"):
+                row[key] = None  # no sequences
+        else:
+            row["gflops"] = padded / row["sec_median"] / 1e9
+            row["real_gflops"] = real / row["sec_median"] / 1e9
+        if gemm_peak:
+            row["gemm_fraction"] = row["gflops"] / gemm_peak
+            if "real_gflops" in row:
+                row["gemm_fraction_real"] = row["real_gflops"] / gemm_peak
+        peak, _ = common.peak_tflops(row["flops_dtype"], peak_tflops, device_name)
+        row["mfu"] = common.mfu(row["gflops"] * 1e9, peak)
+    return padded, real, gemm_peak
+
+
 def main(args):
     settings = {"config": args.config, "batch_size": args.batch_size,
                 "seq_length": args.seq_length, "dtype": args.dtype, "reps": args.reps,
-                "warmup": args.warmup, "threads": args.threads, "seed": args.seed}
-    print(common.header("bert_tf encoder forward throughput (CPU)", PACKAGES, settings))
+                "warmup": args.warmup, "threads": args.threads, "seed": args.seed,
+                "gemm_repeats": args.gemm_repeats, "device": args.device}
+    print(common.header(f"bert_tf encoder forward throughput ({args.device.upper()})",
+                        PACKAGES, settings))
     env = common.thread_env(args.threads)
-    env.setdefault("CUDA_VISIBLE_DEVICES", "")  # a CPU benchmark, also on a GPU machine
+    device_name = None
+    if args.device == "cpu":
+        env.setdefault("CUDA_VISIBLE_DEVICES", "")  # a CPU benchmark, also on a GPU machine
+    else:
+        device_name = common.gpu_name()
+        print(f"gpu     : {device_name or 'none found by nvidia-smi'}")
     passthrough = [f"--{k}={v}" for k, v in settings.items()]
 
     with tempfile.TemporaryDirectory(prefix="bench_encoder_") as workdir:
@@ -308,22 +465,65 @@ def main(args):
             items=args.batch_size, env=env,
             on_start=lambda engine: print(f"starting {engine} ...", flush=True))
 
-    print()
-    print(common.format_table(rows, [
+    padded, real, gemm_peak = add_flops(rows, info, args.batch_size, args.seq_length,
+                                        args.peak_tflops, device_name)
+    columns = [
         ("engine", "engine", "{}"),
         ("per_sec_min", "seq/s min", "{:.1f}"),
         ("per_sec_median", "seq/s median", "{:.1f}"),
         ("per_sec_max", "seq/s max", "{:.1f}"),
-        ("sec_median", "s/batch median", "{:.3f}"),
-        ("cpu_sec_median", "CPU s/batch", "{:.2f}"),
+        ("sec_median", "s/call median", "{:.3f}"),
+        ("cpu_sec_median", "CPU s/call", "{:.2f}"),
+        ("gflops", "GFLOP/s", "{:.1f}"),
+        ("gemm_fraction", "%GEMM pad", "{:.1%}"),
+        ("gemm_fraction_real", "%GEMM real", "{:.1%}"),
         ("peak_rss_mib", "peak RSS MiB", "{:.0f}"),
         ("hwm_mib", "run HWM MiB", "{:.0f}"),
         ("max_abs_diff", "max|diff|", "{:.1e}"),
         ("detail", "how", "{}"),
-    ]))
+    ]
+    if any(row["mfu"] is not None for row in rows):
+        columns.insert(-4, ("mfu", "MFU", "{:.1%}"))
+    print()
+    print(f"FLOPs per batch (Transformer-layer matmuls, forward): padded "
+          f"{padded / 1e9:.1f} GFLOP ({padded / args.batch_size / 1e9:.2f} per sequence of "
+          f"{args.seq_length}), real tokens {real / 1e9:.1f} GFLOP")
+    print(common.format_table(rows, columns))
     print(f"load average after the run: {common.load_average()} "
           f"(1/5/15 min; above {common.cpu_count()} means other work competed for the cores)")
     by_engine = {row["engine"]: row for row in rows}
+    if gemm_peak:
+        print(f"\nfraction of the fp32 GEMM peak ({gemm_peak:.1f} GFLOP/s, best median of "
+              f"tf.matmul at the encoder's shapes, this run); target >= "
+              f"{GEMM_FRACTION_TARGET:.0%} counting padded FLOPs (what the engine computes):")
+        for name in ("bert_tf", "bert_tf_jit"):
+            if name in by_engine:
+                row = by_engine[name]
+                verdict = "met" if row["gemm_fraction"] >= GEMM_FRACTION_TARGET else "NOT met"
+                print(f"  {name:<12} {row['gflops']:.1f} GFLOP/s = {row['gemm_fraction']:.1%} "
+                      f"padded ({verdict}); real-token FLOPs {row['gemm_fraction_real']:.1%}")
+    bf16_pairs = [(b, f) for b, f in (("bert_tf_bf16", "bert_tf"),
+                                      ("bert_tf_bf16_jit", "bert_tf_jit"))
+                  if b in by_engine and f in by_engine]
+    if bf16_pairs:
+        print(f"\nbfloat16 (mixed_bfloat16 policy) vs float32, same run; target >= "
+              f"{BF16_SPEEDUP_TARGET}x, outputs within {BF16_TOLERANCE} of the fp32 reference:")
+        for b, f in bf16_pairs:
+            ratio = by_engine[b]["per_sec_median"] / by_engine[f]["per_sec_median"]
+            verdict = "met" if ratio >= BF16_SPEEDUP_TARGET else "NOT met"
+            print(f"  {b:<16} / {f:<12} = {ratio:.2f}x  ({verdict}); max |diff| sequence "
+                  f"{by_engine[b]['max_abs_diff']:.2e}, pooled "
+                  f"{by_engine[b]['pooled_max_abs_diff']:.2e}")
+        fp32 = [by_engine[f] for f in ("bert_tf", "bert_tf_jit") if f in by_engine]
+        bf16 = [by_engine[b] for b in ("bert_tf_bf16", "bert_tf_bf16_jit") if b in by_engine]
+        best_b = max(bf16, key=lambda r: r["per_sec_median"])
+        best_f = max(fp32, key=lambda r: r["per_sec_median"])
+        print(f"  best bf16 ({best_b['engine']}) / best fp32 ({best_f['engine']}) = "
+              f"{best_b['per_sec_median'] / best_f['per_sec_median']:.2f}x")
+        if "gemm" in by_engine and "gemm_bf16" in by_engine:
+            print(f"  ceiling here: bf16 / fp32 GEMM peak = "
+                  f"{by_engine['gemm_bf16']['gemm_peak_gflops'] / gemm_peak:.2f}x "
+                  f"(cpu flags: {common.cpu_flags_line()})")
     ours = [e for e in ("bert_tf", "bert_tf_jit") if e in by_engine]
     peers = [e for e in PEERS if e in by_engine]
     if ours and peers:
@@ -336,6 +536,10 @@ def main(args):
                 verdict = "met" if ratio >= 1.0 else "NOT met"
                 print(f"  {mine:<12} / {peer:<13} = {ratio:.2f}x  ({verdict})  "
                       f"[CPU {b['cpu_sec_median'] / a['cpu_sec_median']:.2f}x]")
+    if any(row["mfu"] is not None for row in rows):
+        print(f"\nMFU = padded forward FLOPs per second / peak ("
+              f"{common.peak_tflops('tf32', args.peak_tflops, device_name)[1]}; bf16 rows: "
+              f"{common.peak_tflops('bf16', args.peak_tflops, device_name)[1]})")
     if args.reps < 5:
         print(f"note: only {args.reps} timed reps; use --reps 5 or more for reportable numbers")
     return 0

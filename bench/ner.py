@@ -13,7 +13,12 @@ its first piece and the other pieces are left out of the loss (bert_tf: sample w
 transformers: label -100); sentences are truncated to the max length and truncated
 words are predicted "O"; a word's prediction is the one at its first piece.
 
-  * bert_tf: `NerTask` + `bert_tf.train.trainer.train`, Keras AdamW.
+  * bert_tf: `NerTask` + `bert_tf.train.trainer.train`, Keras AdamW, length-bucketed
+    batches (the library default);
+  * bert_tf_fixed: the same with `pad_to_max_length=True` (every batch padded to the
+    max length): the fine-tuning speed-up of bucketing and the padding it saves are
+    printed (also bert_tf_unbucketed: random batches padded to their longest; and
+    bert_tf_bf16: mixed_bfloat16; see bench/sentiment.py);
   * transformers: `BertForTokenClassification` in a plain PyTorch loop.
 
 The test metric is entity-level F1 computed by `seqeval` (conlleval's definition) for both
@@ -21,7 +26,6 @@ engines. Throughput as in bench/sentiment.py.
 """
 import os
 import sys
-import tempfile
 import time
 
 import numpy as np
@@ -50,38 +54,20 @@ def _f1(test, predicted):
 
 def run_bert_tf(args):
     common.set_threads(args.threads, tf=True)
-    import keras
-
-    from bert_tf import corpora, pretrained
     from bert_tf.tasks.ner import NerTask, label_vocabulary
-    from bert_tf.train import optimization, trainer
-    from bert_tf.train.strategy import make_strategy
 
-    keras.utils.set_random_seed(args.seed)
     train, test = _data(args)
-    path = corpora.minilm_path()
-    task = NerTask(pretrained.load_tokenizer(path), args.max_seq_length,
-                   labels=label_vocabulary(train), tag_scheme="iob2")
-    _, total, warmup = shared.num_steps(args, len(train))
-    strategy = make_strategy("default")
-    with strategy.scope():
-        model = task.build_model(pretrained.load_encoder(path))
-    optimizer = optimization.make_optimizer("adamw", args.learning_rate, total, warmup,
-                                            weight_decay=args.weight_decay)
-    timer = shared.keras_step_timer()(shared.batch_sizes(len(train), args.train_batch_size))
-    with tempfile.TemporaryDirectory(prefix="bench_ner_") as model_dir:
-        trainer.train(model, task.make_dataset(train, args.train_batch_size, training=True,
-                                               seed=args.seed),
-                      strategy=strategy, model_dir=model_dir, epochs=args.num_train_epochs,
-                      compile_args=task.compile_args(optimizer), keep_checkpoints=0,
-                      log_every_n_steps=10 ** 9, extra_callbacks=[timer])
+
+    def make_task(tokenizer, pad_to_max_length):
+        return NerTask(tokenizer, args.max_seq_length, pad_to_max_length=pad_to_max_length,
+                       labels=label_vocabulary(train), tag_scheme="iob2")
+
+    task, model, stats = shared.fit_bert_tf(args, make_task, train)
     start = time.perf_counter()
     predicted = task.predict(model, test, args.eval_batch_size)
     eval_seconds = time.perf_counter() - start
-    common.emit_result({"engine": "bert_tf", "f1": _f1(test, predicted),
-                        "eval_seconds": eval_seconds,
-                        **shared.throughput(timer.steps, args.skip_steps),
-                        **common.memory_report()})
+    common.emit_result({"engine": args.engine, "f1": _f1(test, predicted),
+                        "eval_seconds": eval_seconds, **stats, **common.memory_report()})
 
 
 def run_transformers(args):
@@ -130,13 +116,15 @@ def run_transformers(args):
                 target[position] = labels.index(tag)
         train_targets.append(target)
     rng = np.random.default_rng(args.seed)
+    padding_counter = shared.PositionCounter()
 
     def batches():
         order = rng.permutation(len(train))
         for start in range(0, len(order), args.train_batch_size):
             rows = order[start:start + args.train_batch_size]
-            yield (model_inputs([train_encoded[i] for i in rows]),
-                   pad([train_targets[i] for i in rows], -100))
+            inputs = model_inputs([train_encoded[i] for i in rows])
+            padding_counter.add(inputs["attention_mask"])
+            yield inputs, pad([train_targets[i] for i in rows], -100)
 
     steps = shared.torch_train(model, batches, args, len(train))
     start = time.perf_counter()
@@ -149,7 +137,7 @@ def run_transformers(args):
                 predicted.append([OUTSIDE if p is None else labels[row[p]] for p in positions])
     eval_seconds = time.perf_counter() - start
     common.emit_result({"engine": "transformers", "f1": _f1(test, predicted),
-                        "eval_seconds": eval_seconds,
+                        "eval_seconds": eval_seconds, "padding": padding_counter.padding_fraction(),
                         **shared.throughput(steps, args.skip_steps), **common.memory_report()})
 
 
@@ -162,8 +150,11 @@ def main(args):
 
 
 def run_engine(args):
-    {"bert_tf": run_bert_tf, "transformers": run_transformers}[args.engine](args)
+    (run_transformers if args.engine == "transformers" else run_bert_tf)(args)
 
 
 if __name__ == "__main__":
-    common.dispatch(shared.parse_args(__doc__.split("\n\n")[0], "conll2003.json", default_max_train=1000), run_engine, main)
+    common.dispatch(shared.parse_args(__doc__.split("\n\n")[0], "conll2003.json",
+                                      default_max_train=1000,
+                                      default_engines=("bert_tf", "bert_tf_fixed", "transformers")),
+                    run_engine, main)

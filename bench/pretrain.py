@@ -1,10 +1,17 @@
 """Pretraining throughput (sequences/s) and learning of bert_tf's pretraining loop on real
 text — Jane Austen's six novels — against keras-hub's `BertMaskedLM` on the same data,
-batch and steps, in one run; plus bert_tf in bfloat16 vs float32 and with vs without XLA.
+batch and steps, in one run; plus bert_tf in bfloat16 vs float32, with vs without XLA, and
+fed by the real tf.data pipeline vs a constant in-memory batch; peak memory per engine
+against a budget (8 GiB: pretraining BERT-base at batch 32, seq 128 must fit on CPU).
 
     . .venv/bin/activate
     apt-get install -y r-cran-janeaustenr && pip install rdata    # the text, and its reader
     python bench/pretrain.py --config mini --batch_size 32 --train_steps 100 --reps 5
+    # BERT-base: peak memory vs 8 GiB and the input-pipeline ratio, in a few steps (slow
+    # on 2 cores, about 10 minutes):
+    python bench/pretrain.py --config base --batch_size 32 --seq_length 128 \
+        --engines bert_tf,bert_tf_synthetic --train_steps 2 --steps_per_rep 1 --reps 5 \
+        --eval_batches 1
 
 How it works: the parent process (which imports no TensorFlow) runs the children:
   1. `prepare`: reads the novels from the Debian package r-cran-janeaustenr (R's lazy-load
@@ -25,6 +32,16 @@ How it works: the parent process (which imports no TensorFlow) runs the children
 Engines:
   bert_tf[_bf16][_jit]  `bert_tf.train.pretraining.PretrainingTrainer` (custom loop, MLM +
                         NSP loss), float32 or mixed_bfloat16, with or without XLA.
+  bert_tf[_bf16][_jit]_synthetic
+                        the same, but the timed steps (and the untimed group before them)
+                        are fed a constant in-memory batch — the first batch of the real
+                        pipeline, repeated by `tf.data.Dataset.from_tensors(batch).repeat()`:
+                        no reading, parsing or shuffling — instead of `bert_tf.data.
+                        pretraining_dataset` over the TFRecords. real / synthetic
+                        throughput says whether the input pipeline slows training (target
+                        >= 0.95). (Between timed groups a real pipeline may prefetch a few
+                        batches while the other engines run; `--steps_per_rep` well above
+                        the prefetch depth keeps that small.)
   keras_hub[_jit]       `keras_hub.models.BertMaskedLM` on a `BertBackbone` of the same
                         config, `train_on_batch` with the same optimizer, float32. It has
                         no NSP head, so it does a little less work per step. Its feed-forward uses
@@ -34,7 +51,15 @@ Engines:
 Columns: seq/s over the timed groups (min/median/max); `eval loss`/`eval acc`: the
 token-weighted masked-LM cross-entropy and accuracy after `--train_steps` steps, on the
 same held-out batches for every engine; `learn s`: the wall time of those steps
-(compilation included); peak RSS of the child.
+(compilation included); `GFLOP/s`: training model FLOPs per second, 3 x the forward matmul
+FLOPs of the Transformer layers at the padded length plus the masked-LM head at
+`--max_predictions_per_seq` positions (`common.encoder_forward_flops`,
+`common.mlm_head_flops`); `MFU` (only with `--peak_tflops`, or `--device gpu` on a GPU in
+`common.GPU_PEAK_TFLOPS`): GFLOP/s over that peak; `peak RSS`: the child's whole-process
+peak (`ru_maxrss`: TF, data pipeline, model, optimizer slots, activations, gradients),
+with PASS/FAIL against `--memory_budget_gib`; `run HWM`: the peak from just before the first
+train step to the end (Linux `VmHWM` after resetting it), i.e. without what building the
+datasets and the model took before.
 """
 import argparse
 import gzip
@@ -53,13 +78,17 @@ if __package__ in (None, ""):  # run as a script: make `bench` and `bert_tf` imp
 from bench import common  # noqa: E402
 
 ENGINES = ("bert_tf", "bert_tf_jit", "bert_tf_bf16", "bert_tf_bf16_jit", "keras_hub",
-           "keras_hub_jit")
+           "keras_hub_jit", "bert_tf_synthetic", "bert_tf_jit_synthetic",
+           "bert_tf_bf16_jit_synthetic")
+DEFAULT_ENGINES = ("bert_tf", "bert_tf_jit", "bert_tf_bf16", "bert_tf_bf16_jit", "keras_hub",
+                   "keras_hub_jit", "bert_tf_synthetic")
+SYNTHETIC = "_synthetic"
+PIPELINE_RATIO_TARGET = 0.95
 PACKAGES = ("tensorflow", "tensorflow-text", "keras", "keras-hub", "numpy", "rdata")
 JANEAUSTENR_DATA = "/usr/lib/R/site-library/janeaustenr/data"
 TRAIN_NOVELS = ("emma", "mansfieldpark", "northangerabbey", "prideprejudice",
                 "sensesensibility")
 EVAL_NOVEL = "persuasion"
-EVAL_BATCHES = 8
 SEED = 0
 
 
@@ -75,14 +104,26 @@ def parse_args(argv=None):
     p.add_argument("--reps", type=int, default=5, help="timed groups of steps")
     p.add_argument("--learning_rate", type=float, default=1e-3)
     p.add_argument("--threads", type=int, default=common.cpu_count())
-    p.add_argument("--engines", default=",".join(ENGINES),
+    p.add_argument("--engines", default=",".join(DEFAULT_ENGINES),
                    help=f"comma-separated subset of {','.join(ENGINES)}")
+    p.add_argument("--eval_batches", type=int, default=8,
+                   help="held-out batches the masked LM is scored on")
+    p.add_argument("--malloc_arena_max", type=int, default=2,
+                   help="glibc malloc arenas in every child, as bert-pretrain's flag of the "
+                        "same name sets them (0: glibc's default)")
+    p.add_argument("--memory_budget_gib", type=float, default=8.0,
+                   help="peak RSS budget per engine, printed as PASS/FAIL")
+    p.add_argument("--device", default="cpu", choices=("cpu", "gpu"),
+                   help="gpu: leave GPUs visible and look up the GPU's peak for MFU")
+    p.add_argument("--peak_tflops", type=float, default=None,
+                   help="peak TFLOP/s for the MFU column (default: a known GPU's data sheet "
+                        "peak with --device gpu, else no MFU)")
     # Internal: what a child process runs.
     p.add_argument("--engine", default=None, help=argparse.SUPPRESS)
     p.add_argument("--workdir", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     for name in ("batch_size", "seq_length", "max_predictions_per_seq", "train_steps",
-                 "steps_per_rep", "threads"):
+                 "steps_per_rep", "threads", "eval_batches"):
         if getattr(args, name) < 1:
             p.error(f"--{name} must be >= 1")
     if args.reps < 5:
@@ -211,7 +252,7 @@ def _datasets(args):
                                    args.batch_size, args.seq_length,
                                    args.max_predictions_per_seq, seed=SEED, **kwargs)
 
-    eval_batches = list(records("eval", shuffle=False, repeat=False).take(EVAL_BATCHES))
+    eval_batches = list(records("eval", shuffle=False, repeat=False).take(args.eval_batches))
     return records("train"), eval_batches
 
 
@@ -298,6 +339,8 @@ def _keras_hub_engine(args, config, jit):
 def run_engine(args):
     """Child: train one engine for --train_steps, score it on the held-out batches, then
     serve timed groups of --steps_per_rep steps to the parent."""
+    from bert_tf.train.memory import limit_malloc_arenas
+    limit_malloc_arenas(args.malloc_arena_max)  # as bert-pretrain does, before TF's threads
     common.set_threads(args.threads, tf=True)
     import keras
     from bert_tf.config import BertConfig
@@ -305,7 +348,8 @@ def run_engine(args):
     keras.utils.set_random_seed(SEED)
     config = BertConfig.from_preset(args.config)
     train_dataset, eval_batches = _datasets(args)
-    jit = args.engine.endswith("_jit")
+    synthetic = args.engine.endswith(SYNTHETIC)
+    jit = args.engine.removesuffix(SYNTHETIC).endswith("_jit")
     if args.engine.startswith("bert_tf"):
         dtype = "mixed_bfloat16" if "_bf16" in args.engine else None
         train_steps, mlm_logits, detail = _bert_tf_engine(args, config, jit, dtype)
@@ -317,30 +361,83 @@ def run_engine(args):
     train_steps(iterator, args.train_steps)  # traces / compiles in its first step
     learning_seconds = time.perf_counter() - start
     eval_loss, eval_accuracy = _masked_lm_scores(mlm_logits, eval_batches)
+    if synthetic:  # one real batch, held in memory and fed again and again
+        import tensorflow as tf
+        iterator = iter(tf.data.Dataset.from_tensors(next(iterator)).repeat())
+        detail += ", constant in-memory batch"
+    else:
+        detail += ", tf.data over TFRecords"
     train_steps(iterator, args.steps_per_rep)  # warm-up of the timed group
     common.serve_reps(lambda: train_steps(iterator, args.steps_per_rep),
                       {"detail": f"{detail}, XLA {'on' if jit else 'off'}",
                        "eval_mlm_loss": eval_loss, "eval_mlm_accuracy": eval_accuracy,
-                       "learning_seconds": learning_seconds})
+                       "learning_seconds": learning_seconds,
+                       "num_layers": config.num_hidden_layers,
+                       "hidden_size": config.hidden_size,
+                       "intermediate_size": config.intermediate_size,
+                       "vocab_size": config.vocab_size})
 
 
 # --- parent --------------------------------------------------------------------------------
 def _print_ratios(rows):
     by_engine = {row["engine"]: row for row in rows}
 
+    header = ["\nratios of median throughput:"]
+
     def ratio(numerator, denominator, label):
         if numerator in by_engine and denominator in by_engine:
             value = (by_engine[numerator]["per_sec_median"]
                      / by_engine[denominator]["per_sec_median"])
+            while header:
+                print(header.pop())
             print(f"  {numerator:<17} / {denominator:<17} = {value:.2f}x  {label}")
 
-    print("\nratios of median throughput:")
     ratio("bert_tf", "keras_hub", "bert_tf vs keras-hub, no XLA (target >= 1.0x)")
     ratio("bert_tf_jit", "keras_hub_jit", "bert_tf vs keras-hub, XLA (target >= 1.0x)")
     ratio("bert_tf_bf16", "bert_tf", "bfloat16 vs float32")
     ratio("bert_tf_bf16_jit", "bert_tf_jit", "bfloat16 vs float32, XLA")
     ratio("bert_tf_jit", "bert_tf", "XLA vs none, float32")
     ratio("bert_tf_bf16_jit", "bert_tf_bf16", "XLA vs none, bfloat16")
+    pairs = [(real, real + SYNTHETIC) for real in ("bert_tf", "bert_tf_jit", "bert_tf_bf16_jit")
+             if real in by_engine and real + SYNTHETIC in by_engine]
+    if pairs:
+        print(f"\ninput pipeline: real tf.data / constant in-memory batch, median throughput "
+              f"(target >= {PIPELINE_RATIO_TARGET}):")
+        for real, synthetic in pairs:
+            value = by_engine[real]["per_sec_median"] / by_engine[synthetic]["per_sec_median"]
+            verdict = "met" if value >= PIPELINE_RATIO_TARGET else "NOT met"
+            print(f"  {real:<17} / {synthetic:<27} = {value:.2f}  ({verdict})")
+
+
+def _add_flops(rows, args, device_name):
+    """GFLOP/s (training model FLOPs) and MFU per row; returns (FLOPs per step, peak note)."""
+    first = rows[0]
+    per_step = common.TRAIN_FLOPS_FACTOR * (
+        common.encoder_forward_flops(first["num_layers"], first["hidden_size"],
+                                     first["intermediate_size"],
+                                     [args.seq_length] * args.batch_size)
+        + common.mlm_head_flops(first["hidden_size"], first["vocab_size"],
+                                args.batch_size * args.max_predictions_per_seq))
+    notes = set()
+    for row in rows:
+        row["gflops"] = per_step * row["per_sec_median"] / args.batch_size / 1e9
+        peak, source = common.peak_tflops("bf16" if "_bf16" in row["engine"] else "tf32",
+                                          args.peak_tflops, device_name)
+        row["mfu"] = common.mfu(row["gflops"] * 1e9, peak)
+        if peak:
+            notes.add(f"{peak:.1f} TFLOP/s ({source})")
+    return per_step, ", ".join(sorted(notes))
+
+
+def _print_memory(rows, args):
+    target = (args.config, args.batch_size, args.seq_length) == ("base", 32, 128)
+    print(f"\npeak memory (whole-process peak RSS) vs the {args.memory_budget_gib:g} GiB budget"
+          + ("" if target else " (the target is for --config base --batch_size 32 "
+                               "--seq_length 128; this run is smaller)") + ":")
+    for row in rows:
+        gib = row["peak_rss_mib"] / 1024
+        print(f"  {row['engine']:<27} {gib:.2f} GiB  "
+              f"{common.memory_verdict(row['peak_rss_mib'], args.memory_budget_gib)}")
 
 
 def main(args):
@@ -349,11 +446,18 @@ def main(args):
                 "max_predictions_per_seq": args.max_predictions_per_seq,
                 "train_steps": args.train_steps, "steps_per_rep": args.steps_per_rep,
                 "reps": args.reps,
-                "learning_rate": args.learning_rate, "threads": args.threads}
-    print(common.header("bert_tf pretraining vs keras-hub BertMaskedLM (CPU)", PACKAGES,
-                        settings))
+                "learning_rate": args.learning_rate, "threads": args.threads,
+                "eval_batches": args.eval_batches, "device": args.device,
+                "malloc_arena_max": args.malloc_arena_max}
+    print(common.header(f"bert_tf pretraining vs keras-hub BertMaskedLM "
+                        f"({args.device.upper()})", PACKAGES, settings))
     env = common.thread_env(args.threads)
-    env.setdefault("CUDA_VISIBLE_DEVICES", "")  # a CPU benchmark, also on a GPU machine
+    device_name = None
+    if args.device == "cpu":
+        env.setdefault("CUDA_VISIBLE_DEVICES", "")  # a CPU benchmark, also on a GPU machine
+    else:
+        device_name = common.gpu_name()
+        print(f"gpu     : {device_name or 'none found by nvidia-smi'}")
     passthrough = [f"--{k}={v}" for k, v in settings.items()]
 
     with tempfile.TemporaryDirectory(prefix="bench_pretrain_") as workdir:
@@ -366,26 +470,40 @@ def main(args):
         print(f"data    : Jane Austen, {info['sentences']} sentences; train "
               f"{len(TRAIN_NOVELS)} novels, {info['train_tokens']} tokens -> "
               f"{info['train_instances']} sequences; held out '{EVAL_NOVEL}', "
-              f"{info['eval_instances']} sequences (scored on {EVAL_BATCHES} batches)")
+              f"{info['eval_instances']} sequences (scored on {args.eval_batches} batches)")
         rows = common.run_interleaved(
             {engine: [sys.executable, os.path.abspath(__file__), f"--engine={engine}",
                       f"--workdir={workdir}", *passthrough] for engine in args.engine_list},
             reps=args.reps, items=args.steps_per_rep * args.batch_size, env=env,
             on_start=lambda engine: print(f"training {engine} ...", flush=True))
 
-    print()
-    print(common.format_table(rows, [
+    per_step, peak_note = _add_flops(rows, args, device_name)
+    columns = [
         ("engine", "engine", "{}"),
-        ("per_sec_min", "seq/s min", "{:.1f}"),
-        ("per_sec_median", "seq/s median", "{:.1f}"),
-        ("per_sec_max", "seq/s max", "{:.1f}"),
+        ("per_sec_min", "seq/s min", "{:.2f}"),
+        ("per_sec_median", "seq/s median", "{:.2f}"),
+        ("per_sec_max", "seq/s max", "{:.2f}"),
+        ("gflops", "GFLOP/s", "{:.1f}"),
         ("eval_mlm_loss", "eval loss", "{:.3f}"),
         ("eval_mlm_accuracy", "eval acc", "{:.3f}"),
         ("learning_seconds", "learn s", "{:.0f}"),
         ("peak_rss_mib", "peak RSS MiB", "{:.0f}"),
+        ("hwm_mib", "run HWM MiB", "{:.0f}"),
         ("detail", "how", "{}"),
-    ]))
+    ]
+    if peak_note:
+        columns.insert(5, ("mfu", "MFU", "{:.1%}"))
+    print()
+    print(f"FLOPs per train step: 3 x (Transformer layers at length {args.seq_length} + "
+          f"MLM head at {args.max_predictions_per_seq} positions) x {args.batch_size} "
+          f"sequences = {per_step / 1e9:.1f} GFLOP")
+    print(common.format_table(rows, columns))
+    print(f"load average after the run: {common.load_average()} "
+          f"(1/5/15 min; above {common.cpu_count()} means other work competed for the cores)")
+    if peak_note:
+        print(f"MFU against {peak_note}")
     _print_ratios(rows)
+    _print_memory(rows, args)
     return 0
 
 

@@ -15,9 +15,19 @@ each epoch. Texts are tokenized once up front by both (bert_tf in its tf.data pi
 with the in-graph tokenizer; transformers with its Python BertTokenizer).
 
   * bert_tf: `ClassificationTask` + `bert_tf.train.trainer.train` (model.fit with the
-    checkpoint/backup callbacks bert-finetune uses), Keras AdamW.
+    checkpoint/backup callbacks bert-finetune uses), Keras AdamW; batches length-bucketed
+    (the library default: examples of similar length batched together, reshuffled each
+    epoch) and padded to their longest.
   * transformers: `BertForSequenceClassification` in a plain PyTorch loop,
     `torch.optim.AdamW` + `get_linear_schedule_with_warmup`.
+
+More bert_tf engines (`--engines=bert_tf,bert_tf_bf16,...`), the same recipe otherwise:
+  * bert_tf_bf16: mixed_bfloat16 (bert-finetune's --mixed_precision=bfloat16), to compare
+    the task metric with float32 in one run (the two are listed side by side);
+  * bert_tf_unbucketed: `bucket_by_length=False`, random batches padded to their longest;
+  * bert_tf_fixed: `pad_to_max_length=True`, every batch padded to the max length.
+`padding` is the fraction of the training batches' token positions that are padding
+(one epoch of the engine's own pipeline, built again outside the timed run).
 
 Throughput: `train seq/s` counts every training sequence over the whole training time
 (tracing, compilation and checkpoint writing included); `steady seq/s` leaves out the
@@ -42,7 +52,16 @@ if __package__ in (None, ""):  # run as a script: make `bench` and `bert_tf` imp
 
 from bench import common  # noqa: E402
 
-ENGINES = ("bert_tf", "transformers")
+ENGINES = ("bert_tf", "bert_tf_bf16", "bert_tf_unbucketed", "bert_tf_fixed", "transformers")
+DEFAULT_ENGINES = ("bert_tf", "transformers")
+# What each bert_tf engine changes: `make_dataset`'s bucket_by_length, the task's
+# pad_to_max_length, the --mixed_precision value.
+BERT_TF_VARIANTS = {
+    "bert_tf": {},
+    "bert_tf_bf16": {"mixed_precision": "bfloat16"},
+    "bert_tf_unbucketed": {"bucket_by_length": False},
+    "bert_tf_fixed": {"pad_to_max_length": True},
+}
 PACKAGES = ("tensorflow", "keras", "tensorflow-text", "torch", "transformers", "numpy")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RECIPE_KEYS = ("learning_rate", "warmup_proportion", "weight_decay", "train_batch_size",
@@ -52,7 +71,8 @@ CLIP_NORM = 1.0
 
 
 # --- shared with bench/ner.py ----------------------------------------------------------
-def parse_args(description, config_name, default_max_train, argv=None):
+def parse_args(description, config_name, default_max_train, argv=None,
+               default_engines=DEFAULT_ENGINES):
     """Flags of a fine-tuning benchmark; recipe flags default to configs/finetune."""
     p = argparse.ArgumentParser(description=description,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -73,7 +93,8 @@ def parse_args(description, config_name, default_max_train, argv=None):
     p.add_argument("--skip_steps", type=int, default=5,
                    help="steps left out of the steady throughput")
     p.add_argument("--threads", type=int, default=common.cpu_count())
-    p.add_argument("--engines", default=",".join(ENGINES))
+    p.add_argument("--engines", default=",".join(default_engines),
+                   help=f"comma-separated subset of {','.join(ENGINES)}")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--engine", default=None, help=argparse.SUPPRESS)  # child mode
     args = p.parse_args(argv)
@@ -150,6 +171,77 @@ def keras_step_timer():
     return StepTimer
 
 
+def padding_fraction(dataset):
+    """Fraction of the token positions that are padding over one pass of a training
+    dataset of (features, ...) batches."""
+    real = total = 0
+    for batch in dataset:
+        mask = batch[0]["input_mask"].numpy()
+        real += int(mask.sum())
+        total += mask.size
+    return 1 - real / total
+
+
+class PositionCounter:
+    """Counts real and padded token positions of the batches a torch loop trains on."""
+
+    def __init__(self):
+        self.real = self.total = 0
+
+    def add(self, attention_mask):
+        self.real += int(attention_mask.sum())
+        self.total += attention_mask.numel()
+
+    def padding_fraction(self):
+        return 1 - self.real / self.total
+
+
+def fit_bert_tf(args, make_task, train_examples):
+    """Child: fine-tunes from all-MiniLM-L6-v2 as the engine's bert_tf variant says.
+
+    Args:
+        make_task: `make_task(tokenizer, pad_to_max_length) -> Task`.
+        train_examples: the task's training examples.
+    Returns:
+        (task, model, {"padding", "train_seconds", "train_seq_per_sec", ...}).
+    """
+    import keras
+
+    from bert_tf import corpora, pretrained
+    from bert_tf.train import optimization, trainer
+    from bert_tf.train.flags import set_mixed_precision
+    from bert_tf.train.strategy import make_strategy
+
+    variant = BERT_TF_VARIANTS[args.engine]
+    keras.utils.set_random_seed(args.seed)
+    set_mixed_precision(variant.get("mixed_precision", "none"))
+    path = corpora.minilm_path()
+    task = make_task(pretrained.load_tokenizer(path),
+                     pad_to_max_length=variant.get("pad_to_max_length", False))
+
+    def dataset():
+        return task.make_dataset(train_examples, args.train_batch_size, training=True,
+                                 seed=args.seed,
+                                 bucket_by_length=variant.get("bucket_by_length", True))
+
+    # A pipeline of its own: the training one fills its cache inside the timed run.
+    padding = padding_fraction(dataset())
+    _, total, warmup = num_steps(args, len(train_examples))
+    strategy = make_strategy("default")
+    with strategy.scope():
+        model = task.build_model(pretrained.load_encoder(path))
+    optimizer = optimization.make_optimizer("adamw", args.learning_rate, total, warmup,
+                                            weight_decay=args.weight_decay)
+    # With bucketing the one short batch of an epoch may come anywhere, not last: the
+    # steady seq/s (which skips the first steps) may count it a few rows off.
+    timer = keras_step_timer()(batch_sizes(len(train_examples), args.train_batch_size))
+    with tempfile.TemporaryDirectory(prefix="bench_finetune_") as model_dir:
+        trainer.train(model, dataset(), strategy=strategy, model_dir=model_dir,
+                      epochs=args.num_train_epochs, compile_args=task.compile_args(optimizer),
+                      keep_checkpoints=0, log_every_n_steps=10 ** 9, extra_callbacks=[timer])
+    return task, model, {"padding": padding, **throughput(timer.steps, args.skip_steps)}
+
+
 def batch_sizes(num_examples, batch_size):
     """Sizes of one epoch's batches (the last may be smaller)."""
     full, rest = divmod(num_examples, batch_size)
@@ -192,13 +284,16 @@ def report(title, args, metric_name, data_note):
         ("train_seconds", "train s", "{:.1f}"),
         ("train_seq_per_sec", "train seq/s", "{:.2f}"),
         ("steady_seq_per_sec", "steady seq/s", "{:.2f}"),
+        ("padding", "padding", "{:.1%}"),
         ("eval_seconds", "test s", "{:.1f}"),
         ("peak_rss_mib", "peak RSS MiB", "{:.0f}"),
     ]))
     print(f"load average after the run: {common.load_average()} "
           f"(1/5/15 min; above {common.cpu_count()} means other work competed for the cores)")
     by_engine = {row["engine"]: row for row in rows}
-    if set(ENGINES) <= set(by_engine):
+    if "bert_tf" in by_engine:
+        compare_variants(by_engine, metric_name)
+    if {"bert_tf", "transformers"} <= set(by_engine):
         ours, peer = by_engine["bert_tf"], by_engine["transformers"]
         print("\nbert_tf / transformers:")
         for key in ("train_seq_per_sec", "steady_seq_per_sec"):
@@ -207,6 +302,31 @@ def report(title, args, metric_name, data_note):
         print(f"  test {metric_name:<15} {ours[metric_name]:.4f} vs {peer[metric_name]:.4f} "
               f"({ours[metric_name] - peer[metric_name]:+.4f})")
     return 0
+
+
+def compare_variants(by_engine, metric_name):
+    """Prints bert_tf (bucketed, float32) against its other variants in the run."""
+    ours = by_engine["bert_tf"]
+    for name, what in (("bert_tf_fixed", "fixed padding (pad_to_max_length)"),
+                       ("bert_tf_unbucketed", "random batches padded to their longest")):
+        if name in by_engine:
+            other = by_engine[name]
+            print(f"\nbert_tf length bucketing vs {what}:")
+            for key in ("train_seq_per_sec", "steady_seq_per_sec"):
+                if ours.get(key) and other.get(key):
+                    print(f"  {key:<20} {ours[key] / other[key]:.2f}x")
+            print(f"  padding             {other['padding']:.1%} -> {ours['padding']:.1%} of "
+                  f"the token positions ({other['padding'] - ours['padding']:.1%} saved; "
+                  f"{(1 - ours['padding']) / (1 - other['padding']):.2f}x fewer positions)")
+            print(f"  test {metric_name:<15} {ours[metric_name]:.4f} vs "
+                  f"{other[metric_name]:.4f}")
+    if "bert_tf_bf16" in by_engine:
+        bf16 = by_engine["bert_tf_bf16"]
+        difference = 100 * (bf16[metric_name] - ours[metric_name])
+        print(f"\nbert_tf mixed_bfloat16 vs float32: test {metric_name} "
+              f"{bf16[metric_name]:.4f} vs {ours[metric_name]:.4f} ({difference:+.2f} points; "
+              f"target within 0.3: {'met' if abs(difference) <= 0.3 else 'NOT met'}); "
+              f"train seq/s {bf16['train_seq_per_sec'] / ours['train_seq_per_sec']:.2f}x")
 
 
 # --- Rotten Tomatoes -----------------------------------------------------------------------
@@ -223,41 +343,25 @@ def _data(args):
 
 def run_bert_tf(args):
     common.set_threads(args.threads, tf=True)
-    import keras
     from sklearn.metrics import accuracy_score
 
-    from bert_tf import corpora, pretrained
     from bert_tf.tasks.classification import ClassificationTask, TextExample
-    from bert_tf.train import optimization, trainer
-    from bert_tf.train.strategy import make_strategy
 
-    keras.utils.set_random_seed(args.seed)
     train, test = _data(args)
-    path = corpora.minilm_path()
-    task = ClassificationTask(pretrained.load_tokenizer(path), args.max_seq_length,
-                              labels=LABELS)
-    train_examples = [TextExample(text, label=label) for text, label in train]
-    test_examples = [TextExample(text, label=label) for text, label in test]
-    _, total, warmup = num_steps(args, len(train))
-    strategy = make_strategy("default")
-    with strategy.scope():
-        model = task.build_model(pretrained.load_encoder(path))
-    optimizer = optimization.make_optimizer("adamw", args.learning_rate, total, warmup,
-                                            weight_decay=args.weight_decay)
-    timer = keras_step_timer()(batch_sizes(len(train), args.train_batch_size))
-    with tempfile.TemporaryDirectory(prefix="bench_sentiment_") as model_dir:
-        trainer.train(model, task.make_dataset(train_examples, args.train_batch_size,
-                                               training=True, seed=args.seed),
-                      strategy=strategy, model_dir=model_dir, epochs=args.num_train_epochs,
-                      compile_args=task.compile_args(optimizer), keep_checkpoints=0,
-                      log_every_n_steps=10 ** 9, extra_callbacks=[timer])
+
+    def make_task(tokenizer, pad_to_max_length):
+        return ClassificationTask(tokenizer, args.max_seq_length,
+                                  pad_to_max_length=pad_to_max_length, labels=LABELS)
+
+    task, model, stats = fit_bert_tf(
+        args, make_task, [TextExample(text, label=label) for text, label in train])
     start = time.perf_counter()
-    predictions = task.predict(model, test_examples, args.eval_batch_size)
+    predictions = task.predict(model, [TextExample(text) for text, _ in test],
+                               args.eval_batch_size)
     eval_seconds = time.perf_counter() - start
     accuracy = accuracy_score([label for _, label in test], [p["label"] for p in predictions])
-    common.emit_result({"engine": "bert_tf", "accuracy": accuracy,
-                        "eval_seconds": eval_seconds,
-                        **throughput(timer.steps, args.skip_steps), **common.memory_report()})
+    common.emit_result({"engine": args.engine, "accuracy": accuracy,
+                        "eval_seconds": eval_seconds, **stats, **common.memory_report()})
 
 
 def run_transformers(args):
@@ -281,6 +385,7 @@ def run_transformers(args):
     train_encoded = encode([text for text, _ in train])  # tokenized once, like bert_tf
     train_labels = np.array([LABELS.index(label) for _, label in train])
     rng = np.random.default_rng(args.seed)
+    padding_counter = PositionCounter()
 
     def batches():
         order = rng.permutation(len(train))
@@ -288,6 +393,7 @@ def run_transformers(args):
             rows = order[start:start + args.train_batch_size]
             inputs = tokenizer.pad({k: [v[i] for i in rows] for k, v in train_encoded.items()},
                                    return_tensors="pt")
+            padding_counter.add(inputs["attention_mask"])
             yield dict(inputs), torch.from_numpy(train_labels[rows])
 
     steps = torch_train(model, batches, args, len(train))
@@ -302,7 +408,7 @@ def run_transformers(args):
     eval_seconds = time.perf_counter() - start
     accuracy = accuracy_score([label for _, label in test], [LABELS[i] for i in predicted])
     common.emit_result({"engine": "transformers", "accuracy": accuracy,
-                        "eval_seconds": eval_seconds,
+                        "eval_seconds": eval_seconds, "padding": padding_counter.padding_fraction(),
                         **throughput(steps, args.skip_steps), **common.memory_report()})
 
 
@@ -314,7 +420,7 @@ def main(args):
 
 
 def run_engine(args):
-    {"bert_tf": run_bert_tf, "transformers": run_transformers}[args.engine](args)
+    (run_transformers if args.engine == "transformers" else run_bert_tf)(args)
 
 
 if __name__ == "__main__":

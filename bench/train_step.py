@@ -1,0 +1,266 @@
+"""Fine-tuning train-step throughput (sequences/s) and peak memory on CPU: a classification
+train step (forward + backward + AdamW update) of bert_tf's `ClassificationTask` model on
+a `BertEncoder` vs keras-hub's `BertTextClassifier` on a `BertBackbone` of the same
+config, same batch, loss and optimizer, with and without XLA, timed interleaved in one run.
+
+    . .venv/bin/activate
+    python bench/train_step.py --config base --batch_size 32 --seq_length 128 --reps 5
+    python bench/train_step.py --config mini --reps 5          # a quick check (~2 minutes)
+
+How it works: the parent process (which imports no TensorFlow) starts one child per engine,
+one after another; each builds its model from scratch (same seed, random weights: speed
+does not depend on their values), compiles it and runs `--warmup` untimed train steps (the
+first traces / compiles). The children then stay alive together while the parent asks
+for `--reps` rounds of `--steps_per_rep` timed train steps from each, round-robin
+(`bench/common.py`'s interleaved timing, so load from elsewhere on the machine hits every
+engine alike).
+
+Engines (all `model.train_on_batch(features, labels)`, which returns the loss as numpy, so
+a timed step has finished when it returns):
+  bert_tf[_jit]    `ClassificationTask.build_model(BertEncoder.from_bert_config(config))`
+                   (pooled output -> dropout 0.1 -> Dense(num_classes), float32 logits),
+                   compiled with `task.compile_args(optimizer)`; `_jit`: jit_compile=True.
+  keras_hub[_jit]  `keras_hub.models.BertTextClassifier(BertBackbone(...), num_classes,
+                   preprocessor=None)` (the same head: pooled output -> dropout 0.1 ->
+                   Dense), compiled with the same loss and metric. Its feed-forward uses
+                   the config's exact erf GELU as bert_tf does (keras-hub's default is the
+                   tanh approximation), as in bench/encoder.py.
+Both: dropout 0.1 (hidden and attention), AdamW from `bert_tf.train.optimization.
+make_optimizer` (BERT's schedule, weight decay 0.01 except LayerNorm and biases, global
+clipnorm 1.0), sparse categorical cross-entropy from logits + accuracy metric, the same
+batch: sentence pairs with padding (`bench/encoder.py`'s `make_inputs`), random labels.
+`--dtype mixed_bfloat16` runs both under that Keras policy.
+
+Columns: seq/s over the timed groups (min/median/max); `CPU s/step`: the child's CPU
+seconds per step (all threads; well below threads x wall means it waited for cores);
+`GFLOP/s`: training FLOPs (3 x the encoder's forward matmul FLOPs at the padded length,
+`common.encoder_forward_flops`) per second; `MFU` (only with `--peak_tflops`, or on a
+known GPU with `--device gpu`): GFLOP/s over that peak; `params`: trainable parameters
+(equal for equal models); `loss`: the first train step's loss (about ln(num_classes));
+`peak RSS`: the child's whole-process peak (`ru_maxrss`); `run HWM`: the peak from just
+before the first train step (weights, optimizer slots, tracing/compilation, activations
+and gradients).
+"""
+import argparse
+import os
+import sys
+
+import numpy as np
+
+if __package__ in (None, ""):  # run as a script: make `bench` and `bert_tf` importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench import common  # noqa: E402
+from bench.encoder import make_inputs  # noqa: E402
+
+ENGINES = ("bert_tf", "bert_tf_jit", "keras_hub", "keras_hub_jit")
+PACKAGES = ("tensorflow", "keras", "keras-hub", "numpy")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", default="base", help="bert_tf preset name (configs/bert)")
+    p.add_argument("--batch_size", type=int, default=32)
+    p.add_argument("--seq_length", type=int, default=128)
+    p.add_argument("--num_classes", type=int, default=2)
+    p.add_argument("--reps", type=int, default=5, help="timed groups of steps per engine")
+    p.add_argument("--steps_per_rep", type=int, default=1, help="train steps per timing")
+    p.add_argument("--warmup", type=int, default=2,
+                   help="untimed train steps before timing (the first traces/compiles)")
+    p.add_argument("--learning_rate", type=float, default=5e-5)
+    p.add_argument("--dtype", default="float32", choices=("float32", "mixed_bfloat16"))
+    p.add_argument("--threads", type=int, default=common.cpu_count(),
+                   help="TF intra/inter-op threads (default: all cores)")
+    p.add_argument("--engines", default=",".join(ENGINES),
+                   help=f"comma-separated subset of {','.join(ENGINES)}")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", choices=("cpu", "gpu"),
+                   help="gpu: leave GPUs visible and look up the GPU's peak for MFU")
+    p.add_argument("--peak_tflops", type=float, default=None,
+                   help="peak TFLOP/s for the MFU column (default: a known GPU's data sheet "
+                        "peak with --device gpu, else no MFU)")
+    # Internal: what a child process runs.
+    p.add_argument("--engine", default=None, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    for name in ("batch_size", "seq_length", "reps", "steps_per_rep", "warmup", "threads"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name} must be >= 1")
+    if args.num_classes < 2:
+        p.error("--num_classes must be >= 2")
+    args.engine_list = common.parse_engines(p, args.engines, ENGINES)
+    return args
+
+
+# --- one engine per child ----------------------------------------------------------------
+def _optimizer(args):
+    from bert_tf.train.optimization import make_optimizer
+    total_steps = args.warmup + args.reps * args.steps_per_rep
+    return make_optimizer("adamw", args.learning_rate, total_steps,
+                          num_warmup_steps=max(1, total_steps // 10))
+
+
+def _bert_tf_model(args, config, jit):
+    """(model, features) for bert_tf: the classification task's model on a BertEncoder."""
+    from bert_tf import corpora
+    from bert_tf.model.encoder import BertEncoder
+    from bert_tf.pretrained import load_tokenizer
+    from bert_tf.tasks.classification import ClassificationTask
+
+    # The tokenizer is not used by the train step; the task needs one to exist.
+    task = ClassificationTask(load_tokenizer(corpora.minilm_path()),
+                              max_seq_length=args.seq_length,
+                              labels=[f"label_{i}" for i in range(args.num_classes)])
+    encoder = BertEncoder.from_bert_config(config, dtype=args.dtype)
+    model = task.build_model(encoder)
+    model.compile(**task.compile_args(_optimizer(args)), jit_compile=jit)
+    return model, (lambda inputs: inputs), "ClassificationTask.build_model"
+
+
+def _keras_hub_model(args, config, jit):
+    """(model, features) for keras-hub: BertTextClassifier on a BertBackbone."""
+    import keras
+    import keras_hub
+    from bert_tf.model.transformer import activation_fn
+
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=config.vocab_size, num_layers=config.num_hidden_layers,
+        num_heads=config.num_attention_heads, hidden_dim=config.hidden_size,
+        intermediate_dim=config.intermediate_size, dropout=config.hidden_dropout_prob,
+        max_sequence_length=config.max_position_embeddings,
+        num_segments=config.type_vocab_size, dtype=args.dtype)
+    for block in backbone.transformer_layers:  # exact GELU, as the config says
+        block._feedforward_intermediate_dense.activation = activation_fn(config.hidden_act)
+    model = keras_hub.models.BertTextClassifier(backbone, args.num_classes,
+                                                preprocessor=None, dropout=0.1)
+    model.compile(optimizer=_optimizer(args),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+                  jit_compile=jit)
+
+    def features(inputs):
+        return {"token_ids": inputs["input_word_ids"], "segment_ids": inputs["input_type_ids"],
+                "padding_mask": inputs["input_mask"]}
+
+    return model, features, "BertTextClassifier"
+
+
+def run_engine(args):
+    """Child: build one engine, warm it up, serve timed groups of train steps."""
+    common.set_threads(args.threads, tf=True)
+    import keras
+    import tensorflow as tf
+    from bert_tf.config import BertConfig
+
+    keras.utils.set_random_seed(args.seed)
+    config = BertConfig.from_preset(args.config)
+    jit = args.engine.endswith("_jit")
+    build = _bert_tf_model if args.engine.startswith("bert_tf") else _keras_hub_model
+    model, features, detail = build(args, config, jit)
+
+    inputs = make_inputs(config.vocab_size, args.batch_size, args.seq_length, args.seed)
+    x = {k: tf.constant(v) for k, v in features(inputs).items()}
+    y = tf.constant(np.random.default_rng(args.seed + 2).integers(
+        0, args.num_classes, size=args.batch_size).astype(np.int32))
+
+    def train_steps(n):
+        loss = None
+        for _ in range(n):
+            loss = float(model.train_on_batch(x, y, return_dict=True)["loss"])
+        return loss
+
+    common.reset_peak_rss()
+    first_loss = train_steps(1)  # traces / compiles
+    if not np.isfinite(first_loss):
+        raise SystemExit(f"{args.engine}: the first train step's loss is {first_loss}")
+    train_steps(args.warmup - 1)
+    params = int(sum(np.prod(v.shape) for v in model.trainable_variables))
+    common.serve_reps(lambda: train_steps(args.steps_per_rep),
+                      {"detail": f"{detail}, train_on_batch, AdamW, {args.dtype}, "
+                                 f"XLA {'on' if jit else 'off'}",
+                       "params": params, "first_loss": first_loss,
+                       "num_layers": config.num_hidden_layers,
+                       "hidden_size": config.hidden_size,
+                       "intermediate_size": config.intermediate_size})
+
+
+# --- parent --------------------------------------------------------------------------------
+def main(args):
+    settings = {"config": args.config, "batch_size": args.batch_size,
+                "seq_length": args.seq_length, "num_classes": args.num_classes,
+                "reps": args.reps, "steps_per_rep": args.steps_per_rep,
+                "warmup": args.warmup, "learning_rate": args.learning_rate,
+                "dtype": args.dtype, "threads": args.threads, "seed": args.seed,
+                "device": args.device}
+    print(common.header(f"classification train step: bert_tf vs keras-hub "
+                        f"({args.device.upper()})", PACKAGES, settings))
+    env = common.thread_env(args.threads)
+    device_name = None
+    if args.device == "cpu":
+        env.setdefault("CUDA_VISIBLE_DEVICES", "")  # a CPU benchmark, also on a GPU machine
+    else:
+        device_name = common.gpu_name()
+        print(f"gpu     : {device_name or 'none found by nvidia-smi'}")
+    passthrough = [f"--{k}={v}" for k, v in settings.items()]
+    rows = common.run_interleaved(
+        {engine: [sys.executable, os.path.abspath(__file__), f"--engine={engine}",
+                  *passthrough] for engine in args.engine_list},
+        reps=args.reps, items=args.steps_per_rep * args.batch_size, env=env,
+        on_start=lambda engine: print(f"starting {engine} ...", flush=True))
+
+    first = rows[0]
+    flops = common.TRAIN_FLOPS_FACTOR * common.encoder_forward_flops(
+        first["num_layers"], first["hidden_size"], first["intermediate_size"],
+        [args.seq_length] * args.batch_size)
+    peak, peak_source = common.peak_tflops("bf16" if args.dtype == "mixed_bfloat16" else "tf32",
+                                           args.peak_tflops, device_name)
+    for row in rows:
+        row["sec_per_step"] = row["sec_median"] / args.steps_per_rep
+        row["cpu_per_step"] = row["cpu_sec_median"] / args.steps_per_rep
+        row["gflops"] = flops / row["sec_per_step"] / 1e9
+        row["mfu"] = common.mfu(row["gflops"] * 1e9, peak)
+    columns = [
+        ("engine", "engine", "{}"),
+        ("per_sec_min", "seq/s min", "{:.2f}"),
+        ("per_sec_median", "seq/s median", "{:.2f}"),
+        ("per_sec_max", "seq/s max", "{:.2f}"),
+        ("sec_per_step", "s/step median", "{:.2f}"),
+        ("cpu_per_step", "CPU s/step", "{:.2f}"),
+        ("gflops", "GFLOP/s", "{:.1f}"),
+        ("params", "params", "{:,}"),
+        ("first_loss", "loss", "{:.3f}"),
+        ("peak_rss_mib", "peak RSS MiB", "{:.0f}"),
+        ("hwm_mib", "run HWM MiB", "{:.0f}"),
+        ("detail", "how", "{}"),
+    ]
+    if peak:
+        columns.insert(7, ("mfu", "MFU", "{:.1%}"))
+    print()
+    print(f"FLOPs per train step: 3 x forward = {flops / 1e9:.1f} GFLOP "
+          f"(padded length {args.seq_length}, Transformer-layer matmuls)")
+    print(common.format_table(rows, columns))
+    print(f"load average after the run: {common.load_average()} "
+          f"(1/5/15 min; above {common.cpu_count()} means other work competed for the cores)")
+    if peak:
+        print(f"MFU = GFLOP/s / {peak:.1f} TFLOP/s ({peak_source})")
+    if len({row["params"] for row in rows}) > 1:
+        print("WARNING: the engines' trainable parameter counts differ; the models are not "
+              "the same size")
+    by_engine = {row["engine"]: row for row in rows}
+    pairs = [(a, b) for a, b in (("bert_tf", "keras_hub"), ("bert_tf_jit", "keras_hub_jit"),
+                                 ("bert_tf_jit", "keras_hub"))
+             if a in by_engine and b in by_engine]
+    if pairs:
+        print("\nratios of median throughput (target >= 1.0x); in brackets the ratio of "
+              "median CPU seconds per step, less sensitive to a busy machine:")
+        for mine, peer in pairs:
+            a, b = by_engine[mine], by_engine[peer]
+            ratio = a["per_sec_median"] / b["per_sec_median"]
+            verdict = "met" if ratio >= 1.0 else "NOT met"
+            print(f"  {mine:<12} / {peer:<13} = {ratio:.2f}x  ({verdict})  "
+                  f"[CPU {b['cpu_per_step'] / a['cpu_per_step']:.2f}x]")
+    return 0
+
+
+if __name__ == "__main__":
+    common.dispatch(parse_args(), run_engine, main)
