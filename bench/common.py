@@ -156,6 +156,42 @@ def set_threads(threads, tf=False, torch=False):
             pass
 
 
+def child_env(threads, device):
+    """(environment for benchmark children, GPU name or None): thread settings, and on
+    `device="cpu"` no visible GPU (a CPU benchmark also on a GPU machine); on "gpu" the
+    GPU that nvidia-smi names is printed."""
+    env = thread_env(threads)
+    if device == "cpu":
+        env.setdefault("CUDA_VISIBLE_DEVICES", "")
+        return env, None
+    name = gpu_name()
+    print(f"gpu     : {name or 'none found by nvidia-smi'}")
+    return env, name
+
+
+# --- the keras-hub peer ------------------------------------------------------------------
+def use_config_activation(backbone, hidden_act):
+    """Sets a keras-hub `BertBackbone`'s feed-forward activation to the one the config
+    names (keras-hub always uses the tanh GELU; published BERT configs, HF and bert_tf
+    use the exact erf GELU), so that every engine computes the same function."""
+    from bert_tf.model.transformer import activation_fn
+    for block in backbone.transformer_layers:
+        block._feedforward_intermediate_dense.activation = activation_fn(hidden_act)
+    return backbone
+
+
+def keras_hub_backbone(config, dtype=None):
+    """A keras-hub `BertBackbone` with the shapes, dropout and activation of a BertConfig."""
+    import keras_hub
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=config.vocab_size, num_layers=config.num_hidden_layers,
+        num_heads=config.num_attention_heads, hidden_dim=config.hidden_size,
+        intermediate_dim=config.intermediate_size, dropout=config.hidden_dropout_prob,
+        max_sequence_length=config.max_position_embeddings,
+        num_segments=config.type_vocab_size, dtype=dtype)
+    return use_config_activation(backbone, config.hidden_act)
+
+
 # --- timing ----------------------------------------------------------------------------
 def timed_call(fn):
     """(wall seconds, CPU seconds of this whole process) of one `fn()`. `fn` must finish

@@ -260,12 +260,10 @@ def _build_keras_hub(args, folder, inputs):
     import keras_hub
     import tensorflow as tf
     from bert_tf.config import BertConfig
-    from bert_tf.model.transformer import activation_fn
 
     backbone = keras_hub.models.BertBackbone.from_preset(folder, dtype=args.dtype)
     hidden_act = BertConfig.from_json_file(os.path.join(folder, "config.json")).hidden_act
-    for block in backbone.transformer_layers:  # see "Equal models" in the module docstring
-        block._feedforward_intermediate_dense.activation = activation_fn(hidden_act)
+    common.use_config_activation(backbone, hidden_act)  # see "Equal models" above
 
     @tf.function
     def forward(batch):
@@ -442,13 +440,7 @@ def main(args):
                 "gemm_repeats": args.gemm_repeats, "device": args.device}
     print(common.header(f"bert_tf encoder forward throughput ({args.device.upper()})",
                         PACKAGES, settings))
-    env = common.thread_env(args.threads)
-    device_name = None
-    if args.device == "cpu":
-        env.setdefault("CUDA_VISIBLE_DEVICES", "")  # a CPU benchmark, also on a GPU machine
-    else:
-        device_name = common.gpu_name()
-        print(f"gpu     : {device_name or 'none found by nvidia-smi'}")
+    env, device_name = common.child_env(args.threads, args.device)
     passthrough = [f"--{k}={v}" for k, v in settings.items()]
 
     with tempfile.TemporaryDirectory(prefix="bench_encoder_") as workdir:

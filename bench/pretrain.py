@@ -313,16 +313,8 @@ def _as_keras_hub(features):
 def _keras_hub_engine(args, config, jit):
     """(train_steps(iterator, n), mlm_logits(batch), detail) for keras-hub."""
     import keras_hub
-    from bert_tf.model.transformer import activation_fn
 
-    backbone = keras_hub.models.BertBackbone(
-        vocabulary_size=config.vocab_size, num_layers=config.num_hidden_layers,
-        num_heads=config.num_attention_heads, hidden_dim=config.hidden_size,
-        intermediate_dim=config.intermediate_size, dropout=config.hidden_dropout_prob,
-        max_sequence_length=config.max_position_embeddings,
-        num_segments=config.type_vocab_size)
-    for block in backbone.transformer_layers:  # exact GELU, as the config says
-        block._feedforward_intermediate_dense.activation = activation_fn(config.hidden_act)
+    backbone = common.keras_hub_backbone(config)
     model = keras_hub.models.BertMaskedLM(backbone, preprocessor=None)
     model.compile(optimizer=_optimizer(args), jit_compile=jit)  # loss: from-logits CE
 
@@ -451,13 +443,7 @@ def main(args):
                 "malloc_arena_max": args.malloc_arena_max}
     print(common.header(f"bert_tf pretraining vs keras-hub BertMaskedLM "
                         f"({args.device.upper()})", PACKAGES, settings))
-    env = common.thread_env(args.threads)
-    device_name = None
-    if args.device == "cpu":
-        env.setdefault("CUDA_VISIBLE_DEVICES", "")  # a CPU benchmark, also on a GPU machine
-    else:
-        device_name = common.gpu_name()
-        print(f"gpu     : {device_name or 'none found by nvidia-smi'}")
+    env, device_name = common.child_env(args.threads, args.device)
     passthrough = [f"--{k}={v}" for k, v in settings.items()]
 
     with tempfile.TemporaryDirectory(prefix="bench_pretrain_") as workdir:

@@ -121,16 +121,8 @@ def _keras_hub_model(args, config, jit):
     """(model, features) for keras-hub: BertTextClassifier on a BertBackbone."""
     import keras
     import keras_hub
-    from bert_tf.model.transformer import activation_fn
 
-    backbone = keras_hub.models.BertBackbone(
-        vocabulary_size=config.vocab_size, num_layers=config.num_hidden_layers,
-        num_heads=config.num_attention_heads, hidden_dim=config.hidden_size,
-        intermediate_dim=config.intermediate_size, dropout=config.hidden_dropout_prob,
-        max_sequence_length=config.max_position_embeddings,
-        num_segments=config.type_vocab_size, dtype=args.dtype)
-    for block in backbone.transformer_layers:  # exact GELU, as the config says
-        block._feedforward_intermediate_dense.activation = activation_fn(config.hidden_act)
+    backbone = common.keras_hub_backbone(config, dtype=args.dtype)
     model = keras_hub.models.BertTextClassifier(backbone, args.num_classes,
                                                 preprocessor=None, dropout=0.1)
     model.compile(optimizer=_optimizer(args),
@@ -194,13 +186,7 @@ def main(args):
                 "device": args.device}
     print(common.header(f"classification train step: bert_tf vs keras-hub "
                         f"({args.device.upper()})", PACKAGES, settings))
-    env = common.thread_env(args.threads)
-    device_name = None
-    if args.device == "cpu":
-        env.setdefault("CUDA_VISIBLE_DEVICES", "")  # a CPU benchmark, also on a GPU machine
-    else:
-        device_name = common.gpu_name()
-        print(f"gpu     : {device_name or 'none found by nvidia-smi'}")
+    env, device_name = common.child_env(args.threads, args.device)
     passthrough = [f"--{k}={v}" for k, v in settings.items()]
     rows = common.run_interleaved(
         {engine: [sys.executable, os.path.abspath(__file__), f"--engine={engine}",
