@@ -103,6 +103,12 @@ def load_average():
         return "n/a"
 
 
+
+def load_after_run_line():
+    """The line every benchmark prints after its timings: whether other work competed."""
+    return (f"load average after the run: {load_average()} (1/5/15 min; above "
+            f"{cpu_count()} means other work competed for the cores)")
+
 def versions(packages):
     """{name: installed version or "not installed"}, read from package metadata (no
     import, so the parent process does not load TF or torch)."""
@@ -154,6 +160,16 @@ def set_threads(threads, tf=False, torch=False):
             torch_module.set_num_interop_threads(threads)
         except RuntimeError:  # already set, or parallel work already started
             pass
+
+
+def add_device_args(parser):
+    """`--device cpu|gpu` and `--peak_tflops`, the flags every benchmark that reports MFU
+    takes (see `child_env` and `peak_tflops`)."""
+    parser.add_argument("--device", default="cpu", choices=("cpu", "gpu"),
+                        help="gpu: leave GPUs visible and look up the GPU's peak for MFU")
+    parser.add_argument("--peak_tflops", type=float, default=None,
+                        help="peak TFLOP/s for the MFU column (default: a known GPU's data "
+                             "sheet peak with --device gpu, else no MFU)")
 
 
 def child_env(threads, device):

@@ -386,8 +386,7 @@ def main(args):
                 on_start=lambda engine, dataset=dataset: print(
                     f"[{dataset}] starting {engine} ...", flush=True))
             status |= report(dataset, rows)
-    print(f"\nload average after the run: {common.load_average()} (1/5/15 min; above "
-          f"{common.cpu_count()} means other work competed for the cores)")
+    print("\n" + common.load_after_run_line())
     return status
 
 

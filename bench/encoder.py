@@ -130,12 +130,7 @@ def parse_args(argv=None):
     p.add_argument("--gemm_repeats", type=int, default=4,
                    help="matmuls of each of the three shapes per timed call of a gemm engine "
                         "(run back to back in one tf.function)")
-    p.add_argument("--device", default="cpu", choices=("cpu", "gpu"),
-                   help="gpu: leave GPUs visible (TF places the model there; transformers "
-                        "moves to cuda) and look up the GPU's peak for the MFU column")
-    p.add_argument("--peak_tflops", type=float, default=None,
-                   help="peak TFLOP/s for the MFU column (default: a known GPU's data sheet "
-                        "peak with --device gpu, else no MFU)")
+    common.add_device_args(p)
     # Internal: what a child process runs.
     p.add_argument("--engine", default=None, help=argparse.SUPPRESS)
     p.add_argument("--workdir", default=None, help=argparse.SUPPRESS)
@@ -481,8 +476,7 @@ def main(args):
           f"{padded / 1e9:.1f} GFLOP ({padded / args.batch_size / 1e9:.2f} per sequence of "
           f"{args.seq_length}), real tokens {real / 1e9:.1f} GFLOP")
     print(common.format_table(rows, columns))
-    print(f"load average after the run: {common.load_average()} "
-          f"(1/5/15 min; above {common.cpu_count()} means other work competed for the cores)")
+    print(common.load_after_run_line())
     by_engine = {row["engine"]: row for row in rows}
     if gemm_peak:
         print(f"\nfraction of the fp32 GEMM peak ({gemm_peak:.1f} GFLOP/s, best median of "

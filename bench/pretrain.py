@@ -113,11 +113,7 @@ def parse_args(argv=None):
                         "same name sets them (0: glibc's default)")
     p.add_argument("--memory_budget_gib", type=float, default=8.0,
                    help="peak RSS budget per engine, printed as PASS/FAIL")
-    p.add_argument("--device", default="cpu", choices=("cpu", "gpu"),
-                   help="gpu: leave GPUs visible and look up the GPU's peak for MFU")
-    p.add_argument("--peak_tflops", type=float, default=None,
-                   help="peak TFLOP/s for the MFU column (default: a known GPU's data sheet "
-                        "peak with --device gpu, else no MFU)")
+    common.add_device_args(p)
     # Internal: what a child process runs.
     p.add_argument("--engine", default=None, help=argparse.SUPPRESS)
     p.add_argument("--workdir", default=None, help=argparse.SUPPRESS)
@@ -484,8 +480,7 @@ def main(args):
           f"MLM head at {args.max_predictions_per_seq} positions) x {args.batch_size} "
           f"sequences = {per_step / 1e9:.1f} GFLOP")
     print(common.format_table(rows, columns))
-    print(f"load average after the run: {common.load_average()} "
-          f"(1/5/15 min; above {common.cpu_count()} means other work competed for the cores)")
+    print(common.load_after_run_line())
     if peak_note:
         print(f"MFU against {peak_note}")
     _print_ratios(rows)

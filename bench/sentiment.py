@@ -288,8 +288,7 @@ def report(title, args, metric_name, data_note):
         ("eval_seconds", "test s", "{:.1f}"),
         ("peak_rss_mib", "peak RSS MiB", "{:.0f}"),
     ]))
-    print(f"load average after the run: {common.load_average()} "
-          f"(1/5/15 min; above {common.cpu_count()} means other work competed for the cores)")
+    print(common.load_after_run_line())
     by_engine = {row["engine"]: row for row in rows}
     if "bert_tf" in by_engine:
         compare_variants(by_engine, metric_name)

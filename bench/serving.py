@@ -268,8 +268,7 @@ def main(args):
         ("peak_rss_mib", "peak RSS MiB", "{:.0f}"),
         ("detail", "how", "{}"),
     ]))
-    print(f"load average after the run: {common.load_average()} "
-          f"(1/5/15 min; above {common.cpu_count()} means other work competed for the cores)")
+    print(common.load_after_run_line())
     if "savedmodel_text" in results:
         ours = results["savedmodel_text"]
         print("\nsavedmodel_text vs the others (throughput: higher is better; latency: lower):")

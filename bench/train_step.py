@@ -75,11 +75,7 @@ def parse_args(argv=None):
     p.add_argument("--engines", default=",".join(ENGINES),
                    help=f"comma-separated subset of {','.join(ENGINES)}")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu", choices=("cpu", "gpu"),
-                   help="gpu: leave GPUs visible and look up the GPU's peak for MFU")
-    p.add_argument("--peak_tflops", type=float, default=None,
-                   help="peak TFLOP/s for the MFU column (default: a known GPU's data sheet "
-                        "peak with --device gpu, else no MFU)")
+    common.add_device_args(p)
     # Internal: what a child process runs.
     p.add_argument("--engine", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -225,8 +221,7 @@ def main(args):
     print(f"FLOPs per train step: 3 x forward = {flops / 1e9:.1f} GFLOP "
           f"(padded length {args.seq_length}, Transformer-layer matmuls)")
     print(common.format_table(rows, columns))
-    print(f"load average after the run: {common.load_average()} "
-          f"(1/5/15 min; above {common.cpu_count()} means other work competed for the cores)")
+    print(common.load_after_run_line())
     if peak:
         print(f"MFU = GFLOP/s / {peak:.1f} TFLOP/s ({peak_source})")
     if len({row["params"] for row in rows}) > 1:
