@@ -114,7 +114,7 @@ def read_squad(path, require_labels=True, version_2_with_negative=False):
             if not context.strip():
                 raise ValueError(f"{where}: empty context")
             for qa in _require(paragraph.get("qas"), list, where, "'qas'"):
-                examples.append(_read_question(qa, context, where, require_labels,
+                examples.append(_read_question(qa, context, path, where, require_labels,
                                                version_2_with_negative))
                 if examples[-1].id in seen:
                     raise ValueError(f"{where}: question id {examples[-1].id!r} appears twice")
@@ -124,12 +124,12 @@ def read_squad(path, require_labels=True, version_2_with_negative=False):
     return examples
 
 
-def _read_question(qa, context, where, require_labels, version_2_with_negative):
+def _read_question(qa, context, path, where, require_labels, version_2_with_negative):
     _require(qa, dict, where, "a question")
     qid = qa.get("id")
     if not isinstance(qid, (str, int)) or str(qid) == "":
         raise ValueError(f"{where}: a question has no 'id'")
-    where = f"{where.split(':')[0]}: question {qid}"
+    where = f"{path}: question {qid}"
     question = _require(qa.get("question"), str, where, "'question'")
     if not question.strip():
         raise ValueError(f"{where}: empty question")
@@ -499,6 +499,6 @@ def _substrings(texts, byte_start, byte_end):
     texts = tf.broadcast_to(tf.expand_dims(texts, 1), tf.shape(byte_start))
     length = tf.maximum(byte_end - byte_start, 0)
     text = tf.strings.substr(texts, byte_start, length)
-    char_start = tf.strings.length(tf.strings.substr(texts, 0 * byte_start, byte_start),
+    char_start = tf.strings.length(tf.strings.substr(texts, tf.zeros_like(byte_start), byte_start),
                                    unit="UTF8_CHAR")
     return text, char_start, char_start + tf.strings.length(text, unit="UTF8_CHAR")
