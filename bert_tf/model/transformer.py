@@ -114,9 +114,9 @@ class TransformerBlock(keras.layers.Layer):
         x = ops.reshape(x, (batch, seq, self.num_attention_heads, self.head_size))
         return ops.transpose(x, (0, 2, 1, 3))  # [B, N, S, D]
 
-    def _self_attention(self, x, input_mask, training):
-        batch, seq = ops.shape(x)[0], ops.shape(x)[1]
-        # Scaling the queries ([B, S, H]) is cheaper than scaling the scores ([B, N, S, S]).
+    def _self_attention(self, x, input_mask, batch, seq, training):
+        """x: [B*S, H] -> [B*S, H]."""
+        # Scaling the queries ([B*S, H]) is cheaper than scaling the scores ([B, N, S, S]).
         query = self._split_heads(self.query(x) * (1.0 / math.sqrt(self.head_size)), batch, seq)
         key = self._split_heads(self.key(x), batch, seq)
         value = self._split_heads(self.value(x), batch, seq)
@@ -130,14 +130,21 @@ class TransformerBlock(keras.layers.Layer):
 
         context = ops.matmul(probs, value)  # [B, N, S, D]
         context = ops.reshape(ops.transpose(context, (0, 2, 1, 3)),
-                              (batch, seq, self.hidden_size))  # [B, S, H]
+                              (-1, self.hidden_size))  # [B*S, H]
         return self.attention_output(context)
 
     def call(self, x, input_mask, training=None):
-        attention = self._self_attention(x, input_mask, training)
+        batch, seq = ops.shape(x)[0], ops.shape(x)[1]
+        # The dense layers see [B*S, H] matrices, as in google-research/bert's
+        # `reshape_to_matrix`: a 2-D MatMul directly followed by its bias add (and GELU)
+        # is what TF's graph optimizer fuses into one oneDNN kernel; a 3-D input would
+        # put reshapes between them.
+        x = ops.reshape(x, (-1, self.hidden_size))  # [B*S, H]
+        attention = self._self_attention(x, input_mask, batch, seq, training)
         x = self.attention_layer_norm(x + self.hidden_dropout(attention, training=training))
-        ffn = self.output_dense(self.intermediate(x))  # [B, S, I] -> [B, S, H]
-        return self.output_layer_norm(x + self.hidden_dropout(ffn, training=training))
+        ffn = self.output_dense(self.intermediate(x))  # [B*S, I] -> [B*S, H]
+        x = self.output_layer_norm(x + self.hidden_dropout(ffn, training=training))
+        return ops.reshape(x, (batch, seq, self.hidden_size))
 
     def compute_output_shape(self, input_shape):
         return input_shape
