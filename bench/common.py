@@ -35,6 +35,8 @@ import time
 READY_MARKER = "BENCH_READY "    # child: built and warmed up; JSON info follows
 REP_MARKER = "BENCH_REP "        # child: [wall_s, cpu_s] of one timed call
 RESULT_MARKER = "BENCH_RESULT "  # child: final JSON dict
+# TF's switch for its oneDNN CPU kernels, which `import bert_tf` turns on (see there).
+ONEDNN_VARIABLE = "TF_ENABLE_ONEDNN_OPTS"
 
 
 # --- machine and versions ------------------------------------------------------------
@@ -132,17 +134,21 @@ def header(title, packages, settings):
         f"cpuflags: {cpu_flags_line()}",
         "versions: " + ", ".join(f"{k} {v}" for k, v in versions(packages).items()),
         "settings: " + ", ".join(f"{k}={v}" for k, v in settings.items()),
+        f"tf env  : {ONEDNN_VARIABLE}={thread_env(1)[ONEDNN_VARIABLE]} for every TF engine",
     ])
 
 
 # --- threads ---------------------------------------------------------------------------
 def thread_env(threads):
     """Environment for a child process: OpenMP/MKL pools sized like the frameworks',
-    TF's C++ info logs off."""
+    TF's C++ info logs off, and TF's oneDNN kernels on as `import bert_tf` turns them on
+    (unless the caller's environment says otherwise), so that every TF engine, peers
+    included, runs the same kernels."""
     env = dict(os.environ)
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env[name] = str(threads)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env.setdefault(ONEDNN_VARIABLE, "1")
     return env
 
 

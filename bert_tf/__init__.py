@@ -3,6 +3,15 @@
     import bert_tf
     encoder, tokenizer = bert_tf.from_pretrained("path/to/checkpoint")  # Google or HF layout
 """
+import os
+
+# TensorFlow turns on its oneDNN CPU kernels (fused MatMul + bias + GELU, faster GEMMs)
+# by default only on CPUs with AVX-512. On an AVX2 CPU they measured 1.17x the fine-tuning
+# train step and the encoder forward (bench/train_step.py, bench/e2e.py), so bert_tf asks
+# for them unless the user chose (TF_ENABLE_ONEDNN_OPTS=0 opts out). TF reads the variable
+# when it is imported: this is the first thing any `import bert_tf...` runs.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+
 from bert_tf.config import BertConfig
 from bert_tf.model.encoder import BertEncoder
 from bert_tf.model.pretraining import BertPretrainingModel
