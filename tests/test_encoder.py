@@ -49,6 +49,45 @@ def test_padding_mask_is_honoured(encoder):
     np.testing.assert_allclose(alone[0], a[2, :3], atol=1e-5)
 
 
+def test_output_range_computes_the_first_positions_only(encoder):
+    """`output_range=T` gives the full pass's first T positions of the last block and
+    the same pooled output; the earlier blocks are untouched, and so are gradients of
+    the pooled output (what a classifier trains on)."""
+    inputs = make_inputs()
+    full = encoder(inputs)
+    for t in (1, 4):
+        cut = encoder(inputs, output_range=t)
+        assert cut["sequence_output"].shape == (3, t, 32)
+        np.testing.assert_allclose(cut["sequence_output"], full["sequence_output"][:, :t],
+                                   atol=1e-5)
+        np.testing.assert_allclose(cut["pooled_output"], full["pooled_output"], atol=1e-5)
+        np.testing.assert_array_equal(cut["encoder_outputs"][0], full["encoder_outputs"][0])
+
+    def pooled_gradients(**kwargs):
+        with tf.GradientTape() as tape:
+            pooled = encoder(inputs, **kwargs)["pooled_output"]
+            loss = tf.reduce_sum(pooled * tf.range(32, dtype=pooled.dtype))
+        return tape.gradient(loss, encoder.trainable_variables)
+
+    for cut, whole in zip(pooled_gradients(output_range=1), pooled_gradients()):
+        np.testing.assert_allclose(tf.convert_to_tensor(cut), tf.convert_to_tensor(whole),
+                                   rtol=1e-5, atol=1e-5)
+
+
+def test_output_range_in_a_functional_model_round_trips(encoder, tmp_path):
+    inputs = {name: keras.Input((None,), dtype="int32", name=name) for name in make_inputs()}
+    pooled = encoder(inputs, output_range=1)["pooled_output"]
+    model = keras.Model(inputs, keras.layers.Dense(2, name="logits")(pooled))
+    features = make_inputs()
+    path = str(tmp_path / "classifier.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    np.testing.assert_allclose(loaded(features), model(features), atol=1e-6)
+    np.testing.assert_allclose(
+        model(features), model.get_layer("logits")(encoder(features)["pooled_output"]),
+        atol=1e-5)
+
+
 def test_tf_function_xla_and_distribute_scope_agree(encoder):
     inputs = make_inputs()
     eager = encoder(inputs)["sequence_output"].numpy()

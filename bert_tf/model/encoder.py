@@ -61,17 +61,39 @@ class BertEncoder(keras.Model):
 
         # === Functional model ===
         inputs = encoder_inputs()
-        x = self.embeddings(inputs["input_word_ids"], inputs["input_type_ids"])
+        super().__init__(inputs=inputs, outputs=self._forward(inputs), dtype=dtype, **kwargs)
+
+    def call(self, inputs, training=None, output_range=None):
+        """`output_range`: int T or None; the last block computes the first T positions
+        only, so `sequence_output` and the last `encoder_outputs` are [B, T, H]. A head
+        that reads the pooled output alone passes 1: the same pooled output for about
+        1/L less compute."""
+        return self._forward(inputs, training, output_range)
+
+    def compute_output_spec(self, inputs, training=None, output_range=None):
+        spec = super().compute_output_spec(inputs, training)  # the functional graph's
+        if output_range is None:
+            return spec
+        full = spec["sequence_output"]  # [B, S, H]
+        seq = full.shape[1] if full.shape[1] is None else min(full.shape[1], output_range)
+        last = keras.KerasTensor((full.shape[0], seq, full.shape[2]), dtype=full.dtype)
+        return {**spec, "sequence_output": last,
+                "encoder_outputs": [*spec["encoder_outputs"][:-1], last]}
+
+    def _forward(self, inputs, training=None, output_range=None):
+        # The functional graph is built from this, and calls run it: one forward pass
+        # whether or not `output_range` is set.
+        x = self.embeddings(inputs["input_word_ids"], inputs["input_type_ids"],
+                            training=training)
         encoder_outputs = []
-        for block in self.transformer_layers:
-            x = block(x, inputs["input_mask"])
+        last = len(self.transformer_layers) - 1
+        for i, block in enumerate(self.transformer_layers):
+            x = block(x, inputs["input_mask"], training=training,
+                      output_range=output_range if i == last else None)
             encoder_outputs.append(x)
         pooled_output = self.pooler(x[:, 0, :])  # [B, H] from the [CLS] position
-        super().__init__(
-            inputs=inputs,
-            outputs={"sequence_output": x, "pooled_output": pooled_output,
-                     "encoder_outputs": encoder_outputs},
-            dtype=dtype, **kwargs)
+        return {"sequence_output": x, "pooled_output": pooled_output,
+                "encoder_outputs": encoder_outputs}
 
     @classmethod
     def from_bert_config(cls, config, **kwargs):

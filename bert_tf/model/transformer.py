@@ -59,8 +59,10 @@ class TransformerBlock(keras.layers.Layer):
     Call args:
         x: float [B, S, H].
         input_mask: int [B, S], 1 for real tokens and 0 for padding.
+        output_range: int T or None (all S): compute the outputs of the first T
+            positions only.
     Returns:
-        float [B, S, H].
+        float [B, T, H].
     """
 
     def __init__(self, hidden_size, num_attention_heads, intermediate_size, hidden_act="gelu",
@@ -114,40 +116,52 @@ class TransformerBlock(keras.layers.Layer):
         x = ops.reshape(x, (batch, seq, self.num_attention_heads, self.head_size))
         return ops.transpose(x, (0, 2, 1, 3))  # [B, N, S, D]
 
-    def _self_attention(self, x, input_mask, batch, seq, training):
-        """x: [B*S, H] -> [B*S, H]."""
-        # Scaling the queries ([B*S, H]) is cheaper than scaling the scores ([B, N, S, S]).
-        query = self._split_heads(self.query(x) * (1.0 / math.sqrt(self.head_size)), batch, seq)
-        key = self._split_heads(self.key(x), batch, seq)
-        value = self._split_heads(self.value(x), batch, seq)
+    def _self_attention(self, target, source, input_mask, batch, target_seq, seq, training):
+        """target [B*T, H] attends to source [B*S, H] -> [B*T, H]."""
+        # Scaling the queries ([B*T, H]) is cheaper than scaling the scores ([B, N, T, S]).
+        query = self._split_heads(self.query(target) * (1.0 / math.sqrt(self.head_size)),
+                                  batch, target_seq)
+        key = self._split_heads(self.key(source), batch, seq)
+        value = self._split_heads(self.value(source), batch, seq)
 
-        scores = ops.matmul(query, ops.transpose(key, (0, 1, 3, 2)))  # [B, N, S, S]
+        scores = ops.matmul(query, ops.transpose(key, (0, 1, 3, 2)))  # [B, N, T, S]
         # Softmax in float32 for mixed precision; padding keys get no attention.
         mask = ops.cast(input_mask, "float32")[:, None, None, :]  # [B, 1, 1, S]
         scores = ops.cast(scores, "float32") + (1.0 - mask) * _MASKED_SCORE
         probs = ops.cast(ops.softmax(scores, axis=-1), self.compute_dtype)
         probs = self.attention_dropout(probs, training=training)
 
-        context = ops.matmul(probs, value)  # [B, N, S, D]
+        context = ops.matmul(probs, value)  # [B, N, T, D]
         context = ops.reshape(ops.transpose(context, (0, 2, 1, 3)),
-                              (-1, self.hidden_size))  # [B*S, H]
+                              (-1, self.hidden_size))  # [B*T, H]
         return self.attention_output(context)
 
-    def call(self, x, input_mask, training=None):
+    def call(self, x, input_mask, training=None, output_range=None):
         batch, seq = ops.shape(x)[0], ops.shape(x)[1]
+        # Only the first `output_range` positions are outputs (T of them; all S when
+        # None): their queries still attend to every position, but the rest of the
+        # block runs on T rows. A head that reads [CLS] alone needs T = 1 in the last
+        # block (tensorflow/models' `output_range`).
+        target = x if output_range is None else x[:, :output_range, :]
+        target_seq = ops.shape(target)[1]
         # The dense layers see [B*S, H] matrices, as in google-research/bert's
         # `reshape_to_matrix`: a 2-D MatMul directly followed by its bias add (and GELU)
         # is what TF's graph optimizer fuses into one oneDNN kernel; a 3-D input would
         # put reshapes between them.
-        x = ops.reshape(x, (-1, self.hidden_size))  # [B*S, H]
-        attention = self._self_attention(x, input_mask, batch, seq, training)
-        x = self.attention_layer_norm(x + self.hidden_dropout(attention, training=training))
-        ffn = self.output_dense(self.intermediate(x))  # [B*S, I] -> [B*S, H]
+        source = ops.reshape(x, (-1, self.hidden_size))  # [B*S, H]
+        target = ops.reshape(target, (-1, self.hidden_size))  # [B*T, H]
+        attention = self._self_attention(target, source, input_mask, batch, target_seq, seq,
+                                         training)
+        x = self.attention_layer_norm(target + self.hidden_dropout(attention, training=training))
+        ffn = self.output_dense(self.intermediate(x))  # [B*T, I] -> [B*T, H]
         x = self.output_layer_norm(x + self.hidden_dropout(ffn, training=training))
-        return ops.reshape(x, (batch, seq, self.hidden_size))
+        return ops.reshape(x, (batch, target_seq, self.hidden_size))
 
-    def compute_output_shape(self, input_shape):
-        return input_shape
+    def compute_output_spec(self, x, input_mask, training=None, output_range=None):
+        seq = x.shape[1]
+        if output_range is not None and seq is not None:
+            seq = min(seq, output_range)
+        return keras.KerasTensor((x.shape[0], seq, self.hidden_size), dtype=self.compute_dtype)
 
     def get_config(self):
         return {**super().get_config(),
