@@ -20,7 +20,8 @@ same weights as a transformers folder; truncation at --max_seq_length pieces for
 Engines (one child process each, see bench/common.py), all at --batch_size:
   bert_tf             `task.predict`: length bucketing (examples sorted by their packed
                       length into batches, each padded to its longest row, results put
-                      back in input order), tokenization in the TF graph.
+                      back in input order), tokenization in the TF graph; the rt
+                      classifier's last block computes [CLS] only (`output_range=1`).
   bert_tf_unbucketed  the same with `bucket_by_length=False`: batches in input order.
   savedmodel          the exported SavedModel run by `bert-predict`'s `Predictor`:
                       length-sorted batches through the raw-text `serving_default`.

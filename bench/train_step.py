@@ -20,6 +20,9 @@ a timed step has finished when it returns):
   bert_tf[_jit]    `ClassificationTask.build_model(BertEncoder.from_bert_config(config))`
                    (pooled output -> dropout 0.1 -> Dense(num_classes), float32 logits),
                    compiled with `task.compile_args(optimizer)`; `_jit`: jit_compile=True.
+                   Its last block computes the [CLS] position only (`output_range=1`,
+                   the same loss and gradients), so it runs about 1/L fewer FLOPs than
+                   the `GFLOP/s` column counts for it.
   keras_hub[_jit]  `keras_hub.models.BertTextClassifier(BertBackbone(...), num_classes,
                    preprocessor=None)` (the same head: pooled output -> dropout 0.1 ->
                    Dense), compiled with the same loss and metric. Its feed-forward uses
