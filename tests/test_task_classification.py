@@ -14,6 +14,7 @@ from bert_tf.config import BertConfig
 from bert_tf.model.encoder import INPUT_NAMES, BertEncoder
 from bert_tf.pretrained import load_tokenizer
 from bert_tf.tasks import load_task, metrics
+from bert_tf.tasks.base import model_features
 from bert_tf.tasks.classification import (ClassificationTask, TextExample, label_vocabulary,
                                           read_examples)
 from bert_tf.train import trainer
@@ -163,6 +164,21 @@ def test_model_signature_serving_and_save_round_trip(tokenizer, tmp_path):
     assert loaded_task.tokenizer.lower_case == tokenizer.lower_case
     np.testing.assert_allclose(loaded_task.serve(loaded_model, raw)["probabilities"],
                                outputs["probabilities"], rtol=1e-5, atol=1e-6)
+
+
+def test_classifier_computes_only_cls_in_the_last_layer(tokenizer):
+    """The head reads the pooled output alone, so the encoder runs with
+    `output_range=1`; the logits equal those of the full encoder pass."""
+    task = ClassificationTask(tokenizer, 16, labels=["neg", "pos"])
+    encoder = _tiny_encoder(tokenizer)
+    model = task.build_model(encoder)
+    (node,) = [layer for layer in model.get_config()["layers"]
+               if layer["class_name"] == "BertEncoder"][0]["inbound_nodes"]
+    assert node["kwargs"] == {"output_range": 1}
+    features = model_features(task.traced_preprocess(
+        {"text": tf.constant(["a fine film", "dull and long, far too long"])}))
+    full = model.get_layer("logits")(encoder(features)["pooled_output"])
+    np.testing.assert_allclose(model(features), full, atol=1e-5)
 
 
 def test_load_task_errors(tmp_path):
