@@ -74,9 +74,9 @@ class BertEncoder(keras.Model):
         spec = super().compute_output_spec(inputs, training)  # the functional graph's
         if output_range is None:
             return spec
-        full = spec["sequence_output"]  # [B, S, H]
-        seq = full.shape[1] if full.shape[1] is None else min(full.shape[1], output_range)
-        last = keras.KerasTensor((full.shape[0], seq, full.shape[2]), dtype=full.dtype)
+        # The last block's input has the full sequence's spec: it says what T it keeps.
+        last = self.transformer_layers[-1].compute_output_spec(
+            spec["sequence_output"], inputs["input_mask"], output_range=output_range)
         return {**spec, "sequence_output": last,
                 "encoder_outputs": [*spec["encoder_outputs"][:-1], last]}
 
