@@ -6,11 +6,10 @@
 import os
 
 # TensorFlow turns on its oneDNN CPU kernels (fused MatMul + bias + GELU, faster GEMMs)
-# by default only on CPUs with AVX-512. On an AVX2 CPU they made the fine-tuning train step
-# 1.17x faster (bench/train_step.py) and took raw-text prediction from 1.56x to 1.8-2.1x
-# the transformers pipeline (bench/e2e.py), so bert_tf asks for them unless the user chose
-# (TF_ENABLE_ONEDNN_OPTS=0 opts out). TF reads the variable when it is imported: this is
-# the first thing any `import bert_tf...` runs.
+# by default only on CPUs with AVX-512. They speed up training and prediction on AVX2 CPUs
+# too (measured speed-ups: README, "CPU kernels"), so bert_tf asks for them unless the user
+# chose (TF_ENABLE_ONEDNN_OPTS=0 opts out). TF reads the variable when it is imported: this
+# is the first thing any `import bert_tf...` runs.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 from bert_tf.config import BertConfig
