@@ -4,8 +4,9 @@ glibc's malloc gives each thread that allocates its own arena (up to 8 per core)
 thread pools free a tensor on another thread than the one that allocated it, so freed
 blocks pile up in arenas where the next large allocation does not look, and the resident
 size grows step after step beyond what the step needs. Capping the arenas keeps it down:
-BERT-base pretraining at batch 32 x 128 peaks at 7.0 GiB with 2 arenas and 8.2-8.6 GiB
-without (bench/pretrain.py prints the peak against its 8 GiB budget).
+BERT-base pretraining at batch 32 x 128 fits its 8 GiB budget with 2 arenas and not
+without (measured peaks: README, Benchmarks; bench/pretrain.py prints the peak against
+the budget, `--malloc_arena_max 0` for glibc's default arenas).
 """
 import ctypes
 import ctypes.util
