@@ -19,8 +19,9 @@ def gelu_exact(x):
     """The exact (erf) GELU, x * Phi(x), with a gradient that keeps only x.
 
     Autodiff of the composed ops keeps three more tensors of x's size alive for the
-    backward pass; at the feed-forward's [B, S, I] that is ~1.2 GB for BERT-base at batch
-    32 x 128 (see bench/pretrain.py's memory budget). The forward is tf.nn.gelu's formula.
+    backward pass: at the feed-forward, [B, S, I] floats each, which for BERT-base at batch
+    32 x 128 is 32*128*3072*4 bytes (48 MiB) per tensor and layer (see bench/pretrain.py's
+    memory budget). The forward is tf.nn.gelu's formula.
     """
     def one_plus_erf(x):
         return 1.0 + tf.math.erf(x / tf.cast(math.sqrt(2.0), x.dtype))
