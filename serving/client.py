@@ -4,13 +4,13 @@ r"""Clients for models exported by `bert-export` and served by TF Serving.
 
     rest = RestClient("127.0.0.1", 8501)
     rest.predict("rt_sentiment", {"text": ["a fine film"]})         # "inputs" (columnar)
-    # -> {"label": ["fresh"], "class_id": [1], "probabilities": [[0.1, 0.9]]}
+    # -> {"label": ["fresh"], "label_id": [1], "probabilities": [[0.1, 0.9]]}
     rest.predict("rt_sentiment", [{"text": "a fine film"}])         # "instances" (rows)
-    # -> [{"label": "fresh", "class_id": 1, "probabilities": [0.1, 0.9]}]
+    # -> [{"label": "fresh", "label_id": 1, "probabilities": [0.1, 0.9]}]
 
     with GrpcClient("127.0.0.1", 8500) as grpc_client:
         grpc_client.predict("rt_sentiment", {"text": ["a fine film"]}, version=2)
-        # -> {"label": array([b"fresh"]), "class_id": array([1]), ...} (numpy arrays)
+        # -> {"label": array([b"fresh"]), "label_id": array([1]), ...} (numpy arrays)
 
     bert-serving-client --model=rt_sentiment --text="a fine film" --protocol=grpc
 
