@@ -12,9 +12,10 @@ Every exported SavedModel has three signatures, named for what they take:
                      packed length: clients (bert-predict) sort requests by it, so that
                      each batch holds rows of similar length and little padding.
 
-Both return the post-processed outputs (labels and probabilities, vectors, ...) as a
-dict of dense tensors, each with the batch as its first dimension: the form TF
-Serving's Predict API returns. Subclasses say how raw text becomes features
+serving_default and serve_ids return the post-processed outputs (labels and
+probabilities, vectors, ...); sequence_lengths returns only `sequence_length`. All
+three return a dict of dense tensors, each with the batch as its first dimension: the
+form TF Serving's Predict API returns. Subclasses say how raw text becomes features
 (`preprocess`) and what the outputs are (`postprocess`, and `postprocess_ids` where the
 ids alone allow less): `EncoderServingModule` (encoder.py) for feature extraction,
 `TaskServingModule` (task.py) for any fine-tuned `bert_tf.tasks` task, whose own
