@@ -44,7 +44,7 @@ def load_tokenizer(path, lower_case=None):
     Casing comes from `lower_case`, else the folder's tokenizer_config.json, else the vocab
     (uncased when no token has an uppercase letter).
     """
-    folder = path if os.path.isdir(path) else os.path.dirname(path)
+    folder = checkpoint_io.checkpoint_folder(path)
     vocab_path = os.path.join(folder, "vocab.txt")
     if not os.path.isfile(vocab_path):
         raise FileNotFoundError(f"No vocab.txt in {folder}: the tokenizer needs it")

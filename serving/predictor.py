@@ -85,9 +85,17 @@ def predict(saved_model, inputs, signature="serving_default", batch_size=64):
 def read_input_file(path):
     """{input name: list of str} of a text file (the `text` column) or a .jsonl file of
     {name: text} objects; ValueError naming the line of a malformed row."""
-    with open(path, encoding="utf-8") as f:
-        lines = [(number, line.rstrip("\n")) for number, line in enumerate(f, 1)
-                 if line.strip()]
+    with open(path, "rb") as f:
+        raw_lines = f.read().split(b"\n")
+    lines = []
+    for number, raw in enumerate(raw_lines, 1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise ValueError(f"{path}:{number}: not UTF-8 text (byte {raw[e.start]:#04x}); "
+                             "save the file as UTF-8") from None
+        if line.strip():
+            lines.append((number, line.rstrip("\r")))
     if not path.endswith(".jsonl"):
         return {"text": [line for _, line in lines]}
     columns = {}

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import bert_tf
 from bert_tf.config import BertConfig
 from bert_tf.convert import checkpoint as checkpoint_io
 from bert_tf.convert import google
@@ -144,8 +145,13 @@ def test_google_to_hf_export_runs_in_transformers(minilm, hf_minilm, real_batch,
 def test_missing_checkpoint_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="neither config.json"):
         checkpoint_io.read(str(tmp_path))
-    with pytest.raises(FileNotFoundError, match="TF checkpoint not found"):
+    with pytest.raises(FileNotFoundError, match="bert_model.ckpt does not exist"):
         checkpoint_io.read(str(tmp_path / "bert_model.ckpt"))
+    for missing in ("missing/dir", str(tmp_path / "missing")):
+        with pytest.raises(FileNotFoundError, match=f"Checkpoint folder {missing} does not"):
+            bert_tf.from_pretrained(missing)
+        with pytest.raises(FileNotFoundError, match=f"Checkpoint folder {missing} does not"):
+            bert_tf.load_tokenizer(missing)
     (tmp_path / "config.json").write_text(json.dumps(BertConfig().to_dict("hf")))
     with pytest.raises(FileNotFoundError, match="No HF weights"):
         checkpoint_io.read(str(tmp_path))
@@ -163,14 +169,14 @@ def test_shape_mismatch_and_unknown_weights_leave_model_untouched(minilm):
         np.testing.assert_array_equal(value, before[name])
 
     right = BertEncoder.from_bert_config(ckpt.config)
-    with pytest.raises(ValueError, match="does not have.*classifier"):
-        set_weights(right, {**ckpt.weights, "bert/classifier/kernel": np.zeros(3)})
     missing = {k: v for k, v in ckpt.weights.items() if "layer_3" not in k}
     with pytest.raises(ValueError, match="lacks 16 encoder weights"):
         set_weights(right, missing)
 
 
-def test_unknown_hf_weight_is_an_error(minilm_path, tmp_path):
+def test_extra_hf_weights_are_skipped_with_a_warning(minilm_path, tmp_path, caplog):
+    """A BertForSequenceClassification-style checkpoint loads as an encoder, as in
+    transformers: its classifier is named in a warning and left out."""
     from safetensors.numpy import load_file, save_file
     folder = tmp_path / "classifier"
     shutil.copytree(minilm_path, folder)
@@ -178,8 +184,36 @@ def test_unknown_hf_weight_is_an_error(minilm_path, tmp_path):
     tensors["classifier.weight"] = np.zeros((2, 384), np.float32)
     save_file(tensors, folder / "model.safetensors")
     ckpt = checkpoint_io.read(str(folder))
-    with pytest.raises(ValueError, match="classifier"):
-        set_weights(BertEncoder.from_bert_config(ckpt.config), ckpt.weights, str(folder))
+    encoder = BertEncoder.from_bert_config(ckpt.config)
+    assert set_weights(encoder, ckpt.weights, str(folder)) == []
+    assert "does not use, skipped: bert/classifier/kernel" in caplog.text
+
+
+def test_checkpoint_without_pooler_loads_with_a_warning(minilm_path, minilm, tmp_path,
+                                                       caplog):
+    """Hugging Face saves no pooler for BertForMaskedLM: such a checkpoint loads, the
+    pooler keeps its initial values and a warning names it; the rest is MiniLM's."""
+    from safetensors.numpy import load_file, save_file
+    folder = tmp_path / "no_pooler"
+    shutil.copytree(minilm_path, folder)
+    tensors = load_file(folder / "model.safetensors")
+    pooler = [name for name in tensors if "pooler" in name]
+    assert len(pooler) == 2
+    save_file({k: v for k, v in tensors.items() if k not in pooler},
+              folder / "model.safetensors")
+    encoder = bert_tf.load_encoder(str(folder))
+    assert "has no bert/pooler/dense/bias, bert/pooler/dense/kernel" in caplog.text
+    reference = bert_tf.load_encoder(minilm_path)
+    ids = np.array([[101, 7592, 2088, 102]], np.int32)
+    features = {"input_word_ids": ids, "input_mask": np.ones_like(ids),
+                "input_type_ids": np.zeros_like(ids)}
+    np.testing.assert_allclose(encoder(features)["sequence_output"],
+                               reference(features)["sequence_output"], atol=1e-6)
+    assert not np.allclose(encoder.pooler.kernel.numpy(), reference.pooler.kernel.numpy())
+    # A pretraining model from it keeps no MLM head either: both start fresh, warned.
+    caplog.clear()
+    bert_tf.load_pretraining_model(str(folder))
+    assert "cls/predictions" in caplog.text
 
 
 def test_write_refuses_existing_folder_and_cleans_up_on_failure(minilm, tmp_path):

@@ -318,7 +318,7 @@ def _create(tmp_path, text, vocab_file, name="bad.txt"):
 def test_bad_text_input_errors_clearly(tmp_path, vocab_file):
     with pytest.raises(ValueError, match="holds no text"):
         _create(tmp_path, b"\n \n\n", vocab_file)
-    with pytest.raises(ValueError, match="not UTF-8 text.*line 2"):
+    with pytest.raises(ValueError, match=r"\.txt:2: not UTF-8 text \(byte 0x89"):
         _create(tmp_path, b"fine line\n\x89PNG\xff\xfe binary\n", vocab_file)
     with pytest.raises(ValueError, match="bad.txt: Next-sentence pairs need at least 2 "
                                          "documents"):

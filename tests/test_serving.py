@@ -381,3 +381,14 @@ def test_cli_texts_by_input_name():
         serving_client.request_texts(named=["question"])
     with pytest.raises(SystemExit, match="Give the texts"):
         serving_client.request_texts()
+
+
+def test_predict_input_file_that_is_not_utf8_names_the_line(tmp_path):
+    from bert_tf_serving.predictor import read_input_file
+
+    path = tmp_path / "texts.txt"
+    path.write_bytes(b"a fine film\n\nd\xe9j\xe0 vu\n")
+    with pytest.raises(ValueError, match=r"texts.txt:3: not UTF-8 text \(byte 0xe9\)"):
+        read_input_file(str(path))
+    path.write_bytes(b"a fine film\r\n\r\nbad\r\n")
+    assert read_input_file(str(path)) == {"text": ["a fine film", "bad"]}

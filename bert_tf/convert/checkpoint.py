@@ -28,7 +28,19 @@ class Checkpoint:
     lower_case: bool | None = None  # None: not recorded; infer it from the vocab.
 
 
+def checkpoint_folder(path):
+    """The folder of a checkpoint folder or TF1 prefix; FileNotFoundError saying that
+    the folder does not exist (rather than what it lacks)."""
+    if os.path.isdir(path):
+        return path
+    if not os.path.exists(path) and not os.path.isfile(path + ".index"):
+        raise FileNotFoundError(f"Checkpoint folder {path} does not exist (nor a TF "
+                                f"checkpoint {path}.index)")
+    return os.path.dirname(path)  # a TF1 prefix or one of its files
+
+
 def detect_format(path):
+    checkpoint_folder(path)
     if os.path.isdir(path):
         if os.path.isfile(os.path.join(path, "config.json")):
             return "hf"
@@ -52,7 +64,7 @@ def read(path, fmt="auto"):
     fmt = detect_format(path) if fmt == "auto" else fmt
     if fmt not in FORMATS:
         raise ValueError(f"Checkpoint format must be one of {FORMATS} or 'auto', got {fmt!r}")
-    folder = path if os.path.isdir(path) else os.path.dirname(path)
+    folder = checkpoint_folder(path)
     vocab_path = os.path.join(folder, "vocab.txt")
     vocab_path = vocab_path if os.path.isfile(vocab_path) else None
     if fmt == "google":

@@ -9,10 +9,15 @@ reshaped here.
 import re
 
 import numpy as np
+from absl import logging
 
 from bert_tf.model.pretraining import BertPretrainingModel
 
 HEAD_PREFIX = "cls/"
+# Weights a checkpoint may lack; they keep their initial values, as in `transformers`:
+# the pretraining heads (a sentence-embedding checkpoint has none) and the pooler
+# (Hugging Face saves none for BertForMaskedLM, nor do many exported models).
+OPTIONAL_PREFIXES = (HEAD_PREFIX, "bert/pooler/")
 
 # Variables in Google checkpoints that are training state, not model weights.
 _TRAINING_STATE = re.compile(r"(/adam_[mv]$|^global_step$|/Momentum$|^good_steps$|"
@@ -77,22 +82,23 @@ def set_weights(model, weights, source="checkpoint"):
     """Assigns {google_name: array} to a model, all or nothing.
 
     Every check runs before the first assignment, so a failure leaves the model as it
-    was. Names are checked both ways: a model variable missing from `weights` is an
-    error, except the pretraining heads (`cls/...`), which keep their initial values
-    when the source has none (e.g. a sentence-embedding checkpoint); a weight the model
-    has no place for is an error, except training state (Adam slots, global_step) and
-    the heads when loading into an encoder alone.
+    was. A model variable missing from `weights` is an error, except the optional ones
+    (`OPTIONAL_PREFIXES`: the pretraining heads and the pooler), which keep their
+    initial values with a warning that lists them. A weight the model has no place for
+    is skipped with a warning, except training state (Adam slots, global_step) and the
+    heads when loading into an encoder alone, which are skipped silently. A shape that
+    differs from the model's is an error.
 
     Args:
         model: BertEncoder or BertPretrainingModel (built).
         weights: {google_name: array-like}.
-        source: what the weights came from, for error messages.
+        source: what the weights came from, for messages.
     Returns:
-        The sorted list of head variable names that were not in `weights`.
+        The sorted list of the model's variable names that were not in `weights`.
     """
     variables = model_variables(model)
     missing = sorted(n for n in variables if n not in weights)
-    missing_required = [n for n in missing if not n.startswith(HEAD_PREFIX)]
+    missing_required = [n for n in missing if not n.startswith(OPTIONAL_PREFIXES)]
     if missing_required:
         raise ValueError(f"{source} lacks {len(missing_required)} encoder weights, e.g. "
                          f"{missing_required[:5]}; is it a BERT checkpoint of this size?")
@@ -101,9 +107,6 @@ def set_weights(model, weights, source="checkpoint"):
         n for n in weights
         if n not in variables and not _TRAINING_STATE.search(n)
         and not (loading_encoder_only and n.startswith(HEAD_PREFIX)))
-    if unexpected:
-        raise ValueError(f"{source} has {len(unexpected)} weights that a BERT model does not "
-                         f"have: {unexpected[:5]}")
     mismatched = [f"{n}: {tuple(np.shape(weights[n]))} in {source}, {tuple(v.shape)} in model"
                   for n, v in variables.items()
                   if n in weights and tuple(np.shape(weights[n])) != tuple(v.shape)]
@@ -113,4 +116,10 @@ def set_weights(model, weights, source="checkpoint"):
     for name, var in variables.items():
         if name in weights:
             var.assign(np.asarray(weights[name], dtype=var.dtype))
+    if missing:
+        logging.warning("%s has no %s: they keep their initial values (train them before "
+                        "relying on them)", source, ", ".join(missing))
+    if unexpected:
+        logging.warning("%s has %d weights that a BERT model does not use, skipped: %s",
+                        source, len(unexpected), ", ".join(unexpected[:10]))
     return missing

@@ -6,6 +6,8 @@ between documents, turned into word-piece ids.
 """
 import numpy as np
 
+from bert_tf.data import files
+
 
 def read_documents(path):
     """The documents of a text file in Google's pretraining format.
@@ -20,14 +22,7 @@ def read_documents(path):
         FileNotFoundError if `path` does not exist; ValueError if it is not UTF-8 text or
         holds no text.
     """
-    with open(path, "rb") as f:
-        raw = f.read()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = raw[:e.start].count(b"\n") + 1
-        raise ValueError(f"{path} is not UTF-8 text: undecodable byte at offset {e.start} "
-                         f"(line {line}); is it a binary or compressed file?") from e
+    text = files.read_text(path, "text file")
     if "\0" in text:
         raise ValueError(f"{path} contains NUL bytes; it is not a text file")
     documents, current = [], []

@@ -1,5 +1,26 @@
-"""File patterns as the data tools take them: globs, as a list or one comma-separated str."""
+"""Input files as the data tools take them: globs (a list or one comma-separated str),
+and text read as UTF-8 with errors that name the file and line."""
 import tensorflow as tf
+
+
+def read_text(path, what="data file"):
+    """The UTF-8 text of a file.
+
+    Raises:
+        FileNotFoundError naming the file; ValueError naming the file and line of the
+        first byte that is not UTF-8.
+    """
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{what} not found: {path}") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        raise ValueError(f"{path}:{line}: not UTF-8 text (byte {raw[e.start]:#04x} at offset "
+                         f"{e.start}); save the file as UTF-8") from None
 
 
 def match_files(patterns, what="input"):
