@@ -19,7 +19,7 @@ bert-write-corpus --corpus=rotten_tomatoes --output_dir="$OUT/data"
 
 echo "== 2/5 fine-tune MiniLM ($MINILM), $EPOCHS epoch(s), evaluating on validation"
 bert-finetune --config_file=configs/finetune/rotten_tomatoes.json \
-  --init_checkpoint="$MINILM" --num_train_epochs="$EPOCHS" \
+  --init_checkpoint="$MINILM" --epochs="$EPOCHS" \
   --train_file="$OUT/data/train.jsonl" --eval_file="$OUT/data/validation.jsonl" \
   --do_train --do_eval --log_every_n_steps=25 --model_dir="$OUT/run"
 

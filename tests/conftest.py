@@ -39,3 +39,23 @@ def real_batch(hf_tokenizer, real_sentences):
     return {"input_word_ids": batch["input_ids"].astype(np.int32),
             "input_mask": batch["attention_mask"].astype(np.int32),
             "input_type_ids": batch["token_type_ids"].astype(np.int32)}
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory, minilm_path):
+    """A randomly initialised 1-layer, 32-wide encoder with MiniLM's vocab, as an HF
+    folder: a real checkpoint for the library and the binaries, fast to train."""
+    import keras
+
+    from bert_tf.config import BertConfig
+    from bert_tf.model.encoder import BertEncoder
+    from bert_tf.pretrained import save_pretrained
+
+    folder = str(tmp_path_factory.mktemp("tiny") / "checkpoint")  # must not exist yet
+    keras.utils.set_random_seed(0)
+    encoder = BertEncoder.from_bert_config(BertConfig.from_preset(
+        "tiny", num_hidden_layers=1, hidden_size=32, num_attention_heads=2,
+        intermediate_size=64))
+    save_pretrained(encoder, folder, fmt="hf", vocab_path=os.path.join(minilm_path, "vocab.txt"),
+                    lower_case=True)
+    return folder

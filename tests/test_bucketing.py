@@ -12,7 +12,7 @@ from bert_tf import corpora
 from bert_tf.config import BertConfig
 from bert_tf.model.encoder import BertEncoder
 from bert_tf.pretrained import load_tokenizer
-from bert_tf.tasks import base
+from bert_tf.data import task_dataset
 from bert_tf.tasks.classification import ClassificationTask, TextExample
 from bert_tf.tasks.ner import NerTask, label_vocabulary, read_conll
 
@@ -37,7 +37,7 @@ def indexed_task_and_examples(tokenizer):
 @pytest.fixture
 def small_windows(monkeypatch):
     """Windows of 3 batches, so that 100 examples make several windows."""
-    monkeypatch.setattr(base, "BUCKET_WINDOW_BATCHES", WINDOW_BATCHES)
+    monkeypatch.setattr(task_dataset, "BUCKET_WINDOW_BATCHES", WINDOW_BATCHES)
 
 
 def _epochs(dataset, count):
@@ -74,7 +74,7 @@ def test_training_batches_are_length_homogeneous(indexed_task_and_examples):
     """With the default window (50 batches > the 13 here) the epoch is one window, so
     the batches split the sorted lengths into runs that do not overlap."""
     task, examples = indexed_task_and_examples
-    assert NUM_EXAMPLES <= base.BUCKET_WINDOW_BATCHES * BATCH_SIZE
+    assert NUM_EXAMPLES <= task_dataset.BUCKET_WINDOW_BATCHES * BATCH_SIZE
     lengths = task.raw_lengths(task.raw_inputs(examples))
     [bucketed] = _epochs(task.make_dataset(examples, BATCH_SIZE, training=True, seed=0), 1)
     [plain] = _epochs(task.make_dataset(examples, BATCH_SIZE, training=True, seed=0,
@@ -110,7 +110,7 @@ def test_pad_to_max_length_turns_bucketing_off(tokenizer):
     for features, _ in task.make_dataset(examples, BATCH_SIZE, training=True, seed=0):
         assert features["input_word_ids"].shape[1] == 48
     for batch in task.make_dataset(examples, BATCH_SIZE):  # input order: no index
-        assert base.EXAMPLE_INDEX not in batch and batch["input_word_ids"].shape[1] == 48
+        assert task_dataset.EXAMPLE_INDEX not in batch and batch["input_word_ids"].shape[1] == 48
 
 
 def _tiny_model(task, tokenizer):
@@ -126,7 +126,7 @@ def test_prediction_sorts_by_length_and_restores_input_order(tokenizer):
     dataset = task.make_dataset(examples, 16)
     assert dataset.cardinality().numpy() == math.ceil(len(examples) / 16)
     batches = list(dataset)
-    index = np.concatenate([batch[base.EXAMPLE_INDEX].numpy() for batch in batches])
+    index = np.concatenate([batch[task_dataset.EXAMPLE_INDEX].numpy() for batch in batches])
     assert sorted(index) == list(range(len(examples))) and not np.array_equal(
         index, np.arange(len(examples)))
     packed = np.concatenate([batch["input_mask"].numpy().sum(axis=1) for batch in batches])

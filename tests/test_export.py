@@ -419,8 +419,8 @@ def test_ner_ids_signature_tags_every_position(tagger):
     features = model_features(task.preprocess({"text": tf.constant(["EU rejects German call"])}))
     got = tf.saved_model.load(path).signatures["serve_ids"](**features)
     logits = model(features, training=False)
-    np.testing.assert_array_equal(got["tag_ids"], np.argmax(logits, axis=-1))
-    assert got["tags"].shape == features["input_word_ids"].shape
+    np.testing.assert_array_equal(got["position_tag_ids"], np.argmax(logits, axis=-1))
+    assert got["position_tags"].shape == features["input_word_ids"].shape
 
 
 @pytest.mark.slow  # exports the real MiniLM (~1 min on 2 cores)
@@ -450,9 +450,9 @@ def test_minilm_encoder_export_matches_transformers(minilm_path, real_sentences,
 @pytest.fixture(scope="module")
 def reader(tokenizer, tmp_path_factory):
     """(task, model, SavedModel dir): a tiny random-weight SQuAD v2.0 model."""
-    from bert_tf.tasks.squad import SquadTask
+    from bert_tf.tasks.qa import QaTask
     keras.utils.set_random_seed(0)
-    task = SquadTask(tokenizer, max_seq_length=MAX_SEQ_LENGTH, doc_stride=8,
+    task = QaTask(tokenizer, max_seq_length=MAX_SEQ_LENGTH, doc_stride=8,
                      max_query_length=8, max_answer_length=6, n_best_size=4,
                      version_2_with_negative=True, null_score_diff_threshold=0.5)
     model = task.build_model(BertEncoder.from_bert_config(BertConfig.from_preset("tiny")))

@@ -5,27 +5,10 @@ import os
 import subprocess
 import sys
 
-import keras
 import pytest
 
 from bert_tf import corpora
-from bert_tf.config import BertConfig
-from bert_tf.model.encoder import BertEncoder
-from bert_tf.pretrained import save_pretrained
 from bert_tf.tasks.ner import read_conll
-
-
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory, minilm_path):
-    """A randomly initialized 1-layer encoder with MiniLM's vocab, as an HF folder."""
-    folder = str(tmp_path_factory.mktemp("tiny") / "checkpoint")  # must not exist yet
-    keras.utils.set_random_seed(0)
-    encoder = BertEncoder.from_bert_config(BertConfig.from_preset(
-        "tiny", num_hidden_layers=1, hidden_size=32, num_attention_heads=2,
-        intermediate_size=64))
-    save_pretrained(encoder, folder, fmt="hf", vocab_path=os.path.join(minilm_path, "vocab.txt"),
-                    lower_case=True)
-    return folder
 
 
 def _finetune(*args):
@@ -53,7 +36,7 @@ def test_classification_train_eval_predict(tmp_path, tiny_checkpoint):
         "--task=classification", f"--init_checkpoint={tiny_checkpoint}",
         f"--train_file={train}", f"--eval_file={dev}", f"--predict_file={new}",
         "--text_column=review", "--do_train", "--do_eval", "--do_predict",
-        f"--model_dir={model_dir}", "--num_train_epochs=2", "--train_batch_size=16",
+        f"--model_dir={model_dir}", "--epochs=2", "--batch_size=16",
         "--max_seq_length=32", "--learning_rate=1e-3", "--log_every_n_steps=1")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Evaluation: accuracy" in proc.stdout
@@ -93,8 +76,8 @@ def test_ner_train_eval_predict(tmp_path, tiny_checkpoint):
     proc = _finetune(
         "--task=ner", f"--init_checkpoint={tiny_checkpoint}", f"--train_file={conll}",
         f"--eval_file={conll}", f"--predict_file={conll}", "--do_train", "--do_eval",
-        "--do_predict", f"--model_dir={model_dir}", "--num_train_epochs=1",
-        "--train_batch_size=16", "--max_seq_length=48", "--tag_scheme=bioes")
+        "--do_predict", f"--model_dir={model_dir}", "--epochs=1",
+        "--batch_size=16", "--max_seq_length=48", "--tag_scheme=bioes")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert set(json.loads((model_dir / "eval_results.json").read_text())) == {
         "precision", "recall", "f1"}
@@ -111,11 +94,11 @@ def test_squad_train_eval_predict(tmp_path, tiny_checkpoint):
     data = os.path.join(os.path.dirname(__file__), "data", "squad")
     model_dir = tmp_path / "run"
     proc = _finetune(
-        "--task=squad", f"--init_checkpoint={tiny_checkpoint}",
+        "--task=qa", f"--init_checkpoint={tiny_checkpoint}",
         f"--train_file={data}/train-v2.0.json", f"--eval_file={data}/dev-v2.0.json",
         f"--predict_file={data}/dev-v2.0.json", "--do_train", "--do_eval", "--do_predict",
-        "--version_2_with_negative", f"--model_dir={model_dir}", "--num_train_epochs=1",
-        "--train_batch_size=16", "--max_seq_length=96", "--doc_stride=48",
+        "--version_2_with_negative", f"--model_dir={model_dir}", "--epochs=1",
+        "--batch_size=16", "--max_seq_length=96", "--doc_stride=48",
         "--max_query_length=24")
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads((model_dir / "eval_results.json").read_text())
@@ -127,7 +110,7 @@ def test_squad_train_eval_predict(tmp_path, tiny_checkpoint):
     nbest = json.loads((model_dir / "predictions_nbest.json").read_text())
     assert all(len(spans) <= 20 for spans in nbest.values())
     config = json.loads((model_dir / "export/task_config.json").read_text())
-    assert config["task"] == "squad" and config["version_2_with_negative"]
+    assert config["task"] == "qa" and config["version_2_with_negative"]
 
 
 @pytest.mark.parametrize("config_name", ["glue.json", "rotten_tomatoes.json",
@@ -158,3 +141,25 @@ def test_usage_errors_name_the_flag(tmp_path, tiny_checkpoint):
     proc = _finetune("--task=classification", "--do_train", f"--model_dir={tmp_path}",
                      f"--init_checkpoint={tiny_checkpoint}")
     assert proc.returncode != 0 and "--train_file is required for --do_train" in proc.stderr
+
+
+def test_project_errors_are_one_line_and_finished_models_are_kept(tmp_path, tiny_checkpoint):
+    """The binaries' own errors print one line, no traceback; a finished model is never
+    silently replaced."""
+    train = tmp_path / "train.jsonl"
+    train.write_text('{"text": "a", "label": "x"}\n{"text": "b", "label": "y"}\n')
+    common = ["--task=classification", "--do_train", f"--train_file={train}",
+              f"--model_dir={tmp_path / 'run'}"]
+    proc = _finetune(*common, "--init_checkpoint=/no/such/checkpoint")
+    assert proc.returncode == 2
+    assert "error: Checkpoint folder /no/such/checkpoint does not exist" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    proc = _finetune(*common, f"--init_checkpoint={tiny_checkpoint}", "--batch_size=0")
+    assert "batch_size must be a whole number >= 1, got 0" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    (tmp_path / "run" / "export").mkdir(parents=True)
+    (tmp_path / "run" / "export" / "model.keras").write_text("a finished model")
+    proc = _finetune(*common, f"--init_checkpoint={tiny_checkpoint}")
+    assert proc.returncode != 0 and "already holds a fine-tuned model" in proc.stderr
+    assert "--overwrite" in proc.stderr
+    assert (tmp_path / "run" / "export" / "model.keras").read_text() == "a finished model"

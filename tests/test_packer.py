@@ -98,7 +98,7 @@ def test_real_sentence_pairs_equal_hf(tokenizer, hf):
 
 
 def test_pad_to_longest_row():
-    packer = SegmentPacker(8, CLS, SEP, pad_to_seq_length=False)
+    packer = SegmentPacker(8, CLS, SEP, pad_to_max_length=False)
     out = packer([_ragged([[5], [6, 7, 8]])])
     np.testing.assert_array_equal(out["input_word_ids"], [[CLS, 5, SEP, 0, 0],
                                                          [CLS, 6, 7, 8, SEP]])

@@ -348,7 +348,7 @@ def _pretrain_command(data_dir, config_file, model_dir, steps):
             f"--input_files={data_dir / 'records' / '*.tfrecord'}",
             f"--bert_config={config_file}", f"--vocab_file={data_dir / 'vocab.txt'}",
             f"--model_dir={model_dir}", f"--num_train_steps={steps}",
-            f"--train_batch_size={BATCH}", f"--max_seq_length={SEQ_LENGTH}",
+            f"--batch_size={BATCH}", f"--max_seq_length={SEQ_LENGTH}",
             f"--max_predictions_per_seq={MAX_PREDICTIONS}", "--learning_rate=1e-3",
             "--warmup_steps=2", "--checkpoint_every_n_steps=10", "--log_every_n_steps=10",
             "--shuffle_buffer_size=200"]

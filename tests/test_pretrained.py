@@ -9,9 +9,9 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 
-def encode(encoder, tokenizer, texts, seq_length=64):
-    packer = bert_tf.SegmentPacker(seq_length, tokenizer.cls_id, tokenizer.sep_id,
-                                   tokenizer.pad_id, pad_to_seq_length=False)
+def encode(encoder, tokenizer, texts, max_seq_length=64):
+    packer = bert_tf.SegmentPacker(max_seq_length, tokenizer.cls_id, tokenizer.sep_id,
+                                   tokenizer.pad_id, pad_to_max_length=False)
     features = packer([tokenizer.tokenize(texts)])
     return features, encoder(features, training=False)
 

@@ -13,13 +13,11 @@ from bert_tf import corpora
 from bert_tf.config import BertConfig
 from bert_tf.model.encoder import INPUT_NAMES, BertEncoder
 from bert_tf.pretrained import load_tokenizer
+from bert_tf.task_model import TextClassifier
 from bert_tf.tasks import load_task, metrics
 from bert_tf.tasks.base import model_features
 from bert_tf.tasks.classification import (ClassificationTask, TextExample, label_vocabulary,
                                           read_examples)
-from bert_tf.train import trainer
-from bert_tf.train.optimization import make_optimizer
-from bert_tf.train.strategy import make_strategy
 
 TINY = dict(num_hidden_layers=2, hidden_size=64, num_attention_heads=2, intermediate_size=128)
 
@@ -196,19 +194,13 @@ def test_tiny_model_learns_rotten_tomatoes(tokenizer, tmp_path):
     examples = [TextExample(text, label=label, source=f"rt-train:{i}")
                 for i, (text, label) in enumerate(corpora.rotten_tomatoes("train")[:96])]
     task = ClassificationTask(tokenizer, 48, labels=label_vocabulary(examples))
-    strategy = make_strategy("default")
-    with strategy.scope():
-        model = task.build_model(_tiny_encoder(tokenizer))
-    evaluate = task.evaluator(examples)
-    before = evaluate(model)
-    epochs, batch_size = 10, 16
-    history = trainer.train(
-        model, task.make_dataset(examples, batch_size, training=True, seed=0),
-        strategy=strategy, model_dir=str(tmp_path), epochs=epochs,
-        compile_args=task.compile_args(make_optimizer("adamw", 5e-3, epochs * 6, 6)),
-        evaluate_fn=evaluate, best_metric="accuracy", keep_checkpoints=0)
+    clf = TextClassifier(task, task.build_model(_tiny_encoder(tokenizer)))
+    before = clf.evaluate(examples)
+    history = clf.fit(examples, validation_data=examples, epochs=10, batch_size=16,
+                      learning_rate=5e-3, warmup_steps=6, seed=0, keep_checkpoints=0,
+                      model_dir=str(tmp_path))
     losses = history.history["loss"]
     assert losses[-1] < losses[0] - 0.2
-    after = evaluate(model)
+    after = clf.evaluate(examples)
     assert after["accuracy"] > max(before["accuracy"] + 0.2, 0.8)
     assert after["mcc"] > 0.5

@@ -11,11 +11,9 @@ from bert_tf import corpora
 from bert_tf.config import BertConfig
 from bert_tf.model.encoder import INPUT_NAMES, BertEncoder
 from bert_tf.pretrained import load_tokenizer
+from bert_tf.task_model import TokenClassifier
 from bert_tf.tasks import load_task, metrics
 from bert_tf.tasks.ner import NerTask, TaggedSentence, convert_tags, label_vocabulary, read_conll
-from bert_tf.train import trainer
-from bert_tf.train.optimization import make_optimizer
-from bert_tf.train.strategy import make_strategy
 
 CONLL = """-DOCSTART- -X- -X- O
 
@@ -183,19 +181,14 @@ def test_tiny_model_learns_conll(tokenizer, tmp_path):
     sentences); predictions are written in CoNLL format."""
     sentences = read_conll(corpora.conll2003_path("train"))[:64]
     task = NerTask(tokenizer, 48, labels=label_vocabulary(sentences))
-    strategy = make_strategy("default")
-    with strategy.scope():
-        keras.utils.set_random_seed(0)
-        model = task.build_model(BertEncoder.from_bert_config(BertConfig.from_preset(
-            "tiny", vocab_size=tokenizer.vocab_size, num_hidden_layers=2, hidden_size=64,
-            num_attention_heads=2, intermediate_size=128)))
-    evaluate = task.evaluator(sentences)
-    epochs = 12
-    history = trainer.train(
-        model, task.make_dataset(sentences, 16, training=True, seed=0), strategy=strategy,
-        model_dir=str(tmp_path), epochs=epochs,
-        compile_args=task.compile_args(make_optimizer("adamw", 5e-3, epochs * 4, 4)),
-        evaluate_fn=evaluate, best_metric="f1", keep_checkpoints=0)
+    keras.utils.set_random_seed(0)
+    tagger = TokenClassifier(task, task.build_model(BertEncoder.from_bert_config(
+        BertConfig.from_preset("tiny", vocab_size=tokenizer.vocab_size, num_hidden_layers=2,
+                               hidden_size=64, num_attention_heads=2,
+                               intermediate_size=128))))
+    history = tagger.fit(sentences, validation_data=sentences, epochs=12, batch_size=16,
+                         learning_rate=5e-3, warmup_steps=4, seed=0, keep_checkpoints=0,
+                         model_dir=str(tmp_path))
     losses = history.history["loss"]
     assert losses[-1] < losses[0] / 3
     assert history.history["val_f1"][0] < 0.2
@@ -203,7 +196,7 @@ def test_tiny_model_learns_conll(tokenizer, tmp_path):
     assert history.history["token_accuracy"][-1] > 0.85
 
     path = tmp_path / "pred.conll"
-    task.write_predictions(str(path), sentences, task.predict(model, sentences))
+    tagger.write_predictions(sentences, str(path))
     lines = path.read_text().splitlines()
     assert lines[0] == "-DOCSTART- O"
     first = sentences[0]

@@ -12,11 +12,9 @@ import tensorflow as tf
 from bert_tf.config import BertConfig
 from bert_tf.model.encoder import BertEncoder
 from bert_tf.pretrained import load_tokenizer
+from bert_tf.task_model import QuestionAnswerer
 from bert_tf.tasks import load_task, metrics
 from bert_tf.tasks.qa import NO_ANSWER, QaTask, read_squad
-from bert_tf.train import trainer
-from bert_tf.train.optimization import make_optimizer
-from bert_tf.train.strategy import make_strategy
 
 DATA = os.path.join(os.path.dirname(__file__), "data", "squad")
 CONTEXT = ("The Eiffel Tower was completed in 1889 in Paris. It was designed by the company "
@@ -310,18 +308,13 @@ def test_tiny_model_learns_handwritten_squad(tokenizer, tmp_path, version):
     task = QaTask(tokenizer, 96, doc_stride=32, max_query_length=16,
                      version_2_with_negative=v2)
     examples = task.read_examples(os.path.join(DATA, f"train-{version}.json"))[:40]
-    strategy = make_strategy("default")
-    with strategy.scope():
-        keras.utils.set_random_seed(0)
-        model = task.build_model(BertEncoder.from_bert_config(BertConfig.from_preset(
-            "tiny", vocab_size=tokenizer.vocab_size, num_hidden_layers=2, hidden_size=64,
-            num_attention_heads=2, intermediate_size=128)))
-    epochs = 15
-    history = trainer.train(
-        model, task.make_dataset(examples, 8, training=True, seed=0), strategy=strategy,
-        model_dir=str(tmp_path), epochs=epochs,
-        compile_args=task.compile_args(make_optimizer("adamw", 3e-3, epochs * 5, 5)),
-        evaluate_fn=task.evaluator(examples), best_metric="f1", keep_checkpoints=0)
+    keras.utils.set_random_seed(0)
+    model = task.build_model(BertEncoder.from_bert_config(BertConfig.from_preset(
+        "tiny", vocab_size=tokenizer.vocab_size, num_hidden_layers=2, hidden_size=64,
+        num_attention_heads=2, intermediate_size=128)))
+    history = QuestionAnswerer(task, model).fit(
+        examples, validation_data=examples, epochs=15, batch_size=8, learning_rate=3e-3,
+        warmup_steps=5, seed=0, keep_checkpoints=0, model_dir=str(tmp_path))
     losses = history.history["loss"]
     assert losses[-1] < losses[0] / 2
     f1 = history.history["val_best_f1" if v2 else "val_f1"]

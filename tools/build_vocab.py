@@ -14,6 +14,7 @@ from absl import app, flags
 
 from bert_tf.text.vocab import (RESERVED_TOKENS, WordCounter, text_files, vocab_from_counts,
                                 write_vocab)
+from bert_tf_tools import cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("input", None, "Comma-separated text files or globs, one sentence a line.")
@@ -69,7 +70,7 @@ def main(argv):
 
 
 def run():
-    app.run(main)
+    cli.run(main)
 
 
 if __name__ == "__main__":

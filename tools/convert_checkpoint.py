@@ -7,13 +7,14 @@ The weights are loaded into a bert_tf model on the way (which checks every name 
 shape), written as a new folder, read back, and the two encoders' outputs compared.
 """
 import numpy as np
-from absl import app, flags, logging
+from absl import flags, logging
 
 from bert_tf.convert import checkpoint as checkpoint_io
 from bert_tf.convert.weights import HEAD_PREFIX, get_weights, set_weights
 from bert_tf.model.encoder import BertEncoder
 from bert_tf.model.pretraining import BertPretrainingModel
 from bert_tf.pretrained import load_encoder
+from bert_tf_tools import cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("input", None, "Checkpoint folder (or Google bert_model.ckpt prefix).")
@@ -69,7 +70,7 @@ def main(argv):
 
 
 def run():
-    app.run(main)
+    cli.run(main)
 
 
 if __name__ == "__main__":

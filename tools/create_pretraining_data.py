@@ -11,9 +11,10 @@ output depends only on the inputs, the vocab, the options and --random_seed, not
 --num_workers. With --dynamic_masking the records are not masked; bert-pretrain
 --dynamic_masking then masks them anew in every epoch.
 """
-from absl import app, flags, logging
+from absl import flags, logging
 
 from bert_tf.data import PretrainingDataOptions, create_pretraining_data
+from bert_tf_tools import cli
 
 FLAGS = flags.FLAGS
 _DEFAULTS = PretrainingDataOptions()
@@ -58,7 +59,7 @@ def main(argv):
 
 
 def run():
-    app.run(main)
+    cli.run(main)
 
 
 if __name__ == "__main__":

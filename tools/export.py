@@ -9,15 +9,17 @@ r"""Exports a model as a TF Serving SavedModel that takes raw text.
 Writes `<export_base>/<model_name>/<version>/` (version: the next integer, or
 `--version`, which must not exist yet) with warmup requests in `assets.extra/`, adds the
 model to `<export_base>/models.config` and writes `<export_base>/batching_parameters.txt`
-if there is none. Signatures: `serving_default` (raw text) and `serve_ids` (ids); see
+if there is none. Signatures: `serving_default` (raw text), `serve_ids` (ids) and
+`sequence_lengths` (each row's packed length, for client-side length bucketing); see
 serving/README.md for running TF Serving on the export base.
 """
 import os
 
-from absl import app, flags
+from absl import flags
 
 from bert_tf.export import tf_serving
 from bert_tf.export.exporter import export, read_warmup_texts
+from bert_tf_tools import cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model_dir", None, "A fine-tuned task folder (Task.save), or with "
@@ -53,7 +55,7 @@ def main(argv):
 
 
 def run():
-    app.run(main)
+    cli.run(main)
 
 
 if __name__ == "__main__":

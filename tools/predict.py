@@ -23,6 +23,7 @@ from absl import app, flags
 
 from bert_tf_serving import predictor
 from bert_tf_serving.client import jsonable, request_texts
+from bert_tf_tools import cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("saved_model", None, "SavedModel folder (<export_base>/<name>/<version>).")
@@ -54,7 +55,7 @@ def main(argv):
 
 
 def run():
-    app.run(main)
+    cli.run(main)
 
 
 if __name__ == "__main__":

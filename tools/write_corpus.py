@@ -9,9 +9,10 @@ import json
 import os
 import shutil
 
-from absl import app, flags
+from absl import flags
 
 from bert_tf import corpora
+from bert_tf_tools import cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("corpus", None, ["rotten_tomatoes", "conll2003"], "Corpus to write.")
@@ -44,7 +45,7 @@ def main(argv):
 
 
 def run():
-    app.run(main)
+    cli.run(main)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Pretraining data: text to TFRecords (NSP pairs, masked-LM masking) and back to batches.
 
     create_pretraining_data(["books/*.txt"], "data/books", "vocab.txt")   # writes shards
-    dataset = pretraining_dataset("data/books/*.tfrecord", batch_size=256, seq_length=128,
+    dataset = pretraining_dataset("data/books/*.tfrecord", batch_size=256, max_seq_length=128,
                                   max_predictions_per_seq=20)
 """
 from bert_tf.data.create import (METADATA_FILE, PretrainingDataOptions,

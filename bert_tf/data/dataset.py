@@ -1,6 +1,6 @@
 """Pretraining batches from TFRecords (`create.create_pretraining_data`'s output).
 
-    dataset = pretraining_dataset("data/books/*.tfrecord", batch_size=256, seq_length=128,
+    dataset = pretraining_dataset("data/books/*.tfrecord", batch_size=256, max_seq_length=128,
                                   max_predictions_per_seq=20, seed=1)
     features = next(iter(dataset))   # the seven schema features, int32/float32 [B, ...]
 
@@ -16,7 +16,7 @@ from bert_tf.data import schema
 from bert_tf.data.files import match_files
 
 
-def pretraining_dataset(file_pattern, batch_size, seq_length, max_predictions_per_seq, *,
+def pretraining_dataset(file_pattern, batch_size, max_seq_length, max_predictions_per_seq, *,
                         masker=None, vocab_size=None, shuffle=True, repeat=True, seed=0,
                         shuffle_buffer_size=10000, cycle_length=8, drop_remainder=True):
     """A `tf.data.Dataset` of pretraining feature batches.
@@ -24,7 +24,7 @@ def pretraining_dataset(file_pattern, batch_size, seq_length, max_predictions_pe
     Args:
         file_pattern: str (comma-separated globs) or list of globs of TFRecord files.
         batch_size: int B, sequences per batch.
-        seq_length: int S the records were written with.
+        max_seq_length: int S the records were written with.
         max_predictions_per_seq: int P (of the records, or of `masker` with dynamic masking).
         masker: `masking.MaskedLMMasker` for records written with dynamic masking (they are
             then masked here, differently in every epoch); None for masked records.
@@ -50,7 +50,7 @@ def pretraining_dataset(file_pattern, batch_size, seq_length, max_predictions_pe
         raise ValueError(f"masker.max_predictions_per_seq ({masker.max_predictions_per_seq}) "
                          f"!= max_predictions_per_seq ({max_predictions_per_seq})")
     files = match_files(file_pattern, "pretraining record")
-    spec = schema.feature_spec(seq_length, max_predictions_per_seq, masked=masker is None)
+    spec = schema.feature_spec(max_seq_length, max_predictions_per_seq, masked=masker is None)
     for path in files:
         schema.check_record_file(path, spec)
 

@@ -10,7 +10,7 @@ One `tf.train.Example` per sequence pair, every feature fixed-length:
     masked_lm_weights   float [P]  1.0 for a real prediction, 0.0 for padding
     next_sentence_labels  int [1]  0: B follows A (IsNext), 1: B is random (as in Google's data)
 
-S is `seq_length`, P `max_predictions_per_seq`. Records written for dynamic masking
+S is `max_seq_length`, P `max_predictions_per_seq`. Records written for dynamic masking
 (`masked=False`) have only the unmasked sequence and the label; the masked-LM features are
 then made by `masking.MaskedLMMasker` in the input pipeline. TFRecords store integers as
 int64; they are parsed back as int32, the dtype of every model input.
@@ -24,20 +24,20 @@ LABEL_FEATURE = "next_sentence_labels"
 FLOAT_FEATURES = ("masked_lm_weights",)
 
 
-def feature_spec(seq_length, max_predictions_per_seq, masked=True):
+def feature_spec(max_seq_length, max_predictions_per_seq, masked=True):
     """The `tf.io.parse_example` spec of a pretraining record.
 
     Args:
-        seq_length: int S, tokens per sequence.
+        max_seq_length: int S, tokens per sequence.
         max_predictions_per_seq: int P, masked-LM slots per sequence (unused if not `masked`).
         masked: bool, whether the records carry the masked-LM features (False: records
             written for dynamic masking).
     Returns:
         dict {feature name: tf.io.FixedLenFeature}.
     """
-    if seq_length < 3:
-        raise ValueError(f"seq_length must be >= 3 ([CLS] A [SEP]), got {seq_length}")
-    spec = {name: tf.io.FixedLenFeature([seq_length], tf.int64) for name in SEQUENCE_FEATURES}
+    if max_seq_length < 3:
+        raise ValueError(f"max_seq_length must be >= 3 ([CLS] A [SEP]), got {max_seq_length}")
+    spec = {name: tf.io.FixedLenFeature([max_seq_length], tf.int64) for name in SEQUENCE_FEATURES}
     if masked:
         if max_predictions_per_seq < 1:
             raise ValueError(
@@ -134,4 +134,4 @@ def check_record_file(path, spec):
         if length != feature.shape[0]:
             raise ValueError(
                 f"{path}: feature {name!r} has {length} values, expected {feature.shape[0]} "
-                "(check seq_length / max_predictions_per_seq against the data)")
+                "(check max_seq_length / max_predictions_per_seq against the data)")

@@ -29,7 +29,7 @@ class EncoderServingModule(ServingModule):
         super().__init__(encoder, tokenizer, max_seq_length,
                          ("text", "text_b") if text_pair else ("text",), name=name)
         self.packer = SegmentPacker(max_seq_length, tokenizer.cls_id, tokenizer.sep_id,
-                                    tokenizer.pad_id, pad_to_seq_length=False)
+                                    tokenizer.pad_id, pad_to_max_length=False)
 
     def preprocess(self, texts):
         return self.packer([self.tokenizer.tokenize(texts[name]) for name in self.text_inputs])

@@ -1,8 +1,12 @@
-"""Exports a fine-tuned task folder or a pretrained checkpoint for TF Serving: what
-`bert-export` does, as a library.
+"""Exports a fine-tuned task or a pretrained checkpoint for TF Serving: what
+`bert-export` and `TaskModel.export` do.
 
     path = export("runs/rt/export", "exports", "rt_sentiment")   # exports/rt_sentiment/1
     path = export(checkpoint_dir, "exports", "bert_base", task="encoder")
+    path = export_module(serving_module(task, model), "exports", "rt_sentiment")
+
+Every SavedModel has the signatures `serving_default` (raw text), `serve_ids` (token
+ids) and `sequence_lengths` (see serving_module.py).
 """
 import os
 import posixpath
@@ -13,16 +17,20 @@ from bert_tf import pretrained
 from bert_tf.export import tf_serving
 from bert_tf.export.encoder import EncoderServingModule
 from bert_tf.export.keras_layer import find_encoder
-from bert_tf.export.ner import NerServingModule
-from bert_tf.export.qa import QaServingModule
 from bert_tf.export.saved_model import export_saved_model
-from bert_tf.export.task import TaskServingModule
 from bert_tf.tasks.base import TASK_CONFIG_FILE, load_task
 
 DEFAULT_ENCODER_SEQ_LENGTH = 128
-# The export module of each task (by `Task.name`) whose outputs need more than the
-# task's own postprocess; every other task is served by TaskServingModule.
-SERVING_MODULES = {"ner": NerServingModule, "squad": QaServingModule}
+
+
+def serving_module(task, model, max_seq_length=None):
+    """The export module of a fine-tuned task: the one its `serving_module_class` names.
+
+    Args:
+      task, model: a `bert_tf.tasks.Task` and its keras.Model.
+      max_seq_length: int or None (the task's own).
+    """
+    return task.serving_module_class().for_task(task, model, max_seq_length)
 
 
 def serving_module_from_folder(model_dir, task="auto", max_seq_length=None,
@@ -47,8 +55,7 @@ def serving_module_from_folder(model_dir, task="auto", max_seq_length=None,
     if is_task_folder:
         saved_task, model = load_task(model_dir)
         if task == "auto":
-            module_class = SERVING_MODULES.get(saved_task.name, TaskServingModule)
-            return module_class.for_task(saved_task, model, max_seq_length)
+            return serving_module(saved_task, model, max_seq_length)
         encoder, tokenizer = find_encoder(model), saved_task.tokenizer
         max_seq_length = max_seq_length or saved_task.max_seq_length
     else:
@@ -71,6 +78,16 @@ def export(model_dir, export_base, model_name, task="auto", version=None,
            serving_base_path="/models", batching_device="cpu", num_batch_threads=1):
     """Everything `bert-export` does; returns the new version's folder."""
     module = serving_module_from_folder(model_dir, task, max_seq_length, text_pair)
+    return export_module(module, export_base, model_name, version, warmup_texts,
+                         serving_base_path, batching_device, num_batch_threads)
+
+
+def export_module(module, export_base, model_name, version=None, warmup_texts=None,
+                  serving_base_path="/models", batching_device="cpu", num_batch_threads=1):
+    """Writes `module` as `export_base/model_name/VERSION` (the next version unless
+    given; never overwriting one) with warmup requests, and updates the TF Serving
+    `models.config` and batching parameters in `export_base`. Returns the version's
+    folder."""
     path = export_saved_model(module, export_base, model_name, version,
                               warmup_texts or tf_serving.DEFAULT_WARMUP_TEXTS)
     config_path = tf_serving.update_models_config(
@@ -79,7 +96,8 @@ def export(model_dir, export_base, model_name, task="auto", version=None,
         export_base, batching_device, num_batch_threads)
     print(f"Exported {model_name} version {os.path.basename(path)} to {path}\n"
           f"  serving_default: {', '.join(module.text_inputs)} (string [B]); "
-          "serve_ids: input_word_ids, input_mask, input_type_ids (int32 [B, S])\n"
+          "serve_ids: input_word_ids, input_mask, input_type_ids (int32 [B, S]); "
+          "sequence_lengths: the raw-text inputs\n"
           f"  {config_path}: {model_name} -> {posixpath.join(serving_base_path, model_name)}\n"
           f"  {batching_path}: "
           + (f"written for {batching_device}" if written else "kept (it existed)"))

@@ -14,7 +14,8 @@ task predicts a tag per word (on its first word piece) and entities are read fro
 tags with conlleval's rules (`bert_tf.tasks.metrics.entity_spans`, for IOB1, IOB2 and
 BIOES). Offsets count Unicode code points of the request's text (Python `str` indexes):
 `text[entity_start:entity_end] == entity_text`. The ids signature has no text, so it
-returns the tag of every sequence position instead (`tags`, `tag_ids` [B, S]).
+returns the tag of every sequence position instead, named apart from the per-word
+outputs: `position_tags`, `position_tag_ids` [B, S].
 """
 import numpy as np
 import tensorflow as tf
@@ -122,4 +123,5 @@ class NerServingModule(TaskServingModule):
 
     def postprocess_ids(self, model_outputs, features):
         tag_ids = tf.argmax(model_outputs, axis=-1, output_type=tf.int32)  # [B, S]
-        return {"tag_ids": tag_ids, "tags": tf.gather(tf.constant(self.task.labels), tag_ids)}
+        return {"position_tag_ids": tag_ids,
+                "position_tags": tf.gather(tf.constant(self.task.labels), tag_ids)}

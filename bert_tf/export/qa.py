@@ -1,6 +1,6 @@
 """Export module for extractive QA: question and context in, the answer out.
 
-    module = QaServingModule.for_task(squad_task, model)
+    module = QaServingModule.for_task(qa_task, model)
     out = module.serve_text({"question": tf.constant(["Who designed the tower?"]),
                              "context": tf.constant(["... designed by Gustave Eiffel ..."])})
     out["answer_text"]      # string [B]: "Gustave Eiffel" ("" for no answer, SQuAD v2.0)
@@ -22,11 +22,11 @@ positions: `start_position`, `end_position` int32 [B] (-1 when the row has no co
 import tensorflow as tf
 
 from bert_tf.export.task import TaskServingModule
-from bert_tf.tasks.squad import NO_ANSWER
+from bert_tf.tasks.qa import NO_ANSWER
 
 
 class QaServingModule(TaskServingModule):
-    """Serves a `bert_tf.tasks.squad.SquadTask`. Args: see `TaskServingModule`."""
+    """Serves a `bert_tf.tasks.qa.QaTask`. Args: see `TaskServingModule`."""
 
     def postprocess_ids(self, model_outputs, features):
         mask = tf.cast(features["input_mask"], tf.bool)  # [B, S]

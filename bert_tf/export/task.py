@@ -42,9 +42,8 @@ class TaskServingModule(ServingModule):
           model: its keras.Model.
           max_seq_length: int or None; None keeps the length the task was trained with.
         """
-        settings = dict(task.get_config(), max_seq_length=max_seq_length or task.max_seq_length,
-                        pad_to_max_length=False)
-        return cls(type(task)(task.tokenizer, **settings), model)
+        return cls(task.replace(max_seq_length=max_seq_length or task.max_seq_length,
+                                pad_to_max_length=False), model)
 
     def preprocess(self, texts):
         return self.task.preprocess(texts)

@@ -1,3 +1,8 @@
-"""Fine-tuning tasks, one per module, named as the task: `classification`, `ner` (and
-`squad`). `base` holds what they share; `metrics` their whole-set metrics."""
-from bert_tf.tasks.base import Task, load_task, model_features, register_task
+"""Fine-tuning tasks, one module each, named as the task: `classification`, `ner`, `qa`
+(see README.md here for adding one). `base` holds the contract and registry,
+`prediction` the prediction loop, `metrics` the whole-set metrics."""
+from bert_tf.tasks.base import (Task, TaskConfig, get_task_class, load_task, model_features,
+                                register_task, task_names)
+
+__all__ = ["Task", "TaskConfig", "get_task_class", "load_task", "model_features",
+           "register_task", "task_names"]

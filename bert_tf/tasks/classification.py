@@ -14,6 +14,8 @@ in the error). At serving time an empty string is valid input: it packs to
 """
 import csv
 import dataclasses
+import functools
+import io
 import json
 import os
 
@@ -21,9 +23,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from bert_tf.data import files
 from bert_tf.model.encoder import encoder_inputs
 from bert_tf.tasks import metrics
-from bert_tf.tasks.base import Task, register_task
+from bert_tf.tasks.base import (Task, TaskConfig, config_field, register_task,
+                                require_labels)
 
 READERS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl"}
 
@@ -56,7 +60,8 @@ def _rows(path, headerless):
         raise ValueError(f"{path}: unknown data format; use one of {sorted(READERS)}")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"Data file not found: {path}")
-    with open(path, encoding="utf-8", newline="") as f:
+    # Lines as csv reads a file opened with newline="": \r\n stays inside quoted fields.
+    with io.StringIO(files.read_text(path), newline="") as f:
         if kind == "jsonl":
             for line_number, line in enumerate(f, 1):
                 if not line.strip():
@@ -145,34 +150,45 @@ def label_vocabulary(examples):
     return labels
 
 
+@dataclasses.dataclass
+class ClassificationConfig(TaskConfig):
+    """Options of `ClassificationTask` (each a `bert-finetune` flag)."""
+
+    labels: list = config_field([], "Label vocabulary; label id = position (default: the "
+                                    "sorted labels of the training data).")
+    text_column: str = config_field("text", "Column of the text (a name, or a 0-based "
+                                            "index for headerless files).")
+    text_b_column: str | None = config_field(None, "Column of the second text of pair "
+                                                   "tasks.")
+    label_column: str = config_field("label", "Column of the label.")
+    dropout_rate: float = config_field(0.1, "Dropout before the task's output layer.")
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.labels = [str(label) for label in self.labels]
+        if self.labels and len(self.labels) < 2:
+            raise ValueError(f"Classification needs at least 2 labels, got {self.labels}")
+        if len(set(self.labels)) != len(self.labels):
+            raise ValueError(f"Labels must be distinct, got {self.labels}")
+
+
 @register_task
 class ClassificationTask(Task):
     """Single-text or text-pair classification.
 
-    Args:
-        tokenizer, max_seq_length, pad_to_max_length: see `Task`.
-        labels: list of str, the label vocabulary; label id = position.
-        text_column, text_b_column, label_column: see `read_examples`; a task with a
-            `text_b_column` is a pair task (raw inputs `text` and `text_b`).
-        dropout_rate: dropout on the pooled output before the classifier.
+    Options (`ClassificationConfig`): labels (the label vocabulary; label id = position;
+    may stay empty until training data gives it, see `label_vocabulary`), text_column,
+    text_b_column, label_column (see `read_examples`; a task with a `text_b_column` is a
+    pair task, raw inputs `text` and `text_b`), dropout_rate (on the pooled output).
     """
 
     name = "classification"
+    config_class = ClassificationConfig
+    predictions_file = "predictions.jsonl"
 
-    def __init__(self, tokenizer, max_seq_length=128, pad_to_max_length=False, labels=(),
-                 text_column="text", text_b_column=None, label_column="label",
-                 dropout_rate=0.1):
-        super().__init__(tokenizer, max_seq_length, pad_to_max_length)
-        self.labels = [str(label) for label in labels]
-        if len(self.labels) < 2:
-            raise ValueError(f"Classification needs at least 2 labels, got {self.labels}")
-        if len(set(self.labels)) != len(self.labels):
-            raise ValueError(f"Labels must be distinct, got {self.labels}")
-        self.label_ids = {label: i for i, label in enumerate(self.labels)}
-        self.text_column = text_column
-        self.text_b_column = text_b_column
-        self.label_column = label_column
-        self.dropout_rate = dropout_rate
+    @functools.cached_property
+    def label_ids(self):
+        return {label: i for i, label in enumerate(self.labels)}
 
     @property
     def is_pair(self):
@@ -182,15 +198,32 @@ class ClassificationTask(Task):
     def best_metric(self):
         return "accuracy"
 
-    def get_config(self):
-        return {"labels": self.labels, "text_column": self.text_column,
-                "text_b_column": self.text_b_column, "label_column": self.label_column,
-                "dropout_rate": self.dropout_rate}
-
     # --- data --------------------------------------------------------------------------
     def read_examples(self, path, require_labels=True):
         return read_examples(path, self.text_column, self.text_b_column, self.label_column,
                              require_labels)
+
+    def examples_from(self, inputs, labels=None):
+        """`inputs`: texts, or (text, text_b) pairs for a pair task; `labels`: None or
+        one label per input."""
+        if labels is not None and len(labels) != len(inputs):
+            raise ValueError(f"{len(inputs)} inputs but {len(labels)} labels")
+        examples = []
+        for i, value in enumerate(inputs):
+            texts = tuple(value) if isinstance(value, (tuple, list)) else (value, None)
+            if len(texts) != 2 or not isinstance(texts[0], str):
+                raise ValueError(f"input {i}: expected a text or a (text, text_b) pair, got "
+                                 f"{value!r}")
+            if (texts[1] is not None) != self.is_pair:
+                raise ValueError(f"input {i}: " + ("a pair task needs (text, text_b) pairs"
+                                                   if self.is_pair else
+                                                   "a pair given to a single-text task"))
+            label = None if labels is None else str(labels[i])
+            examples.append(TextExample(texts[0], texts[1], label, f"input {i}"))
+        return examples
+
+    def label_vocabulary(self, examples):
+        return label_vocabulary(examples)
 
     def raw_input_spec(self):
         names = ("text", "text_b") if self.is_pair else ("text",)
@@ -229,6 +262,7 @@ class ClassificationTask(Task):
 
     # --- model ---------------------------------------------------------------------------
     def build_model(self, encoder):
+        require_labels(self)
         inputs = encoder_inputs()
         # Only [CLS] of the last block feeds the pooler: `output_range=1` skips the other
         # positions there, the same logits for about 1/L less compute.

@@ -18,14 +18,18 @@ Words beyond `max_seq_length` pieces, and words that normalize to no piece at al
 Model: the encoder's sequence output -> dropout -> Dense(num_tags) logits [B, S, T].
 """
 import dataclasses
+import functools
+import io
 import os
 
 import keras
 import tensorflow as tf
 
+from bert_tf.data import files
 from bert_tf.model.encoder import encoder_inputs
 from bert_tf.tasks import metrics
-from bert_tf.tasks.base import Task, model_features, register_task
+from bert_tf.tasks.base import (Task, TaskConfig, config_field, model_features,
+                                register_task, require_labels)
 
 TAG_SCHEMES = ("iob1", "iob2", "bioes")
 DOCSTART = "-DOCSTART-"
@@ -109,7 +113,7 @@ def read_conll(path, require_labels=True, tag_scheme=None):
                                             document, f"{path}:{start_line}"))
         tokens, tags, start_line = [], [], None
 
-    with open(path, encoding="utf-8") as f:
+    with io.StringIO(files.read_text(path)) as f:
         for line_number, line in enumerate(f, 1):
             fields = line.split()
             where = f"{path}:{line_number}"
@@ -147,45 +151,84 @@ def label_vocabulary(sentences):
     return [OUTSIDE] + sorted(tags - {OUTSIDE})
 
 
-@register_task
-class NerTask(Task):
-    """Token tagging with the label on each word's first piece.
+@dataclasses.dataclass
+class NerConfig(TaskConfig):
+    """Options of `NerTask` (each a `bert-finetune` flag)."""
 
-    Args:
-        tokenizer, max_seq_length, pad_to_max_length: see `Task`.
-        labels: list of str, the tag vocabulary (must contain "O"); tag id = position.
-        tag_scheme: None, or the scheme data files are converted to (see `read_conll`).
-        dropout_rate: dropout on the sequence output before the classifier.
-    """
+    labels: list = config_field([], "Tag vocabulary, 'O' included; tag id = position "
+                                    "(default: 'O' then the sorted tags of the training "
+                                    "data).")
+    tag_scheme: str | None = config_field(None, "Convert tags to this scheme on reading "
+                                                "(default: keep the file's).",
+                                          choices=TAG_SCHEMES)
+    dropout_rate: float = config_field(0.1, "Dropout before the task's output layer.")
 
-    name = "ner"
-
-    def __init__(self, tokenizer, max_seq_length=128, pad_to_max_length=False, labels=(),
-                 tag_scheme=None, dropout_rate=0.1):
-        super().__init__(tokenizer, max_seq_length, pad_to_max_length)
-        self.labels = [str(label) for label in labels]
-        if OUTSIDE not in self.labels or len(self.labels) < 2:
+    def __post_init__(self):
+        super().__post_init__()
+        self.labels = [str(label) for label in self.labels]
+        if self.labels and (OUTSIDE not in self.labels or len(self.labels) < 2):
             raise ValueError(f"NER labels must include 'O' and at least one entity tag, got "
                              f"{self.labels}")
         if len(set(self.labels)) != len(self.labels):
             raise ValueError(f"Labels must be distinct, got {self.labels}")
-        if tag_scheme is not None and tag_scheme not in TAG_SCHEMES:
-            raise ValueError(f"Unknown tag scheme {tag_scheme!r}; use one of {TAG_SCHEMES}")
-        self.label_ids = {label: i for i, label in enumerate(self.labels)}
-        self.tag_scheme = tag_scheme
-        self.dropout_rate = dropout_rate
+        if self.tag_scheme is not None and self.tag_scheme not in TAG_SCHEMES:
+            raise ValueError(f"Unknown tag scheme {self.tag_scheme!r}; use one of "
+                             f"{TAG_SCHEMES}")
+
+
+@register_task
+class NerTask(Task):
+    """Token tagging with the label on each word's first piece.
+
+    Options (`NerConfig`): labels (the tag vocabulary, "O" included; tag id = position;
+    may stay empty until training data gives it), tag_scheme (None, or the scheme data
+    files are converted to, see `read_conll`), dropout_rate (on the sequence output).
+    """
+
+    name = "ner"
+    config_class = NerConfig
+    predictions_file = "predictions.conll"
+
+    @functools.cached_property
+    def label_ids(self):
+        return {label: i for i, label in enumerate(self.labels)}
 
     @property
     def best_metric(self):
         return "f1"
 
-    def get_config(self):
-        return {"labels": self.labels, "tag_scheme": self.tag_scheme,
-                "dropout_rate": self.dropout_rate}
-
     # --- data --------------------------------------------------------------------------
     def read_examples(self, path, require_labels=True):
         return read_conll(path, require_labels, self.tag_scheme)
+
+    def examples_from(self, inputs, labels=None):
+        """`inputs`: sentences, each a list of words or a string of whitespace-separated
+        words; `labels`: None or one list of tags per sentence, a tag per word."""
+        if labels is not None and len(labels) != len(inputs):
+            raise ValueError(f"{len(inputs)} sentences but {len(labels)} tag lists")
+        examples = []
+        for i, sentence in enumerate(inputs):
+            tokens = tuple(sentence.split() if isinstance(sentence, str) else sentence)
+            if not tokens or not all(isinstance(token, str) for token in tokens):
+                raise ValueError(f"sentence {i}: expected a non-empty text or list of words, "
+                                 f"got {sentence!r}")
+            tags = None
+            if labels is not None:
+                tags = tuple(str(tag) for tag in labels[i])
+                if len(tags) != len(tokens):
+                    raise ValueError(f"sentence {i}: {len(tokens)} words but {len(tags)} "
+                                     "tags")
+                if self.tag_scheme:
+                    tags = tuple(convert_tags(list(tags), self.tag_scheme))
+            examples.append(TaggedSentence(tokens, tags, source=f"sentence {i}"))
+        return examples
+
+    def label_vocabulary(self, examples):
+        return label_vocabulary(examples)
+
+    def serving_module_class(self):
+        from bert_tf.export.ner import NerServingModule
+        return NerServingModule
 
     def raw_input_spec(self):
         return {"text": tf.TensorSpec([None], tf.string, name="text")}
@@ -248,6 +291,7 @@ class NerTask(Task):
 
     # --- model ---------------------------------------------------------------------------
     def build_model(self, encoder):
+        require_labels(self)
         # Tagging does not use the pooler: frozen, it gets no (missing) gradients.
         encoder.pooler.trainable = False
         inputs = encoder_inputs()

@@ -37,6 +37,7 @@ import os
 import keras
 import tensorflow as tf
 
+from bert_tf.data import files
 from bert_tf.model.encoder import encoder_inputs
 from bert_tf.tasks import metrics
 from bert_tf.tasks.base import (Task, TaskConfig, config_field, model_features,
@@ -96,11 +97,10 @@ def read_squad(path, require_labels=True, version_2_with_negative=False):
     """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"SQuAD file not found: {path}")
-    with open(path, encoding="utf-8") as f:
-        try:
-            document = json.load(f)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}: not valid JSON: {e}") from e
+    try:
+        document = json.loads(files.read_text(path))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not valid JSON: {e}") from e
     if not isinstance(document, dict) or not isinstance(document.get("data"), list):
         raise ValueError(f"{path}: expected a SQuAD object with a 'data' list")
     examples, seen = [], set()

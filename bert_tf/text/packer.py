@@ -17,29 +17,30 @@ class SegmentPacker(tf.Module):
       features = packer([tok.tokenize(questions), tok.tokenize(contexts)])
 
     Args:
-      seq_length: length of the packed sequence S, special tokens included.
+      max_seq_length: length of the packed sequence S, special tokens included.
       cls_id: id of [CLS], put first.
       sep_id: id of [SEP], put after each segment.
       pad_id: id that fills `input_word_ids` after the last [SEP].
-      pad_to_seq_length: pad every batch to `seq_length`; if False, pad only to the
+      pad_to_max_length: pad every batch to `max_seq_length`; if False, pad only to the
         batch's longest packed row (for length bucketing).
       name: module name.
     """
 
-    def __init__(self, seq_length, cls_id, sep_id, pad_id=0, pad_to_seq_length=True,
+    def __init__(self, max_seq_length, cls_id, sep_id, pad_id=0, pad_to_max_length=True,
                  name=None):
         super().__init__(name=name)
-        if seq_length < 3:
-            raise ValueError(f"seq_length must be at least 3 ([CLS] a [SEP]), got {seq_length}")
-        self._seq_length = int(seq_length)
+        if max_seq_length < 3:
+            raise ValueError(f"max_seq_length must be at least 3 ([CLS] a [SEP]), got "
+                             f"{max_seq_length}")
+        self._max_seq_length = int(max_seq_length)
         self._cls_id = int(cls_id)
         self._sep_id = int(sep_id)
         self._pad_id = int(pad_id)
-        self._pad_to_seq_length = bool(pad_to_seq_length)
+        self._pad_to_max_length = bool(pad_to_max_length)
 
     @property
-    def seq_length(self):
-        return self._seq_length
+    def max_seq_length(self):
+        return self._max_seq_length
 
     @tf.autograph.experimental.do_not_convert
     def __call__(self, segments):
@@ -53,8 +54,8 @@ class SegmentPacker(tf.Module):
           dict of int32 Tensors [B, S]: `input_word_ids` (ids, then pad_id),
           `input_mask` (1 on [CLS], tokens and [SEP]s, else 0) and `input_type_ids`
           (0 for [CLS], the first segment and its [SEP]; 1 for the second segment and
-          the last [SEP]; 0 on padding). S is `seq_length`, or with
-          `pad_to_seq_length=False` the longest packed row of the batch.
+          the last [SEP]; 0 on padding). S is `max_seq_length`, or with
+          `pad_to_max_length=False` the longest packed row of the batch.
         """
         if not isinstance(segments, (list, tuple)):
             raise ValueError(f"segments must be a list of 1 or 2 ragged tensors, "
@@ -62,16 +63,17 @@ class SegmentPacker(tf.Module):
         if not 1 <= len(segments) <= 2:
             raise ValueError(f"BERT packs 1 or 2 segments, got {len(segments)}")
         num_special = len(segments) + 1  # [CLS] and one [SEP] per segment.
-        if self._seq_length < num_special + 1:
-            raise ValueError(f"seq_length {self._seq_length} leaves no room for tokens of "
+        if self._max_seq_length < num_special + 1:
+            raise ValueError(f"max_seq_length {self._max_seq_length} leaves no room for "
+                             "tokens of "
                              f"{len(segments)} segments ({num_special} special tokens)")
         segments = [self._as_ragged_2d(s) for s in segments]
-        trimmer = tf_text.RoundRobinTrimmer(max_seq_length=self._seq_length - num_special)
+        trimmer = tf_text.RoundRobinTrimmer(max_seq_length=self._max_seq_length - num_special)
         segments = trimmer.trim(segments)
         word_ids, type_ids = tf_text.combine_segments(
             segments, start_of_sequence_id=self._cls_id, end_of_segment_id=self._sep_id)
-        if self._pad_to_seq_length:
-            length = self._seq_length
+        if self._pad_to_max_length:
+            length = self._max_seq_length
         else:
             length = word_ids.bounding_shape(axis=1, out_type=tf.int32)
         word_ids, mask = tf_text.pad_model_inputs(word_ids, length, pad_value=self._pad_id)

@@ -1,76 +1,101 @@
-"""The absl flags every bert_tf training binary shares, and what they set up.
+"""absl flags made from the config dataclasses: one definition of each setting, the
+same name as a flag, a config-file key and a dataclass field.
 
     from bert_tf.train import flags as train_flags
-    train_flags.define_common_flags()
+    from bert_tf.train.config import TrainingConfig
+    train_flags.define_flags(TrainingConfig)
     FLAGS = flags.FLAGS
 
     def main(argv):
-        strategy = train_flags.setup(FLAGS)   # config file, seed, precision, strategy
-        ...
-        optimizer = train_flags.make_optimizer_from_flags(num_train_steps, FLAGS)
-        train_flags.write_resolved_config(FLAGS, FLAGS.model_dir)
+        train_flags.apply_config_file(FLAGS)
+        config = train_flags.config_from_flags(TrainingConfig, FLAGS)
 
 `--config_file` names a JSON file (see configs/) whose keys are flag names; a flag given
-on the command line wins over the file.
+on the command line wins over the file. No flag is marked required: the file may supply
+any of them, and the binaries check what they need after reading it.
 """
+import dataclasses
 import json
 import os
+import types
+import typing
 
-import keras
-from absl import flags, logging
-
-from bert_tf.train import memory, optimization
-from bert_tf.train.strategy import STRATEGIES, make_strategy
+from absl import flags
 
 FLAGS = flags.FLAGS
 
-MIXED_PRECISION_POLICIES = {"none": "float32", "bfloat16": "mixed_bfloat16",
-                            "float16": "mixed_float16"}
-RESOLVED_CONFIG_FILE = "resolved_config.json"
+
+def _base_type(field):
+    """The field's type without `| None`: bool, int, float, str, tuple or list."""
+    kind = field.type
+    if isinstance(kind, str):  # postponed annotations are not used in bert_tf
+        raise TypeError(f"field {field.name}: string annotation {kind!r}")
+    if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union:
+        kind = next(k for k in typing.get_args(kind) if k is not type(None))
+    return typing.get_origin(kind) or kind
 
 
-def define_common_flags():
-    """Defines the shared flags once; later calls (several modules importing it) are no-ops."""
-    if "strategy" in FLAGS:
-        return
-    # Where and how to run.
-    flags.DEFINE_enum("strategy", "default", list(STRATEGIES), "tf.distribute strategy.")
-    flags.DEFINE_string("tpu", None, "TPU name or grpc:// address (--strategy=tpu); "
-                        "'local' on a TPU VM.")
-    flags.DEFINE_enum("mixed_precision", "none", list(MIXED_PRECISION_POLICIES),
-                      "Compute dtype; float16 trains with dynamic loss scaling.")
-    flags.DEFINE_bool("jit_compile", False, "XLA-compile the train step.")
-    flags.DEFINE_integer("malloc_arena_max", 2, "Cap on glibc malloc arenas, which keeps "
-                         "host memory near what training needs (see bert_tf/train/memory.py); "
-                         "0 keeps glibc's default.", lower_bound=0)
-    flags.DEFINE_integer("seed", 42, "Seed of Python, NumPy, TF and Keras randomness.")
-    flags.DEFINE_string("config_file", None, "JSON file of flag values (keys are flag "
-                        "names); flags given on the command line win.")
-    # Optimization.
-    flags.DEFINE_enum("optimizer", "adamw", list(optimization.OPTIMIZERS), "Optimizer.")
-    flags.DEFINE_float("learning_rate", 5e-5, "Peak learning rate.")
-    flags.DEFINE_float("warmup_proportion", 0.1, "Fraction of training steps of linear "
-                       "warmup (ignored when --warmup_steps is set).")
-    flags.DEFINE_integer("warmup_steps", None, "Steps of linear warmup.")
-    flags.DEFINE_float("weight_decay", 0.01, "Decoupled weight decay (not on LayerNorm "
-                       "and bias variables).")
-    flags.DEFINE_integer("grad_accum_steps", 1, "Micro-batches accumulated per update.")
-    # Data and schedule.
-    flags.DEFINE_integer("train_batch_size", 32, "Global batch size of one training step "
-                         "(a micro-batch under --grad_accum_steps).")
-    flags.DEFINE_integer("eval_batch_size", 64, "Global evaluation batch size.")
-    flags.DEFINE_float("num_train_epochs", 3.0, "Training epochs.")
-    flags.DEFINE_integer("max_seq_length", 128, "Tokens per sequence, [CLS] and [SEP] "
-                         "included.")
-    # Checkpoints and logs.
-    flags.DEFINE_string("model_dir", None, "Output folder: checkpoints, logs, exports.")
-    flags.DEFINE_string("init_checkpoint", None, "Pretrained BERT folder, Google "
-                        "(bert_config.json, bert_model.ckpt.*) or Hugging Face (config.json, "
-                        "model.safetensors) layout, with vocab.txt.")
-    flags.DEFINE_integer("checkpoint_every_n_steps", None, "Backup interval for resuming "
-                         "(default: each epoch).")
-    flags.DEFINE_integer("keep_checkpoints", 3, "Epoch checkpoints kept.")
-    flags.DEFINE_integer("log_every_n_steps", 100, "Progress line / TensorBoard interval.")
+def define_flags(config_class, skip=(), defaults_none=False, flag_values=FLAGS):
+    """Defines a flag for each field of the dataclass `config_class`.
+
+    A flag already defined (by another config class with a field of the same name) is
+    left as it is, so classes that share a setting share its flag.
+
+    Args:
+        config_class: a dataclass whose fields carry `metadata["help"]` (and optionally
+            `metadata["choices"]`).
+        skip: field names to define no flag for.
+        defaults_none: every flag defaults to None (`config_from_flags` then leaves the
+            field to its class default): for settings whose default depends on the class
+            chosen at run time (a task's max_seq_length).
+    """
+    for field in dataclasses.fields(config_class):
+        if field.name in skip or field.name in flag_values:
+            continue
+        help_text = field.metadata.get("help", field.name)
+        default = None if defaults_none else _field_default(field)
+        kind = _base_type(field)
+        choices = field.metadata.get("choices")
+        if kind is bool:
+            flags.DEFINE_bool(field.name, default, help_text, flag_values=flag_values)
+        elif choices and kind is str:
+            flags.DEFINE_enum(field.name, default, list(choices), help_text,
+                              flag_values=flag_values)
+        elif kind is int:
+            flags.DEFINE_integer(field.name, default, help_text, flag_values=flag_values)
+        elif kind is float:
+            flags.DEFINE_float(field.name, default, help_text, flag_values=flag_values)
+        elif kind in (list, tuple):
+            flags.DEFINE_list(field.name, None if default is None else list(default),
+                              help_text, flag_values=flag_values)
+        else:
+            flags.DEFINE_string(field.name, default, help_text, flag_values=flag_values)
+
+
+def _field_default(field):
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return None
+
+
+def config_values(config_class, flag_values=FLAGS):
+    """{field: flag value} for the fields of `config_class` that have a flag whose value
+    is not None."""
+    return {field.name: flag_values[field.name].value
+            for field in dataclasses.fields(config_class)
+            if field.name in flag_values and flag_values[field.name].value is not None}
+
+
+def config_from_flags(config_class, flag_values=FLAGS, **overrides):
+    """An instance of `config_class` from the flags (unset ones keep the class default);
+    a bad value is a ValueError naming the flag."""
+    values = {**config_values(config_class, flag_values), **overrides}
+    try:
+        return config_class(**values)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"Bad flag value: {e}") from e
 
 
 def apply_config_file(flag_values=FLAGS):
@@ -106,56 +131,11 @@ def apply_config_file(flag_values=FLAGS):
                 from e
 
 
-def set_mixed_precision(name):
-    """Sets the Keras global dtype policy from a `--mixed_precision` value.
-
-    Models made afterwards compute in that dtype with float32 variables; under
-    "float16", `model.compile` wraps the optimizer in `keras.optimizers.LossScaleOptimizer`.
-    """
-    if name not in MIXED_PRECISION_POLICIES:
-        raise ValueError(f"mixed_precision must be one of {sorted(MIXED_PRECISION_POLICIES)}, "
-                         f"got {name!r}")
-    keras.config.set_dtype_policy(MIXED_PRECISION_POLICIES[name])
-
-
-def setup(flag_values=FLAGS):
-    """Everything a binary does before building models; returns the strategy.
-
-    Applies `--config_file`, checks `--model_dir`, caps malloc arenas, seeds all
-    randomness, sets the dtype policy and builds the distribution strategy (once, before
-    other TF work).
-    """
-    apply_config_file(flag_values)
-    if not flag_values.model_dir:
-        raise ValueError("--model_dir is required")
-    memory.limit_malloc_arenas(flag_values.malloc_arena_max)
-    keras.utils.set_random_seed(flag_values.seed)
-    set_mixed_precision(flag_values.mixed_precision)
-    strategy = make_strategy(flag_values.strategy, flag_values.tpu)
-    logging.info("Strategy %s with %d replica(s); dtype policy %s",
-                 type(strategy).__name__, strategy.num_replicas_in_sync,
-                 keras.config.dtype_policy().name)
-    return strategy
-
-
-def num_warmup_steps(num_train_steps, flag_values=FLAGS):
-    """`--warmup_steps` if set, else `--warmup_proportion` of `num_train_steps`."""
-    if flag_values.warmup_steps is not None:
-        return min(flag_values.warmup_steps, num_train_steps)
-    return int(num_train_steps * flag_values.warmup_proportion)
-
-
-def make_optimizer_from_flags(num_train_steps, flag_values=FLAGS):
-    """`optimization.make_optimizer` configured by the optimizer flags.
-
-    Args:
-        num_train_steps: int, optimizer updates in the run (micro-batches divided by
-            `--grad_accum_steps`).
-    """
-    return optimization.make_optimizer(
-        flag_values.optimizer, flag_values.learning_rate, num_train_steps,
-        num_warmup_steps(num_train_steps, flag_values), weight_decay=flag_values.weight_decay,
-        grad_accum_steps=flag_values.grad_accum_steps)
+def define_config_file_flag(flag_values=FLAGS):
+    if "config_file" not in flag_values:
+        flags.DEFINE_string("config_file", None, "JSON file of flag values (keys are flag "
+                            "names); flags given on the command line win.",
+                            flag_values=flag_values)
 
 
 def resolved_flags(flag_values=FLAGS):
@@ -164,18 +144,3 @@ def resolved_flags(flag_values=FLAGS):
             for module, module_flags in flag_values.flags_by_module_dict().items()
             if not module.startswith("absl.")
             for flag in module_flags}
-
-
-def write_resolved_config(flag_values, folder, extra=None):
-    """Writes the run's resolved flags (plus `extra`, e.g. label vocab) to
-    `folder/resolved_config.json`, so a checkpoint or export says how it was made.
-
-    Returns:
-        str, the file's path.
-    """
-    os.makedirs(folder, exist_ok=True)
-    path = os.path.join(folder, RESOLVED_CONFIG_FILE)
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump({**resolved_flags(flag_values), **(extra or {})}, f, indent=2, sort_keys=True)
-        f.write("\n")
-    return path

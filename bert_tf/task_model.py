@@ -1,0 +1,284 @@
+"""Task models: a fine-tuning task and its Keras model, driven from Python with raw data.
+
+    import bert_tf
+
+    clf = bert_tf.TextClassifier.from_pretrained("path/to/checkpoint", labels=["neg", "pos"],
+                                                 max_seq_length=128)
+    clf.fit("train.jsonl", validation_data="dev.jsonl", epochs=2, batch_size=32,
+            learning_rate=5e-5)
+    clf.evaluate("test.jsonl")               # {"accuracy": ..., "macro_f1": ..., "mcc": ...}
+    clf.predict(["A fine film.", "Dull."])  # [{"label": "pos", "probabilities": {...}}, ...]
+    clf.save("runs/rt"); clf = bert_tf.load("runs/rt")
+    clf.export("exports", "rt_sentiment")    # exports/rt_sentiment/1, for TF Serving
+
+`TokenClassifier` (NER, entity F1) and `QuestionAnswerer` (extractive QA, EM / F1) work
+the same way; any registered task works through `TaskModel.from_pretrained(path,
+task="name")`. Data is a file path (the task's format), Python lists (`x` and `y`), the
+task's examples, or a `tf.data.Dataset` of raw strings (inputs, or (input, label) pairs).
+How training runs (strategy, mixed precision, XLA, optimizer and schedule, gradient
+accumulation, checkpoints and resume in `model_dir`, TensorBoard, progress) is a
+`TrainingConfig`, given whole (`config=`) or as keyword overrides of its fields.
+
+`model` is the plain functional keras.Model (the three features in, logits out): build
+on it, inspect it, or save it with Keras like any other.
+"""
+import contextlib
+import os
+
+import keras
+
+from bert_tf import pretrained
+from bert_tf.export import exporter
+from bert_tf.export.keras_layer import find_encoder
+from bert_tf.model.encoder import BertEncoder
+from bert_tf.tasks.base import get_task_class, load_task
+from bert_tf.train import config as train_config
+from bert_tf.train.config import TrainingConfig
+from bert_tf.train.finetune import finetune
+
+_CLASSES = {}  # task name -> TaskModel subclass, for `load`
+
+
+class TaskModel:
+    """A fine-tuning task (`bert_tf.tasks`) with its keras.Model.
+
+    Args:
+        task: a `bert_tf.tasks.Task`.
+        model: its keras.Model, or None while the task still needs labels (it is built
+            from `encoder` once `fit` has read them from the training data).
+        encoder: the pretrained BertEncoder the model is (to be) built on.
+        config: `TrainingConfig`, the defaults of `fit`; the model is built under its
+            strategy and mixed precision.
+
+    Use `from_pretrained` (a new task on a pretrained checkpoint) or `load` (a saved
+    one) rather than the constructor.
+    """
+
+    task_name = None  # the task a subclass is for
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.task_name:
+            _CLASSES[cls.task_name] = cls
+
+    def __init__(self, task, model=None, encoder=None, config=None):
+        self.task = task
+        self.config = config or TrainingConfig()
+        self.model = model
+        self._encoder = encoder
+        limit = find_encoder(model if model is not None else encoder).bert_config \
+            .max_position_embeddings
+        if task.max_seq_length > limit:
+            raise ValueError(f"max_seq_length {task.max_seq_length} exceeds the encoder's "
+                             f"max_position_embeddings {limit}: use at most {limit}")
+        if model is None and not task.needs_labels():
+            self._place(self.config)
+
+    @classmethod
+    def from_pretrained(cls, checkpoint, task=None, *, config=None, **options):
+        """A new task model on a pretrained checkpoint.
+
+        Args:
+            checkpoint: a folder in Google's layout (bert_config.json,
+                bert_model.ckpt.*, vocab.txt) or Hugging Face's (config.json,
+                model.safetensors or pytorch_model.bin, vocab.txt).
+            task: the task's registered name (default: the class's own task).
+            config: `TrainingConfig` or None, the defaults of `fit`.
+            **options: the task's options (its config dataclass: `labels`,
+                `max_seq_length`, `dropout_rate`, ...). A task with labels may leave
+                them out: `fit` then takes them from the training data.
+        """
+        task_class = get_task_class(task or cls._require_task_name())
+        tokenizer = pretrained.load_tokenizer(checkpoint)
+        task = task_class(tokenizer, **options)
+        config = config or TrainingConfig()
+        # Loaded where it will train, so that the model needs no copy to get there.
+        with _dtype_policy(config.dtype_policy), train_config.get_strategy(config).scope():
+            encoder = pretrained.load_encoder(checkpoint)
+        return _CLASSES.get(task.name, cls)(task, encoder=encoder, config=config)
+
+    @classmethod
+    def _require_task_name(cls):
+        if not cls.task_name:
+            raise ValueError("TaskModel.from_pretrained needs task='name' (or use "
+                             "TextClassifier, TokenClassifier, QuestionAnswerer)")
+        return cls.task_name
+
+    # --- the model, built where training runs ---------------------------------------------
+    def _place(self, config):
+        """Makes `self.model` live under the config's strategy and dtype policy: built
+        on the pretrained encoder if there is no model yet, rebuilt with the same weights
+        if it lives elsewhere. Returns the strategy."""
+        strategy = train_config.get_strategy(config)
+        policy = config.dtype_policy
+        if self.model is not None and _lives_in(self.model, strategy, policy):
+            return strategy
+        source = self.model if self.model is not None else self._encoder
+        if source is None:
+            raise ValueError("This TaskModel has neither a model nor an encoder to build on")
+        reuse_encoder = self.model is None and _lives_in(self._encoder, strategy, policy)
+        with _dtype_policy(policy), strategy.scope():
+            if reuse_encoder:
+                self.model = self.task.build_model(self._encoder)
+                return strategy
+            encoder = BertEncoder.from_bert_config(find_encoder(source).bert_config)
+            if self.model is None:
+                encoder.set_weights(self._encoder.get_weights())
+            model = self.task.build_model(encoder)
+            if self.model is not None:
+                model.set_weights(self.model.get_weights())
+        self.model = model
+        return strategy
+
+    # --- Keras-style API -----------------------------------------------------------------
+    def fit(self, x, y=None, *, validation_data=None, config=None, callbacks=(),
+            **settings):
+        """Fine-tunes on raw training data; returns a keras.callbacks.History.
+
+        Args:
+            x: training data: a file path, a list of raw inputs (with `y`), a list of
+                the task's examples, or a tf.data.Dataset of (input, label) pairs.
+            y: labels of a list `x`.
+            validation_data: data in one of the same forms (a list's labels as a pair
+                `(x_val, y_val)`), scored with the task's metrics after every epoch; the
+                best epoch's weights are kept.
+            config: `TrainingConfig` (default: the one given at construction).
+            callbacks: more keras callbacks.
+            **settings: `TrainingConfig` fields to override (epochs=2, batch_size=32,
+                learning_rate=5e-5, model_dir="runs/x", mixed_precision="bfloat16", ...).
+        """
+        config = (config or self.config).replace(**settings)
+        train_examples = self.task.make_examples(x, y)
+        eval_examples = self._examples(validation_data) if validation_data is not None else None
+        if self.task.needs_labels():
+            self.task = self.task.replace(labels=self.task.label_vocabulary(train_examples))
+        self.task.targets(train_examples)  # unknown labels: an error now, not mid-epoch
+        if eval_examples:
+            self.task.targets(eval_examples)
+        keras.utils.set_random_seed(config.seed)
+        strategy = self._place(config)
+        with _dtype_policy(config.dtype_policy):
+            history = finetune(self.task, self.model, train_examples, config, eval_examples,
+                               callbacks=callbacks, strategy=strategy)
+        self.config = config
+        return history
+
+    def _examples(self, data, require_labels=True):
+        if isinstance(data, tuple) and len(data) == 2 and not isinstance(data[0], str):
+            return self.task.make_examples(data[0], data[1], require_labels)
+        return self.task.make_examples(data, require_labels=require_labels)
+
+    def evaluate(self, x, y=None, batch_size=None):
+        """{metric: float} on labelled data (forms as in `fit`): the task's metrics
+        (classification: accuracy, macro_f1, mcc; NER: entity precision, recall, f1;
+        QA: exact_match, f1, ...)."""
+        examples = self.task.make_examples(x, y)
+        return self.task.evaluate(self._built_model(), examples,
+                                  batch_size or self.config.eval_batch_size,
+                                  self.config.bucket_by_length)
+
+    def predict(self, x, batch_size=None):
+        """Per-example predictions, in input order (classification: {"label",
+        "probabilities"}; NER: a tag per word; QA: the answer, its offsets and n-best).
+
+        Args:
+            x: raw inputs (a list, file path or tf.data.Dataset; labels, if any, are
+                ignored) or the task's examples.
+        """
+        return self.task.predict(self._built_model(), self.predict_examples(x),
+                                 batch_size or self.config.eval_batch_size,
+                                 self.config.bucket_by_length)
+
+    def predict_examples(self, x):
+        """The task's examples of prediction input (labels optional)."""
+        examples = self.task.make_examples(x, require_labels=False)
+        labelled = [ex for ex in examples if ex.is_labelled]
+        if labelled:  # labels the model does not know are an error here too, by row
+            self.task.targets(labelled)
+        return examples
+
+    def write_predictions(self, x, path=None):
+        """Predicts `x` and writes the task's predictions file (default name
+        `task.predictions_file` in the current folder); returns its path."""
+        examples = self.predict_examples(x)
+        path = path or self.task.predictions_file
+        self.task.write_predictions(path, examples,
+                                    self.task.predict(self._built_model(), examples,
+                                                      self.config.eval_batch_size,
+                                                      self.config.bucket_by_length))
+        return path
+
+    def _built_model(self):
+        if self.model is None:
+            self.task.build_model(None)  # raises: says the labels are missing
+        return self.model
+
+    def save(self, folder, overwrite=False, extra_config=None):
+        """Writes the model, vocab, task options (`task_config.json`) and the training
+        settings last used (`resolved_config.json`, plus `extra_config`, e.g. a
+        binary's flags) to `folder`, which `load` reads.
+
+        Raises:
+            FileExistsError when `folder` already holds a saved model and not
+            `overwrite`.
+        """
+        from bert_tf.tasks.base import MODEL_FILE
+        if os.path.exists(os.path.join(folder, MODEL_FILE)) and not overwrite:
+            raise FileExistsError(f"{folder} already holds a saved model; choose another "
+                                  "folder or pass overwrite=True")
+        self.task.save(self._built_model(), folder)
+        train_config.write_resolved_config(folder, extra_config or {}, self.config,
+                                           {"task": self.task.name,
+                                            **self.task.get_config()})
+        return folder
+
+    def export(self, export_base, model_name, **options):
+        """A TF Serving SavedModel `export_base/model_name/VERSION` that takes raw text
+        (see `bert_tf.export.exporter.export_module` for the options: version,
+        warmup_texts, max_seq_length, batching_device, ...); returns its folder."""
+        max_seq_length = options.pop("max_seq_length", None)
+        module = exporter.serving_module(self.task, self._built_model(), max_seq_length)
+        return exporter.export_module(module, export_base, model_name, **options)
+
+
+class TextClassifier(TaskModel):
+    """Sentence (pair) classification; options: `ClassificationConfig`."""
+    task_name = "classification"
+
+
+class TokenClassifier(TaskModel):
+    """Named-entity recognition / token tagging; options: `NerConfig`."""
+    task_name = "ner"
+
+
+class QuestionAnswerer(TaskModel):
+    """Extractive question answering (SQuAD v1.1 / v2.0); options: `QaConfig`."""
+    task_name = "qa"
+
+
+def load(folder, config=None):
+    """The task model saved in `folder` (`TaskModel.save`, or `bert-finetune`'s
+    `model_dir/export`), as its task's class (TextClassifier, ...)."""
+    task, model = load_task(folder)
+    return _CLASSES.get(task.name, TaskModel)(task, model, config=config)
+
+
+def _lives_in(model, strategy, dtype_policy):
+    """Whether `model`'s variables were made under `strategy` and it computes in
+    `dtype_policy`."""
+    variable = model.weights[0].value  # the tf.Variable (a distributed one under a strategy)
+    return (strategy.extended.variable_created_in_scope(variable)
+            and find_encoder(model).dtype_policy.name == dtype_policy)
+
+
+@contextlib.contextmanager
+def _dtype_policy(name):
+    """Sets Keras' global dtype policy for the block (models built in it compute in that
+    dtype), then restores the previous one."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+

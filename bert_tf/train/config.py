@@ -1,0 +1,178 @@
+"""How a training run runs: one dataclass for the library, the binaries' flags and the
+config files alike (a flag and a config-file key are named as the field).
+
+    config = TrainingConfig(epochs=2, batch_size=32, learning_rate=5e-5,
+                            strategy="mirrored", mixed_precision="bfloat16",
+                            model_dir="runs/rt")
+    strategy = setup(config)        # seeds, malloc arenas, dtype policy, the strategy
+    optimizer = make_optimizer(config, num_updates)
+
+`setup` builds each strategy once per process and hands the same one back afterwards:
+TPU and multi-worker set-up must run before any other TensorFlow op, so a binary calls it
+first thing, and a later `TaskModel.fit` with the same config finds that strategy.
+"""
+import dataclasses
+import json
+import os
+
+import keras
+from absl import logging
+
+from bert_tf.train import memory, optimization
+from bert_tf.train.strategy import STRATEGIES, make_strategy
+
+MIXED_PRECISION_POLICIES = {"none": "float32", "bfloat16": "mixed_bfloat16",
+                            "float16": "mixed_float16"}
+RESOLVED_CONFIG_FILE = "resolved_config.json"
+
+
+def _field(default, help, **choices):
+    """A dataclass field whose `help` is the flag's help text (see train/flags.py)."""
+    return dataclasses.field(default=default, metadata={"help": help, **choices})
+
+
+@dataclasses.dataclass
+class TrainingConfig:
+    """Training settings shared by fine-tuning and pretraining (each field is a flag of
+    the training binaries, of the same name)."""
+
+    # Where and how to run.
+    strategy: str = _field("default", "tf.distribute strategy.", choices=STRATEGIES)
+    tpu: str | None = _field(None, "TPU name or grpc:// address (strategy tpu); 'local' "
+                                   "on a TPU VM.")
+    mixed_precision: str = _field("none", "Compute dtype; float16 trains with dynamic loss "
+                                          "scaling.", choices=tuple(MIXED_PRECISION_POLICIES))
+    jit_compile: bool = _field(False, "XLA-compile the train step.")
+    malloc_arena_max: int = _field(2, "Cap on glibc malloc arenas, which keeps host memory "
+                                      "near what training needs (bert_tf/train/memory.py); "
+                                      "0 keeps glibc's default.")
+    seed: int = _field(42, "Seed of Python, NumPy, TF and Keras randomness.")
+    # Optimization.
+    optimizer: str = _field("adamw", "Optimizer.", choices=optimization.OPTIMIZERS)
+    learning_rate: float = _field(5e-5, "Peak learning rate.")
+    warmup_proportion: float = _field(0.1, "Fraction of the optimizer updates of linear "
+                                           "warmup (ignored when warmup_steps is set).")
+    warmup_steps: int | None = _field(None, "Updates of linear warmup.")
+    weight_decay: float = _field(0.01, "Decoupled weight decay (not on LayerNorm and bias "
+                                       "variables).")
+    grad_accum_steps: int = _field(1, "Micro-batches accumulated per update.")
+    # Data and schedule.
+    batch_size: int = _field(32, "Global batch size of one training step (a micro-batch "
+                                 "under grad_accum_steps).")
+    eval_batch_size: int = _field(64, "Global evaluation / prediction batch size.")
+    epochs: int = _field(3, "Passes over the training data (fine-tuning).")
+    bucket_by_length: bool = _field(True, "Batch examples of similar length together, so "
+                                          "that padding to each batch's longest wastes "
+                                          "little (fine-tuning).")
+    # Checkpoints and logs.
+    model_dir: str | None = _field(None, "Output folder: backups, checkpoints, TensorBoard "
+                                         "logs, the saved model.")
+    checkpoint_every_n_steps: int | None = _field(None, "Backup interval for resuming "
+                                                        "(default: each epoch).")
+    keep_checkpoints: int = _field(3, "Epoch checkpoints kept.")
+    log_every_n_steps: int = _field(100, "Progress line / TensorBoard interval.")
+
+    def __post_init__(self):
+        for name in ("strategy", "mixed_precision", "optimizer"):
+            allowed = _FIELDS[name].metadata["choices"]
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {list(allowed)}, got "
+                                 f"{getattr(self, name)!r}")
+        for name in ("batch_size", "eval_batch_size", "epochs", "grad_accum_steps",
+                     "log_every_n_steps"):
+            value = getattr(self, name)
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+                setattr(self, name, value)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+        for name in ("checkpoint_every_n_steps", "warmup_steps"):
+            value = getattr(self, name)
+            if value is not None and value < (1 if name == "checkpoint_every_n_steps" else 0):
+                raise ValueError(f"{name} must be >= 1 (or unset), got {value}")
+        if self.keep_checkpoints < 0 or self.malloc_arena_max < 0:
+            raise ValueError("keep_checkpoints and malloc_arena_max must be >= 0, got "
+                             f"{self.keep_checkpoints} and {self.malloc_arena_max}")
+        if not 0 <= self.warmup_proportion <= 1:
+            raise ValueError(f"warmup_proportion must be in [0, 1], got "
+                             f"{self.warmup_proportion}")
+        if self.learning_rate <= 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+
+    def replace(self, **changes):
+        """A copy with `changes` (field names); ValueError naming an unknown one."""
+        unknown = sorted(set(changes) - set(_FIELDS))
+        if unknown:
+            raise ValueError(f"Unknown training setting(s) {unknown}; TrainingConfig has "
+                             f"{sorted(_FIELDS)}")
+        return dataclasses.replace(self, **changes)
+
+    def num_warmup_steps(self, num_updates):
+        """`warmup_steps` if set, else `warmup_proportion` of `num_updates`."""
+        if self.warmup_steps is not None:
+            return min(self.warmup_steps, num_updates)
+        return int(num_updates * self.warmup_proportion)
+
+    @property
+    def dtype_policy(self):
+        """The Keras dtype policy name of `mixed_precision`."""
+        return MIXED_PRECISION_POLICIES[self.mixed_precision]
+
+
+_FIELDS = {field.name: field for field in dataclasses.fields(TrainingConfig)}
+_STRATEGIES = {}  # (name, tpu) -> the strategy built for it in this process
+
+
+def get_strategy(config):
+    """The `tf.distribute.Strategy` of `config`, built on first use and then reused."""
+    key = (config.strategy, config.tpu)
+    if key not in _STRATEGIES:
+        _STRATEGIES[key] = make_strategy(config.strategy, config.tpu)
+    return _STRATEGIES[key]
+
+
+def setup(config):
+    """What a run does before building models; returns the strategy.
+
+    Caps malloc arenas, seeds all randomness, sets the global dtype policy and builds
+    the distribution strategy (once per process, before other TF work in a binary).
+    """
+    memory.limit_malloc_arenas(config.malloc_arena_max)
+    keras.utils.set_random_seed(config.seed)
+    keras.config.set_dtype_policy(config.dtype_policy)
+    strategy = get_strategy(config)
+    logging.info("Strategy %s with %d replica(s); dtype policy %s",
+                 type(strategy).__name__, strategy.num_replicas_in_sync, config.dtype_policy)
+    return strategy
+
+
+def make_optimizer(config, num_updates):
+    """`optimization.make_optimizer` as `config` says.
+
+    Args:
+        num_updates: int, optimizer updates in the run (micro-batches divided by
+            `grad_accum_steps`).
+    """
+    return optimization.make_optimizer(
+        config.optimizer, config.learning_rate, num_updates,
+        config.num_warmup_steps(num_updates), weight_decay=config.weight_decay,
+        grad_accum_steps=config.grad_accum_steps)
+
+
+def write_resolved_config(folder, *configs):
+    """Writes the run's settings (dataclasses or dicts, later ones win) to
+    `folder/resolved_config.json`, so a checkpoint or export says how it was made.
+
+    Returns:
+        str, the file's path.
+    """
+    values = {}
+    for config in configs:
+        values.update(dataclasses.asdict(config) if dataclasses.is_dataclass(config)
+                      else config)
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, RESOLVED_CONFIG_FILE)
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(values, f, indent=2, sort_keys=True, default=str)
+        f.write("\n")
+    return path

@@ -1,0 +1,61 @@
+"""Fine-tuning: the one recipe every caller runs (`TaskModel.fit`, and through it
+`bert-finetune`, the benchmarks and the tests).
+
+    history = finetune(task, model, train_examples, config, eval_examples=dev)
+
+It sizes the schedule from the data (updates = epochs x batches / accumulation),
+builds the optimizer, the length-bucketed training pipeline and the per-epoch evaluator,
+and runs `trainer.train` (checkpoints, exact resume of epochs, best epoch, TensorBoard,
+progress) under the strategy the model was built in.
+"""
+import math
+import shutil
+import tempfile
+
+from absl import logging
+
+from bert_tf.train import config as train_config
+from bert_tf.train import trainer
+
+
+def finetune(task, model, train_examples, config, eval_examples=None, callbacks=(),
+             strategy=None):
+    """Trains `model` on the task's examples; returns the keras History.
+
+    Args:
+        task: a `bert_tf.tasks.Task`.
+        model: its keras.Model, built under `strategy.scope()`.
+        train_examples: list of the task's labelled examples.
+        config: `TrainingConfig`; without `model_dir`, backups go to a temporary folder
+            that is deleted afterwards (no resume).
+        eval_examples: list or None; scored after every epoch with the task's metrics,
+            and the best epoch (`task.best_metric`) is kept.
+        callbacks: more keras callbacks.
+        strategy: the tf.distribute.Strategy the model was built in (default: the
+            config's).
+    """
+    strategy = strategy or train_config.get_strategy(config)
+    steps_per_epoch = math.ceil(len(train_examples) / config.batch_size)
+    num_updates = max(config.epochs * steps_per_epoch // config.grad_accum_steps, 1)
+    logging.info("%d training examples, %d epochs of %d steps", len(train_examples),
+                 config.epochs, steps_per_epoch)
+    bucket_by_length = config.bucket_by_length
+    evaluate_fn = (task.evaluator(eval_examples, config.eval_batch_size, bucket_by_length)
+                   if eval_examples else None)
+    dataset = task.make_dataset(train_examples, config.batch_size, training=True,
+                                seed=config.seed, bucket_by_length=bucket_by_length)
+    with strategy.scope():
+        optimizer = train_config.make_optimizer(config, num_updates)
+    model_dir = config.model_dir or tempfile.mkdtemp(prefix="bert_tf_fit_")
+    try:
+        return trainer.train(
+            model, dataset, strategy=strategy, model_dir=model_dir, epochs=config.epochs,
+            compile_args=task.compile_args(optimizer), jit_compile=config.jit_compile,
+            evaluate_fn=evaluate_fn, best_metric=task.best_metric if evaluate_fn else None,
+            checkpoint_every_n_steps=config.checkpoint_every_n_steps,
+            keep_checkpoints=config.keep_checkpoints if config.model_dir else 0,
+            log_every_n_steps=config.log_every_n_steps,
+            global_batch_size=config.batch_size, extra_callbacks=callbacks)
+    finally:
+        if not config.model_dir:
+            shutil.rmtree(model_dir, ignore_errors=True)

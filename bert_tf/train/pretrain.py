@@ -1,0 +1,148 @@
+"""A pretraining run, from Python: what `bert-pretrain` does, as one call.
+
+    bert_tf.pretrain(
+        PretrainingConfig(input_files="data/books/*.tfrecord", preset="mini",
+                          num_train_steps=10000, vocab_file="vocab.txt"),
+        TrainingConfig(batch_size=256, optimizer="lamb", learning_rate=1e-3,
+                       warmup_steps=1000, model_dir="runs/mini", strategy="mirrored"))
+
+The model comes from `preset` or `bert_config` (from scratch) or `init_checkpoint` (a
+Google or Hugging Face folder). Called again with the same settings after a crash, the
+run continues from the newest checkpoint in `model_dir` with the same weights, optimizer
+state and data position (`PretrainingTrainer`, pretraining.py), and ends as an
+uninterrupted run would. At the end the model is also written as a Hugging Face folder,
+`model_dir/pretrained_step_N`, which fine-tuning takes as its checkpoint.
+"""
+import dataclasses
+import os
+
+from absl import logging
+
+from bert_tf.config import BertConfig
+from bert_tf.data import MaskedLMMasker, pretraining_dataset
+from bert_tf.model.encoder import BertEncoder
+from bert_tf.model.pretraining import BertPretrainingModel
+from bert_tf.pretrained import load_pretraining_model, save_pretrained
+from bert_tf.text import BertTokenizer
+from bert_tf.train import config as train_config
+from bert_tf.train.pretraining import DynamicLossScale, PretrainingTrainer
+
+DEFAULT_CHECKPOINT_EVERY_N_STEPS = 1000
+
+
+def _field(default, help):
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
+@dataclasses.dataclass
+class PretrainingConfig:
+    """What to pretrain on and what model (each field is a `bert-pretrain` flag)."""
+
+    input_files: str | None = _field(None, "Comma-separated globs of pretraining TFRecords "
+                                           "(bert-create-pretraining-data).")
+    num_train_steps: int | None = _field(None, "Optimizer updates to train for.")
+    preset: str | None = _field(None, "BERT size to train from scratch: tiny, mini, small, "
+                                      "medium, base or large.")
+    bert_config: str | None = _field(None, "bert_config.json / config.json to train from "
+                                           "scratch (instead of preset).")
+    init_checkpoint: str | None = _field(None, "Pretrained BERT folder to continue from "
+                                               "(Google or Hugging Face layout).")
+    max_seq_length: int = _field(128, "Tokens per sequence of the records.")
+    max_predictions_per_seq: int = _field(20, "Masked-LM slots per sequence.")
+    dynamic_masking: bool = _field(False, "The records were written with "
+                                          "--dynamic_masking: mask them in the input "
+                                          "pipeline, anew every epoch.")
+    whole_word_masking: bool = _field(True, "Dynamic masking: mask whole words.")
+    masked_lm_prob: float = _field(0.15, "Dynamic masking: fraction of tokens predicted.")
+    vocab_file: str | None = _field(None, "vocab.txt of the records; needed for dynamic "
+                                          "masking and copied into the final export "
+                                          "(default: the init_checkpoint folder's).")
+    shuffle_buffer_size: int = _field(10000, "Records in the shuffle buffer.")
+
+    def check(self):
+        """ValueError naming the setting when something needed is missing or wrong."""
+        for name in ("input_files", "num_train_steps"):
+            if not getattr(self, name):
+                raise ValueError(f"{name} is required (a flag or config-file key)")
+        if self.num_train_steps < 1:
+            raise ValueError(f"num_train_steps must be >= 1, got {self.num_train_steps}")
+        given = [name for name in ("init_checkpoint", "bert_config", "preset")
+                 if getattr(self, name)]
+        if len(given) != 1:
+            raise ValueError("Give exactly one of init_checkpoint, bert_config and preset, "
+                             f"got {given or 'none'}")
+
+    def model_config(self):
+        """The encoder config of `bert_config` or `preset`; None with init_checkpoint."""
+        if self.init_checkpoint:
+            return None
+        if self.bert_config:
+            return BertConfig.from_json_file(self.bert_config)
+        return BertConfig.from_preset(self.preset)
+
+    def resolved_vocab_file(self):
+        """`vocab_file`, else the init_checkpoint's vocab.txt if any, else None."""
+        if self.vocab_file:
+            if not os.path.isfile(self.vocab_file):
+                raise FileNotFoundError(f"vocab_file {self.vocab_file} does not exist")
+            return self.vocab_file
+        if self.init_checkpoint:
+            path = os.path.join(self.init_checkpoint, "vocab.txt")
+            if os.path.isfile(path):
+                return path
+        return None
+
+
+def pretrain(config, training):
+    """Pretrains (MLM + NSP) as `config` and `training` (a `TrainingConfig`; its
+    `model_dir` is required) say; resumes from `training.model_dir`.
+
+    Returns:
+        (model, metrics of the last logging interval, the final export's folder).
+    """
+    config.check()
+    if not training.model_dir:
+        raise ValueError("model_dir is required for pretraining (checkpoints go there)")
+    strategy = train_config.setup(training)
+    bert_config = config.model_config()
+    vocab_file = config.resolved_vocab_file()
+    with strategy.scope():
+        model = (load_pretraining_model(config.init_checkpoint) if config.init_checkpoint
+                 else BertPretrainingModel(BertEncoder.from_bert_config(bert_config)))
+        optimizer = train_config.make_optimizer(training, config.num_train_steps)
+        loss_scale = DynamicLossScale() if training.mixed_precision == "float16" else None
+    bert_config = model.encoder.bert_config
+    if config.max_seq_length > bert_config.max_position_embeddings:
+        raise ValueError(f"max_seq_length {config.max_seq_length} exceeds the model's "
+                         f"max_position_embeddings {bert_config.max_position_embeddings}")
+
+    masker = None
+    if config.dynamic_masking:
+        if vocab_file is None:
+            raise ValueError("dynamic_masking needs vocab_file (the vocab of the records)")
+        tokenizer = BertTokenizer.from_vocab_file(vocab_file)
+        if tokenizer.vocab_size != bert_config.vocab_size:
+            raise ValueError(f"vocab_file has {tokenizer.vocab_size} tokens but the model's "
+                             f"vocab_size is {bert_config.vocab_size}")
+        masker = MaskedLMMasker.from_tokenizer(
+            tokenizer, config.max_predictions_per_seq, whole_word=config.whole_word_masking,
+            mask_rate=config.masked_lm_prob)
+    dataset = pretraining_dataset(
+        config.input_files, training.batch_size, config.max_seq_length,
+        config.max_predictions_per_seq, masker=masker, vocab_size=bert_config.vocab_size,
+        seed=training.seed, shuffle_buffer_size=config.shuffle_buffer_size)
+
+    train_config.write_resolved_config(training.model_dir, training, config,
+                                       {"bert_config": bert_config.to_dict("google")})
+    trainer = PretrainingTrainer(model, optimizer, strategy, training.batch_size,
+                                 jit_compile=training.jit_compile, loss_scale=loss_scale)
+    metrics = trainer.train(dataset, training.model_dir, config.num_train_steps,
+                            training.checkpoint_every_n_steps
+                            or DEFAULT_CHECKPOINT_EVERY_N_STEPS,
+                            training.keep_checkpoints, training.log_every_n_steps)
+
+    export_dir = os.path.join(training.model_dir, f"pretrained_step_{config.num_train_steps}")
+    if strategy.extended.should_checkpoint and not os.path.exists(export_dir):
+        save_pretrained(model, export_dir, fmt="hf", vocab_path=vocab_file)
+        logging.info("Wrote the pretrained model to %s", export_dir)
+    return model, metrics, export_dir
