@@ -29,6 +29,7 @@ from bert_tf.tasks import metrics
 from bert_tf.tasks.base import model_features
 from bert_tf.tasks.classification import ClassificationTask
 from bert_tf.tasks.ner import NerTask, read_conll
+from bert_tf.tasks.qa import NO_ANSWER
 from bert_tf.text.tokenizer import BertTokenizer
 from bert_tf.export import exporter as export_tool
 
@@ -80,6 +81,10 @@ def expected_outputs(task, model, texts):
 
 
 def assert_outputs_equal(got, want):
+    """`got` (a signature's outputs) equals `want` (the task's), with every row served:
+    its `error` output all ""."""
+    got = dict(got)
+    assert [e for e in got.pop("error") if e] == []
     assert sorted(got) == sorted(want)
     for name, value in want.items():
         if value.dtype.kind == "f":
@@ -209,6 +214,7 @@ def test_saved_model_cli_lists_both_signatures(saved_model_dir):
         ("outputs", "label"): ("DT_STRING", "(-1)"),
         ("outputs", "label_id"): ("DT_INT32", "(-1)"),
         ("outputs", "probabilities"): ("DT_FLOAT", "(-1, 2)"),
+        ("outputs", "error"): ("DT_STRING", "(-1)"),
     }
     ids = {("inputs", name): ("DT_INT32", "(-1, -1)")
            for name in ("input_word_ids", "input_mask", "input_type_ids")}
@@ -218,13 +224,8 @@ def test_saved_model_cli_lists_both_signatures(saved_model_dir):
 
 def test_bad_inputs_give_errors_naming_the_problem(saved_model_dir):
     serving = tf.saved_model.load(saved_model_dir).signatures
-    with pytest.raises(tf.errors.InvalidArgumentError, match="Input text has an empty"):
-        serving["serving_default"](text=tf.constant(["fine", "   "]))
     ids = tf.constant([[101, 40000, 102]])
     ones = tf.ones_like(ids)
-    with pytest.raises(tf.errors.InvalidArgumentError,
-                       match=r"Input input_word_ids has ids outside \[0, 30522\)"):
-        serving["serve_ids"](input_word_ids=ids, input_mask=ones, input_type_ids=ones * 0)
     with pytest.raises(tf.errors.InvalidArgumentError,
                        match="Input input_mask must have the shape of input_word_ids"):
         serving["serve_ids"](input_word_ids=ids, input_mask=ones[:, :2],
@@ -235,6 +236,71 @@ def test_bad_inputs_give_errors_naming_the_problem(saved_model_dir):
                              input_type_ids=tf.zeros_like(long_ids))
     with pytest.raises((TypeError, tf.errors.InvalidArgumentError), match="string"):
         serving["serving_default"](text=tf.constant([1, 2]))
+
+
+def _alone_and_merged(signature, requests, pad):
+    """Each request's outputs run alone, and its rows of one merged batch."""
+    alone = [signature(**request) for request in requests]
+    width = max(request["input_word_ids"].shape[1] for request in requests) if pad else None
+    merged = {name: tf.concat([pad(request[name], width) for request in requests], axis=0)
+              if pad else tf.concat([request[name] for request in requests], axis=0)
+              for name in requests[0]}
+    together = signature(**merged)
+    rows, start = [], 0
+    for request in requests:
+        size = next(iter(request.values())).shape[0]
+        rows.append({k: v[start:start + size] for k, v in together.items()})
+        start += size
+    return alone, rows
+
+
+def _pad_with_first_element(tensor, width):
+    """TF Serving's batching_util.cc: `T pad_value(input.flat<T>()(0));  // using
+    existing values in padding`: a tensor is padded with its own first element."""
+    padding = width - tensor.shape[1]
+    return tf.pad(tensor, [[0, 0], [0, padding]], constant_values=tensor[0, 0])
+
+
+def test_ids_of_short_requests_batched_with_long_ones_by_tf_serving(
+        classifier, saved_model_dir, real_sentences):
+    """Requests of different lengths, merged the way TF Serving's server-side batching
+    merges them, give each request exactly what it gets alone."""
+    task, _, _ = classifier
+    serve_ids = tf.saved_model.load(saved_model_dir).signatures["serve_ids"]
+    texts = [real_sentences[:1], real_sentences[-3:], ["fine"]]
+    requests = [{k: v for k, v in task.preprocess({"text": tf.constant(t)}).items()}
+                for t in texts]
+    assert len({r["input_word_ids"].shape[1] for r in requests}) == 3
+    alone, merged = _alone_and_merged(serve_ids, requests, _pad_with_first_element)
+    for one, rows in zip(alone, merged):
+        np.testing.assert_allclose(rows["probabilities"], one["probabilities"], atol=1e-5)
+        assert rows["error"].numpy().tolist() == [b""] * len(rows["error"])
+
+
+def test_a_bad_row_never_fails_the_rows_batched_with_it(classifier, saved_model_dir):
+    """An empty text, a text of only zero-width / control characters and ids outside the
+    vocabulary each get an `error`, and the other rows of their batch their outputs."""
+    task, model, _ = classifier
+    signatures = tf.saved_model.load(saved_model_dir).signatures
+    good = "a warm and funny film"
+    texts = ["", good, "\u200b\u200d \x07", "   "]
+    out = signatures["serving_default"](text=tf.constant(texts))
+    errors = [e.decode() for e in out["error"].numpy()]
+    assert errors[1] == "" and all("text has no text to tokenize" in errors[i]
+                                   for i in (0, 2, 3))
+    alone = signatures["serving_default"](text=tf.constant([good]))
+    np.testing.assert_allclose(out["probabilities"][1], alone["probabilities"][0], atol=1e-5)
+    assert alone["error"].numpy().tolist() == [b""]
+
+    features = task.preprocess({"text": tf.constant([good, good])})
+    word_ids = features["input_word_ids"].numpy()
+    word_ids[0, 1] = 40000  # outside the vocabulary
+    out = signatures["serve_ids"](input_word_ids=tf.constant(word_ids),
+                                  input_mask=features["input_mask"],
+                                  input_type_ids=features["input_type_ids"])
+    assert [e.decode() for e in out["error"].numpy()] == [
+        "input_word_ids has ids outside [0, 30522)", ""]
+    np.testing.assert_allclose(out["probabilities"][1], alone["probabilities"][0], atol=1e-5)
 
 
 def test_tf_serving_files_next_to_the_export(export_base):
@@ -488,9 +554,15 @@ def test_qa_answers_with_character_offsets(reader, tmp_path):
         assert answered == (outputs["null_score_diff"][i] <= 0.5)
         assert outputs["answer_text"][i].decode() == (
             outputs["nbest_text"][i, 0].decode() if answered else "")
-    with pytest.raises(tf.errors.InvalidArgumentError, match="Input context has an empty"):
-        tf.saved_model.load(path).signatures["serving_default"](
-            question=tf.constant(["Who?"]), context=tf.constant([" "]))
+    # An empty context, alone or batched with others, is an `error` row, not a failure.
+    serve = tf.saved_model.load(path).signatures["serving_default"]
+    alone = serve(question=tf.constant(["Who?"]), context=tf.constant([" "]))
+    assert alone["error"].numpy()[0].decode().startswith("context has no text")
+    assert alone["answer_start"].numpy().tolist() == [NO_ANSWER]
+    mixed = serve(question=tf.constant(["Who?", questions[0]]),
+                  context=tf.constant(["", contexts[0]]))
+    assert [e.decode()[:7] for e in mixed["error"].numpy()] == ["context", ""]
+    assert mixed["answer_text"].numpy()[1] == outputs["answer_text"][0]
 
 
 def test_qa_ids_signature_finds_spans_in_the_second_segment(reader):

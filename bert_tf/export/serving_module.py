@@ -13,9 +13,15 @@ Every exported SavedModel has three signatures, named for what they take:
                      each batch holds rows of similar length and little padding.
 
 serving_default and serve_ids return the post-processed outputs (labels and
-probabilities, vectors, ...); sequence_lengths returns only `sequence_length`. All
-three return a dict of dense tensors, each with the batch as its first dimension: the
-form TF Serving's Predict API returns. Subclasses say how raw text becomes features
+probabilities, vectors, ...) and `error`; sequence_lengths returns only
+`sequence_length`. All three return a dict of dense tensors, each with the batch as its
+first dimension: the form TF Serving's Predict API returns.
+
+One row never fails the rows batched with it (TF Serving merges requests of different
+clients into one batch): a row that cannot be served (a text with nothing to tokenize,
+ids outside the vocabulary) still gets outputs, those of an empty input, and its `error`
+says why; `error` is "" for every row that was served. Only a malformed request as a
+whole (inputs of different shapes, wrong dtypes) fails. Subclasses say how raw text becomes features
 (`preprocess`) and what the outputs are (`postprocess`, and `postprocess_ids` where the
 ids alone allow less): `EncoderServingModule` (encoder.py) for feature extraction,
 `TaskServingModule` (task.py) for any fine-tuned `bert_tf.tasks` task, whose own
@@ -30,6 +36,12 @@ from bert_tf.export.keras_layer import find_encoder
 from bert_tf.model.encoder import INPUT_NAMES
 from bert_tf.tasks.base import model_features
 
+ERROR_OUTPUT = "error"  # string [B]: "" or why the row was not served
+# Texts the tokenizer turns into no word piece: spaces, control and format characters
+# (it deletes them, as HF's BasicTokenizer does), U+FFFD and NUL; and with lower-casing
+# (which strips accents), combining marks.
+_BLANK = r"[\s\p{Z}\p{Cc}\p{Cf}\x{FFFD}]*"
+_BLANK_LOWER_CASE = r"[\s\p{Z}\p{Cc}\p{Cf}\p{Mn}\x{FFFD}]*"
 TEXT_SIGNATURE = "serving_default"
 IDS_SIGNATURE = "serve_ids"
 LENGTHS_SIGNATURE = "sequence_lengths"
@@ -87,18 +99,21 @@ class ServingModule(tf.Module):
         offsets) return what the features allow."""
         return self.postprocess(model_outputs, features)
 
-    # --- the two signatures ----------------------------------------------------------------
+    # --- the three signatures --------------------------------------------------------------
     def serve_text(self, texts):
-        """`serving_default`: {name: tf.string [B]} for each of `text_inputs` -> outputs."""
-        texts = {name: check_not_empty(texts[name], name) for name in self.text_inputs}
+        """`serving_default`: {name: tf.string [B]} for each of `text_inputs` -> outputs,
+        with `error` string [B]: "" for a row that was served, else why it was not (no
+        text). No row fails the others (see the module docstring)."""
+        texts = {name: texts[name] for name in self.text_inputs}
         preprocessed = self.preprocess(texts)
         outputs = self.model(model_features(preprocessed), training=False)
-        return self.postprocess(outputs, preprocessed)
+        return {**self.postprocess(outputs, preprocessed), ERROR_OUTPUT: self.text_errors(texts)}
 
     def serve_ids(self, features):
-        """`serve_ids`: the three int32 [B, S] features -> outputs."""
-        features = self.check_features(features)
-        return self.postprocess_ids(self.model(features, training=False), features)
+        """`serve_ids`: the three int32 [B, S] features -> outputs and `error` [B]."""
+        features, error = self.checked_features(features)
+        return {**self.postprocess_ids(self.model(features, training=False), features),
+                ERROR_OUTPUT: error}
 
     def sequence_lengths(self, texts):
         """`sequence_lengths`: {name: tf.string [B]} -> {"sequence_length": int32 [B]}, the
@@ -106,10 +121,34 @@ class ServingModule(tf.Module):
         texts = {name: texts[name] for name in self.text_inputs}
         return {"sequence_length": tf.reduce_sum(self.preprocess(texts)["input_mask"], axis=1)}
 
-    def check_features(self, features):
-        """The features, once run-time checks have passed that turn bad ids into errors
-        naming the problem (out-of-range ids would otherwise fail deep inside a gather on
-        CPU, or read zeros on GPU)."""
+    # --- per-row checks ---------------------------------------------------------------------
+    def text_errors(self, texts):
+        """string [B]: for each row, "" or why it cannot be served: a text input that is
+        empty or holds only what the tokenizer deletes (spaces, control and format
+        characters such as zero-width spaces, and with lower-casing, lone accents)."""
+        blank = _BLANK_LOWER_CASE if self.tokenizer.lower_case else _BLANK
+        error = tf.fill(tf.shape(texts[self.text_inputs[0]]), "")
+        for name in self.text_inputs:
+            no_text = tf.strings.regex_full_match(texts[name], blank)
+            error = tf.where(no_text & tf.equal(error, ""),
+                             f"{name} has no text to tokenize (empty, or only spaces or "
+                             "control / zero-width characters)", error)
+        return error
+
+    def checked_features(self, features):
+        """(features fit for the model, error string [B]).
+
+        Request-level checks (the three inputs of one shape, at most
+        max_position_embeddings long) fail the request with a message naming the problem.
+        Row-level problems (ids outside the vocabulary or type range) set that row's
+        `error`; the row runs as padding, so no row fails the others it is batched with.
+
+        The attention mask is `input_mask` cut after each row's last [SEP]: TF Serving's
+        server-side batching pads variable-length inputs with each tensor's FIRST element
+        (a [CLS] id, a mask of 1), so a short request merged with a longer one would
+        otherwise attend to those pads. Every packed BERT row ends in [SEP]; a row without
+        one keeps its `input_mask`.
+        """
         config = self.bert_config
         word_ids = features["input_word_ids"]
         checks = [tf.debugging.assert_equal(
@@ -120,16 +159,27 @@ class ServingModule(tf.Module):
             tf.shape(word_ids)[1], config.max_position_embeddings,
             message=f"Sequences are longer than max_position_embeddings "
                     f"({config.max_position_embeddings}); sequence length"))
+        # In a graph the checks must run before the model, whose own failure would
+        # otherwise race them and win with a vaguer message.
+        with tf.control_dependencies(checks):
+            word_ids = tf.identity(word_ids)
+        error = tf.fill(tf.shape(word_ids)[:1], "")
+        valid = tf.ones_like(error, tf.bool)
         for name, size in (("input_word_ids", config.vocab_size),
                            ("input_type_ids", config.type_vocab_size)):
-            checks.append(tf.debugging.assert_non_negative(
-                features[name], message=f"Input {name} has negative ids"))
-            checks.append(tf.debugging.assert_less(
-                features[name], size, message=f"Input {name} has ids outside [0, {size})"))
-        # In a graph the checks must run before the model, whose own failure (a gather
-        # out of range) would otherwise race them and win with a vaguer message.
-        with tf.control_dependencies(checks):
-            return {name: tf.identity(value) for name, value in features.items()}
+            ids = word_ids if name == "input_word_ids" else features[name]
+            bad = tf.reduce_any((ids < 0) | (ids >= size), axis=1)  # [B]
+            error = tf.where(bad & valid, f"{name} has ids outside [0, {size})", error)
+            valid &= ~bad
+        positions = tf.range(tf.shape(word_ids)[1])[tf.newaxis, :]           # [1, S]
+        is_sep = tf.equal(word_ids, self.tokenizer.sep_id)                    # [B, S]
+        last_sep = tf.reduce_max(tf.where(is_sep, positions, -1), axis=1)    # [B]
+        before_end = (positions <= last_sep[:, tf.newaxis]) | (last_sep[:, tf.newaxis] < 0)
+        keep = valid[:, tf.newaxis]
+        mask = features["input_mask"] * tf.cast(before_end, features["input_mask"].dtype)
+        return ({"input_word_ids": tf.where(keep, word_ids, self.tokenizer.pad_id),
+                 "input_mask": tf.where(keep, mask, tf.zeros_like(mask)),
+                 "input_type_ids": tf.where(keep, features["input_type_ids"], 0)}, error)
 
     def endpoints(self):
         """{signature name: (function, input_signature)} for `keras.export.ExportArchive`."""
@@ -140,15 +190,3 @@ class ServingModule(tf.Module):
         return {TEXT_SIGNATURE: (self.serve_text, [text_specs]),
                 IDS_SIGNATURE: (self.serve_ids, [id_specs]),
                 LENGTHS_SIGNATURE: (self.sequence_lengths, [text_specs])}
-
-
-def check_not_empty(texts, input_name):
-    """`texts`, once checked to hold no empty or whitespace-only text (a request with
-    no text is a client bug that a [CLS] [SEP] prediction would hide); the error names
-    `input_name`."""
-    check = tf.debugging.assert_positive(
-        tf.strings.length(tf.strings.strip(texts)),
-        message=f"Input {input_name} has an empty (or whitespace-only) text; every "
-                f"{input_name} must hold text. Non-space lengths")
-    with tf.control_dependencies([check]):
-        return tf.identity(texts)

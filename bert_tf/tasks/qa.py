@@ -446,8 +446,10 @@ class QaTask(Task):
         valid = best_score > -float("inf")
         first_piece = tf.where(valid, tf.cast(chosen[:, :, 1], tf.int64), 0)
         last_piece = tf.where(valid, tf.cast(chosen[:, :, 2], tf.int64), 0)
-        byte_start = tf.gather(offsets[0].flat_values, first_piece)
-        byte_end = tf.gather(offsets[1].flat_values, last_piece)
+        # One spare offset: a batch without any context piece still gathers (the
+        # invalid spans' index 0), and its answers are masked out below.
+        byte_start = tf.gather(tf.concat([offsets[0].flat_values, [0]], 0), first_piece)
+        byte_end = tf.gather(tf.concat([offsets[1].flat_values, [0]], 0), last_piece)
         text, char_start, char_end = _substrings(preprocessed["context"], byte_start, byte_end)
         text = tf.where(valid, text, "")
         char_start = tf.where(valid, char_start, NO_ANSWER)
