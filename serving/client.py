@@ -26,7 +26,9 @@ import dataclasses
 import json
 import random
 import re
+import socket
 import sys
+import threading
 import time
 
 import numpy as np
@@ -116,17 +118,20 @@ class RetryPolicy:
         wait = min(self.max_backoff, self.initial_backoff * self.multiplier ** (retry - 1))
         return wait * random.uniform(0.5, 1.0)
 
-    def call(self, fn):
-        """Returns `fn()`, retrying while it raises ServerUnavailableError."""
+    def call(self, fn, timeout):
+        """Returns `fn(seconds left)`, retrying while it raises ServerUnavailableError,
+        all within `timeout` seconds: no retry starts, and no wait runs, past it."""
+        deadline = time.monotonic() + timeout
         attempt = 1
         while True:
             try:
-                return fn()
+                return fn(deadline - time.monotonic())
             except ServerUnavailableError as e:
-                if attempt >= self.attempts:
+                wait = self.backoff(attempt)
+                if attempt >= self.attempts or time.monotonic() + wait >= deadline:
                     raise ServerUnavailableError(
                         e.code, f"{e.message} (gave up after {attempt} attempts)") from e
-            time.sleep(self.backoff(attempt))
+            time.sleep(wait)
             attempt += 1
 
 
@@ -175,7 +180,8 @@ class RestClient(_Client):
     Args:
       host: str, the server's address (loopback by default).
       port: int, its REST port.
-      timeout: float, seconds for each HTTP request (connect and read).
+      timeout: float, seconds a call may take in all: connecting, sending, the reply's
+        last byte, and retries (a server that trickles its reply is cut off too).
       retry: RetryPolicy for UNAVAILABLE (HTTP 503, refused connections).
     """
 
@@ -212,35 +218,79 @@ class RestClient(_Client):
             raise TypeError(f"inputs must be a dict (columns) or a list (instances), got "
                             f"{type(inputs).__name__}")
         body["signature_name"] = signature
-        reply = self._call("POST", _model_path(model, version) + ":predict", body)
-        if key not in reply:
-            raise ServingError("UNKNOWN", f"Reply has no {key!r}: {str(reply)[:200]}")
+        url = self.base_url + _model_path(model, version) + ":predict"
+        reply = self._call("POST", url, body)
+        if not isinstance(reply, dict) or key not in reply:
+            raise ServingError("UNKNOWN", f"Reply has no {key!r}: {str(reply)[:200]}", url)
         return reply[key]
 
     def model_status(self, model, version=None):
         """The server's `model_version_status` list for the model (or one version)."""
-        return self._call("GET", _model_path(model, version))["model_version_status"]
+        return self._call("GET", self.base_url + _model_path(model, version))[
+            "model_version_status"]
 
-    def _call(self, method, path, body=None):
-        url = self.base_url + path
-        return self.retry.call(lambda: self._request(method, url, body))
+    def _call(self, method, url, body=None):
+        return self.retry.call(lambda seconds: self._request(method, url, body, seconds),
+                               self.timeout)
 
-    def _request(self, method, url, body):
-        try:
-            response = self._session.request(method, url, json=body, timeout=self.timeout)
-        except requests.ConnectionError as e:
-            raise ServerUnavailableError("UNAVAILABLE", f"cannot connect: {e}", url) from e
-        except requests.Timeout as e:
+    def _request(self, method, url, body, seconds):
+        """One HTTP request, its reply read whole within `seconds`.
+
+        requests' own timeout bounds each socket read, not the call: a reply trickled a
+        byte at a time would never end. So the request runs in a worker thread that the
+        call stops waiting for at the deadline (shutting its socket down once the reply
+        has begun, which ends the worker's read).
+        """
+        outcome = {}
+
+        def send():
+            try:
+                response = self._session.request(method, url, json=body, stream=True,
+                                                  timeout=max(seconds, 0.001))
+                outcome["response"] = response
+                outcome["content"] = response.content  # the whole body
+            except Exception as e:  # noqa: BLE001 (handed to the caller below)
+                outcome["error"] = e
+
+        worker = threading.Thread(target=send, daemon=True)
+        worker.start()
+        worker.join(max(seconds, 0))
+        if worker.is_alive():
+            _abort(outcome.get("response"))
+            raise ServingError("DEADLINE_EXCEEDED", f"no whole reply within {self.timeout} s",
+                               url)
+        error = outcome.get("error")
+        if isinstance(error, requests.ConnectionError):
+            raise ServerUnavailableError("UNAVAILABLE", f"cannot connect: {error}", url) \
+                from error
+        if isinstance(error, requests.Timeout):
             raise ServingError("DEADLINE_EXCEEDED",
-                               f"no reply within {self.timeout} s", url) from e
+                               f"no whole reply within {self.timeout} s", url) from error
+        if error is not None:
+            raise error
+        response, content = outcome["response"], outcome["content"]
         try:
-            reply = response.json()
+            reply = json.loads(content)
         except ValueError:
-            reply = {"error": response.text[:500]}
+            if response.ok:
+                raise ServingError("UNKNOWN", f"the reply is not JSON (HTTP "
+                                   f"{response.status_code}); it starts with "
+                                   f"{content[:200]!r}", url) from None
+            reply = {"error": content[:500].decode("utf-8", "replace")}
         if response.ok:
             return reply
         code = _HTTP_CODES.get(response.status_code, "UNKNOWN")
-        raise _error_for(code, str(reply.get("error", reply)), url)
+        raise _error_for(code, str(reply.get("error", reply) if isinstance(reply, dict)
+                                   else reply), url)
+
+
+def _abort(response):
+    """Shuts down the socket a reply is being read from, waking the reader (closing the
+    reply instead would wait for the reader's lock, i.e. for the whole trickle)."""
+    try:
+        response.raw.connection.sock.shutdown(socket.SHUT_RDWR)
+    except (AttributeError, OSError):  # no reply yet, or already closed
+        pass
 
 
 # TF Serving's status -> HTTP mapping (model_servers/http_server.cc), read backwards.
@@ -259,7 +309,7 @@ class GrpcClient(_Client):
     Args:
       host: str, the server's address (loopback by default).
       port: int, its gRPC port.
-      timeout: float, deadline in seconds of each call.
+      timeout: float, seconds a call may take in all, retries included (gRPC deadlines).
       retry: RetryPolicy for UNAVAILABLE.
       max_message_bytes: int, largest request/reply (sequence outputs are big).
     """
@@ -309,12 +359,13 @@ class GrpcClient(_Client):
         request.model_spec.signature_name = signature
         for name, value in inputs.items():
             request.inputs[name].CopyFrom(tf.make_tensor_proto(_as_array(value)))
-        response = self.retry.call(lambda: self._predict(request))
+        response = self.retry.call(lambda seconds: self._predict(request, seconds),
+                                   self.timeout)
         return {name: tf.make_ndarray(proto) for name, proto in response.outputs.items()}
 
-    def _predict(self, request):
+    def _predict(self, request, seconds):
         try:
-            return self._stub.Predict(request, timeout=self.timeout)
+            return self._stub.Predict(request, timeout=max(seconds, 0.001))
         except self._grpc.RpcError as e:
             raise _error_for(e.code().name, e.details() or "", self.target) from e
 
@@ -348,7 +399,8 @@ def _define_flags():
     flags.DEFINE_string("signature", DEFAULT_SIGNATURE, "Signature name.")
     flags.DEFINE_enum("form", "inputs", ["inputs", "instances"],
                       "REST request form: columnar 'inputs' or row 'instances'.")
-    flags.DEFINE_float("timeout", 10.0, "Seconds per attempt.")
+    flags.DEFINE_float("timeout", 10.0, "Seconds a call may take in all (the whole reply, "
+                       "retries included).")
     flags.DEFINE_integer("attempts", 4, "Tries in all while the server is UNAVAILABLE.")
 
 

@@ -394,3 +394,76 @@ def test_predict_input_file_that_is_not_utf8_names_the_line(tmp_path):
         read_input_file(str(path))
     path.write_bytes(b"a fine film\r\n\r\nbad\r\n")
     assert read_input_file(str(path)) == {"text": ["a fine film", "bad"]}
+
+
+class _RawHttpServer:
+    """A bounded stand-in server on 127.0.0.1 that answers one connection with `reply`
+    (bytes): its first `burst` bytes at once, then one byte every `delay` seconds (all at
+    once without a delay); it stops by itself after `max_seconds`."""
+
+    def __init__(self, reply, delay=0.0, burst=0, max_seconds=10.0):
+        import socket
+        self.reply, self.delay, self.max_seconds = reply, delay, max_seconds
+        self.burst = burst
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.socket.settimeout(max_seconds)
+        self.port = self.socket.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        end = time.monotonic() + self.max_seconds
+        try:
+            connection, _ = self.socket.accept()
+        except OSError:
+            return
+        with connection:
+            connection.recv(65536)  # the request
+            if self.delay and self.burst:
+                connection.sendall(self.reply[:self.burst])
+            for i in range(self.burst if self.delay else 0, len(self.reply)):
+                if time.monotonic() > end:
+                    return
+                try:
+                    connection.sendall(self.reply[i:i + 1] if self.delay else self.reply[i:])
+                except OSError:
+                    return
+                if not self.delay:
+                    return
+                time.sleep(self.delay)
+
+    def close(self):
+        self.socket.close()
+        self.thread.join(timeout=self.max_seconds)
+
+
+@pytest.mark.parametrize("trickled", ["headers", "body"])
+def test_rest_timeout_bounds_the_whole_call_against_a_trickling_server(trickled):
+    body = b'{"outputs": {"label": ["fresh"]}}' + b" " * 200
+    headers = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + \
+        f"Content-Length: {len(body)}\r\n\r\n".encode()
+    # "body": the headers at once, then the body a byte at a time.
+    server = _RawHttpServer(headers + body, delay=0.1,
+                            burst=len(headers) if trickled == "body" else 0)
+    try:
+        start = time.monotonic()
+        with serving_client.RestClient(port=server.port, timeout=1.0) as client:
+            with pytest.raises(serving_client.ServingError, match="DEADLINE_EXCEEDED"):
+                client.predict("rt", {"text": ["fine"]})
+        assert time.monotonic() - start < 2.5
+    finally:
+        server.close()
+
+
+def test_rest_reply_that_is_not_json_says_so():
+    body = b"<html><body>502 Bad Gateway from a proxy</body></html>"
+    reply = b"HTTP/1.1 200 OK\r\nContent-Length: " + str(len(body)).encode() + \
+        b"\r\n\r\n" + body
+    server = _RawHttpServer(reply)
+    try:
+        with serving_client.RestClient(port=server.port, timeout=5.0) as client:
+            with pytest.raises(serving_client.ServingError,
+                               match=r"not JSON \(HTTP 200\); it starts with b'<html>"):
+                client.predict("rt", {"text": ["fine"]})
+    finally:
+        server.close()
