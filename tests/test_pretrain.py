@@ -6,6 +6,7 @@ Data: Rotten Tomatoes sentences grouped into documents, a 400-token vocab learne
 them, records made by `create_pretraining_data`. Model: a 2-layer, 32-wide BERT.
 Tests marked slow (run with `-m slow`) start TensorFlow in subprocesses: 30-120 s each.
 """
+import dataclasses
 import json
 import os
 import signal
@@ -396,3 +397,54 @@ def test_sigkill_and_restart_ends_like_an_uninterrupted_run(data_dir, tmp_path):
     exported = load_pretraining_model(str(killed_dir / f"pretrained_step_{steps}"))
     assert exported.encoder.bert_config == _config(data_dir, dropout=0.1)
     assert json.loads((killed_dir / "resolved_config.json").read_text())["num_train_steps"] == steps
+
+
+@pytest.mark.parametrize("damage", ["truncated_data", "truncated_index"])
+def test_resume_skips_a_corrupted_latest_checkpoint(data_dir, tmp_path, caplog, damage):
+    """A crash that truncated the newest checkpoint: the run resumes from the one before
+    it, with a warning naming the skipped file."""
+    config = _config(data_dir)
+    model_dir = str(tmp_path / "run")
+    _trainer(config, num_train_steps=8).train(_dataset(data_dir), model_dir, 4,
+                                              checkpoint_every_n_steps=2)
+    suffix = ".data-00000-of-00001" if damage == "truncated_data" else ".index"
+    newest = tmp_path / "run" / f"ckpt-4{suffix}"
+    newest.write_bytes(newest.read_bytes()[:len(newest.read_bytes()) // 2])
+    resumed = _trainer(config, num_train_steps=8)
+    assert resumed.restore_newest(resumed.checkpoint(iter(_dataset(data_dir))),
+                                  model_dir).endswith("ckpt-2")
+    assert int(resumed.step.numpy()) == 2
+    assert "Skipped checkpoint" in caplog.text and "ckpt-4" in caplog.text
+
+
+def test_resume_with_another_model_configuration_says_so(data_dir, tmp_path):
+    model_dir = str(tmp_path / "run")
+    _trainer(_config(data_dir), num_train_steps=4).train(_dataset(data_dir), model_dir, 2)
+    bigger = dataclasses.replace(_config(data_dir), hidden_size=64, intermediate_size=128)
+    with pytest.raises(ValueError, match="holds checkpoints of another model configuration"):
+        _trainer(bigger, num_train_steps=4).train(_dataset(data_dir), model_dir, 4)
+
+
+def test_pretrain_names_a_truncated_record_file(data_dir, tmp_path):
+    """bert_tf.pretrain on records of which one file was cut short: the error names it
+    (TF's own DataLossError names no file)."""
+    import shutil
+
+    import bert_tf
+
+    records = tmp_path / "records"
+    shutil.copytree(data_dir / "records", records)
+    shard = sorted(records.glob("*.tfrecord"))[0]
+    shard.write_bytes(shard.read_bytes()[:len(shard.read_bytes()) // 3])
+    config_file = tmp_path / "bert_config.json"
+    config_file.write_text(json.dumps(_config(data_dir).to_dict("google")))
+    with pytest.raises(ValueError, match=rf"Damaged pretraining records: {shard} breaks after "
+                                         r"\d+ records"):
+        bert_tf.pretrain(
+            bert_tf.PretrainingConfig(
+                input_files=str(records / "*.tfrecord"), bert_config=str(config_file),
+                num_train_steps=50, max_seq_length=SEQ_LENGTH,
+                max_predictions_per_seq=MAX_PREDICTIONS, shuffle_buffer_size=10),
+            bert_tf.TrainingConfig(batch_size=BATCH, model_dir=str(tmp_path / "run"),
+                                   log_every_n_steps=10))
+    keras.config.set_dtype_policy("float32")

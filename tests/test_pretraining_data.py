@@ -364,3 +364,12 @@ def test_feature_spec_is_the_written_schema(records_dir):
     assert set(example.features.feature) == set(spec)
     assert set(feature_spec(SEQ_LENGTH, MAX_PREDICTIONS, masked=False)) == {
         "input_word_ids", "input_mask", "input_type_ids", "next_sentence_labels"}
+
+
+def test_one_line_documents_warn_that_next_sentences_are_random(tmp_path, vocab_file, caplog):
+    """One document per line (a missing blank line between documents is the usual
+    mistake) leaves no next sentence to pair: every pair is random, and it says so."""
+    text = "".join(f"the film number {i} was fine .\n\n" for i in range(40)).encode()
+    _create(tmp_path, text, vocab_file, name="one_per_line.txt")
+    assert "100% of the next-sentence pairs are random" in caplog.text
+    assert "100% of the 40 documents have one sentence" in caplog.text

@@ -134,6 +134,7 @@ def create_pretraining_data(input_patterns, output_dir, vocab_file, options=None
                 shard["sentences"], shard["instances"], _totals(shards)["instances"],
                 time.monotonic() - start)
 
+    _warn_if_next_sentences_are_mostly_random(_totals(shards))
     metadata = {
         "options": dataclasses.asdict(options),
         "vocab": {"file": os.path.abspath(vocab_file), "size": tokenizer.vocab_size,
@@ -149,7 +150,27 @@ def create_pretraining_data(input_patterns, output_dir, vocab_file, options=None
 
 def _totals(shards):
     return {key: sum(shard[key] for shard in shards)
-            for key in ("documents", "sentences", "tokens", "instances", "next_is_random")}
+            for key in ("documents", "one_sentence_documents", "sentences", "tokens",
+                        "instances", "next_is_random")}
+
+
+# Pairs are random half the time by design; far more means few documents have a next
+# sentence to give (one-line documents: a missing blank line between documents, or one
+# document per line), and next-sentence prediction then learns little.
+_RANDOM_NEXT_WARNING = 0.6
+
+
+def _warn_if_next_sentences_are_mostly_random(totals):
+    if not totals["instances"]:
+        return
+    random_fraction = totals["next_is_random"] / totals["instances"]
+    if random_fraction > _RANDOM_NEXT_WARNING:
+        logging.warning(
+            "%.0f%% of the next-sentence pairs are random (50%% expected): %.0f%% of the "
+            "%d documents have one sentence, so they have no next sentence to pair. The "
+            "input should hold one sentence per line and a blank line between documents",
+            100 * random_fraction, 100 * totals["one_sentence_documents"] /
+            max(totals["documents"], 1), totals["documents"])
 
 
 def _init_worker():
@@ -202,7 +223,9 @@ def _write_shard(job):
                 writer.write(record)
     os.replace(temporary_path, job.output_path)
     return {"input": job.input_path, "output": job.output_path,
-            "documents": len(documents), "sentences": sum(len(d) for d in documents),
+            "documents": len(documents),
+            "one_sentence_documents": sum(len(d) == 1 for d in documents),
+            "sentences": sum(len(d) for d in documents),
             "tokens": int(sum(len(s) for d in documents for s in d)),
             "instances": len(instances),
             "next_is_random": sum(i.is_random_next for i in instances)}

@@ -78,6 +78,21 @@ def pretraining_dataset(file_pattern, batch_size, max_seq_length, max_prediction
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
+def damaged_files(file_pattern):
+    """[(path, records read, TF's message)] of the record files that do not read to their
+    end (truncated by a crash or a copy): TF's own error names no file, so a run that
+    fails with DataLossError looks here for which one."""
+    damaged = []
+    for path in match_files(file_pattern, "pretraining record"):
+        count = 0
+        try:
+            for _ in tf.data.TFRecordDataset(path):
+                count += 1
+        except tf.errors.DataLossError as e:
+            damaged.append((path, count, e.message.splitlines()[0]))
+    return damaged
+
+
 def _check_ids(features, vocab_size):
     for name in ("input_word_ids", "masked_lm_ids"):
         if name in features:

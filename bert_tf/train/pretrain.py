@@ -16,10 +16,12 @@ uninterrupted run would. At the end the model is also written as a Hugging Face 
 import dataclasses
 import os
 
+import tensorflow as tf
 from absl import logging
 
 from bert_tf.config import BertConfig
 from bert_tf.data import MaskedLMMasker, pretraining_dataset
+from bert_tf.data.dataset import damaged_files
 from bert_tf.model.encoder import BertEncoder
 from bert_tf.model.pretraining import BertPretrainingModel
 from bert_tf.pretrained import load_pretraining_model, save_pretrained
@@ -136,10 +138,20 @@ def pretrain(config, training):
                                        {"bert_config": bert_config.to_dict("google")})
     trainer = PretrainingTrainer(model, optimizer, strategy, training.batch_size,
                                  jit_compile=training.jit_compile, loss_scale=loss_scale)
-    metrics = trainer.train(dataset, training.model_dir, config.num_train_steps,
-                            training.checkpoint_every_n_steps
-                            or DEFAULT_CHECKPOINT_EVERY_N_STEPS,
-                            training.keep_checkpoints, training.log_every_n_steps)
+    try:
+        metrics = trainer.train(dataset, training.model_dir, config.num_train_steps,
+                                training.checkpoint_every_n_steps
+                                or DEFAULT_CHECKPOINT_EVERY_N_STEPS,
+                                training.keep_checkpoints, training.log_every_n_steps)
+    except tf.errors.DataLossError:
+        damaged = damaged_files(config.input_files)
+        if not damaged:
+            raise
+        raise ValueError("Damaged pretraining records: " + "; ".join(
+            f"{path} breaks after {count} records ({message})"
+            for path, count, message in damaged) + ". Write them again "
+            "(bert-create-pretraining-data) or leave them out of input_files; the run "
+            "resumes from its last checkpoint") from None
 
     export_dir = os.path.join(training.model_dir, f"pretrained_step_{config.num_train_steps}")
     if strategy.extended.should_checkpoint and not os.path.exists(export_dir):

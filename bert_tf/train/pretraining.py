@@ -242,10 +242,7 @@ class PretrainingTrainer:
                 raise ValueError(f"{name} must be >= 1, got {value}")
         iterator = iter(dataset)
         checkpoint = self.checkpoint(iterator)
-        latest = tf.train.latest_checkpoint(model_dir)
-        if latest:
-            checkpoint.restore(latest).assert_existing_objects_matched()
-            logging.info("Resumed from %s at step %d", latest, int(self.step.numpy()))
+        self.restore_newest(checkpoint, model_dir)
         manager = tf.train.CheckpointManager(checkpoint, self._checkpoint_dir(model_dir),
                                              max_to_keep=keep_checkpoints)
         writer = (tf.summary.create_file_writer(os.path.join(model_dir, LOGS_DIR))
@@ -287,6 +284,48 @@ class PretrainingTrainer:
         writer.flush()
         self._remove_temporary_checkpoints(model_dir)
         return metrics
+
+    def restore_newest(self, checkpoint, model_dir):
+        """Restores the newest checkpoint of `model_dir` that reads back whole.
+
+        A checkpoint a crash left truncated (a short `.data` file, a broken `.index`) is
+        skipped with a warning naming it and why, and the next older one is tried.
+        Returns the restored path, or None when there is no checkpoint.
+
+        Raises:
+            ValueError when `model_dir` holds checkpoints of another model configuration
+            (another preset, vocab or sequence length), or when none reads back.
+        """
+        state = tf.train.get_checkpoint_state(model_dir)
+        paths = list(reversed(state.all_model_checkpoint_paths)) if state else []
+        skipped = []
+        for path in paths:
+            if not os.path.isabs(path):
+                path = os.path.join(model_dir, path)
+            try:
+                checkpoint.restore(path).assert_existing_objects_matched()
+            except ValueError as e:
+                if "shape" in str(e).lower():
+                    raise ValueError(
+                        f"{model_dir} holds checkpoints of another model configuration "
+                        f"({os.path.basename(path)}: {str(e).splitlines()[0][:300]}); "
+                        "resume with the settings it was made with (its "
+                        "resolved_config.json), or give a new model_dir") from None
+                skipped.append((path, e))
+            except (tf.errors.OpError, IndexError, OSError) as e:  # truncated or corrupt
+                skipped.append((path, e))
+            else:
+                for bad, error in skipped:
+                    logging.warning("Skipped checkpoint %s, which does not read back (%s: "
+                                    "%s)", bad, type(error).__name__,
+                                    str(error).splitlines()[0][:200])
+                logging.info("Resumed from %s at step %d", path, int(self.step.numpy()))
+                return path
+        if skipped:
+            raise ValueError(f"No checkpoint in {model_dir} reads back: " + "; ".join(
+                f"{os.path.basename(p)}: {type(e).__name__}: {str(e).splitlines()[0][:200]}"
+                for p, e in skipped))
+        return None
 
     def _checkpoint_dir(self, model_dir):
         """`model_dir` on the chief. Every worker must take part in a save, so the others
