@@ -2,11 +2,17 @@
 min/median/max, peak memory, thread settings, and child processes, so that every engine
 runs (and has its memory measured) in a process of its own.
 
+Benchmarks are modules of the package `bench`, run from the repository root
+(`python -m bench.finetune --task=ner`); a benchmark starts its children the same way,
+`bench_argv("finetune", "--engine=x", ...)` = `[sys.executable, "-m", "bench.finetune",
+...]`, in the repository root (`REPO_ROOT`), so that no benchmark edits `sys.path` and
+none imports another: what two of them share lives here.
+
 Two ways to use child processes:
 
 * one-shot — the child does its work and reports one JSON dict:
       child:  common.emit_result({"engine": "x", ...})
-      parent: result = common.run_child([sys.executable, script, "--engine=x"])
+      parent: result = common.run_child(common.bench_argv("name", "--engine=x"))
 * interleaved timing — every child builds and warms up its engine, then the parent asks
   them for one timed call at a time, round-robin, so that load from other processes on
   the machine hits all engines alike and the ratios stay fair on a busy host:
@@ -15,11 +21,11 @@ Two ways to use child processes:
   Each row holds the child's `info`, the min/median/max of its timings (`summarize`) and
   its memory (`memory_report`).
 
-Also here: the CPU flags that matter for the kernels TF picks (`cpu_flags`), the model
+Also here: a random batch of padded sentence pairs (`make_inputs`), the CPU flags that matter for the kernels TF picks (`cpu_flags`), the model
 FLOPs of a BERT encoder and its heads (`encoder_forward_flops`, `mlm_head_flops`), MFU
 against a peak (`peak_tflops`, `GPU_PEAK_TFLOPS`) and a memory budget verdict.
 
-Only the standard library is imported here, so a parent process stays light.
+Only the standard library is imported at module level, so a parent process stays light.
 """
 import importlib.metadata
 import json
@@ -37,6 +43,14 @@ REP_MARKER = "BENCH_REP "        # child: [wall_s, cpu_s] of one timed call
 RESULT_MARKER = "BENCH_RESULT "  # child: final JSON dict
 # TF's switch for its oneDNN CPU kernels, which `import bert_tf` turns on (see there).
 ONEDNN_VARIABLE = "TF_ENABLE_ONEDNN_OPTS"
+# The repository root: where benchmarks (and their children) run, as `python -m bench.X`.
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def bench_argv(name, *args):
+    """The command line of benchmark `bench/<name>.py` (e.g. a child of it): run as a
+    module with this interpreter, `[sys.executable, "-m", "bench.<name>", *args]`."""
+    return [sys.executable, "-m", f"bench.{name}", *args]
 
 
 # --- machine and versions ------------------------------------------------------------
@@ -189,6 +203,28 @@ def child_env(threads, device):
     name = gpu_name()
     print(f"gpu     : {name or 'none found by nvidia-smi'}")
     return env, name
+
+
+# --- inputs ----------------------------------------------------------------------------
+def make_inputs(vocab_size, batch_size, seq_length, seed):
+    """A batch of sentence pairs with realistic padding, identical for every engine
+    (bench/encoder.py, bench/train_step.py).
+
+    Lengths are uniform in [seq/2, seq]; word ids uniform in [1000, vocab) (above BERT's
+    special and unused ids), 0 ([PAD]) at padding; segment 0 for the first half of each
+    sequence's tokens and 1 for the rest, 0 at padding.
+    """
+    import numpy as np  # only the children that build inputs need it
+
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(max(1, seq_length // 2), seq_length + 1, size=batch_size)
+    positions = np.arange(seq_length)[None, :]
+    mask = positions < lengths[:, None]
+    low = 1000 if vocab_size > 1000 else 1
+    ids = np.where(mask, rng.integers(low, vocab_size, size=(batch_size, seq_length)), 0)
+    types = mask & (positions >= (lengths // 2)[:, None])
+    return {"input_word_ids": ids.astype(np.int32), "input_mask": mask.astype(np.int32),
+            "input_type_ids": types.astype(np.int32)}
 
 
 # --- the keras-hub peer ------------------------------------------------------------------
@@ -403,15 +439,16 @@ def serve_reps(fn, info, final_info=None):
 
 # --- parent side -----------------------------------------------------------------------
 class Child:
-    """A child process spoken to through stdin/stdout lines. Its stdout lines without a
-    marker are echoed indented (the child's own notes); its stderr (framework logs) goes
-    to a temporary file and is shown only when the child fails."""
+    """A child process spoken to through stdin/stdout lines, started in `REPO_ROOT` (see
+    `bench_argv`). Its stdout lines without a marker are echoed indented (the child's own
+    notes); its stderr (framework logs) goes to a temporary file and is shown only when
+    the child fails."""
 
     def __init__(self, name, argv, env=None):
         self.name = name
         self._stderr = tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace")
         self._notes = []
-        self.proc = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE,
+        self.proc = subprocess.Popen(argv, env=env, cwd=REPO_ROOT, stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=self._stderr,
                                      text=True, bufsize=1)
 

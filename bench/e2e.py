@@ -3,8 +3,8 @@ length bucketing, in-process and through its exported SavedModel, vs the Hugging
 transformers PyTorch pipeline with the same weights, in one run.
 
     . .venv/bin/activate
-    python bench/e2e.py                                     # both full test sets
-    python bench/e2e.py --datasets rt --max_examples 300 --reps 3   # a quick look
+    python -m bench.e2e                                     # both full test sets
+    python -m bench.e2e --datasets rt --max_examples 300 --reps 3   # a quick look
 
 Datasets (every example of the test split unless --max_examples, in file order):
   rt     Rotten Tomatoes test snippets (`bert_tf.corpora.rotten_tomatoes("test")`),
@@ -13,16 +13,21 @@ Datasets (every example of the test split unless --max_examples, in file order):
          tokens joined by spaces: a tag per word (bert_tf) / per word piece (pipeline).
 
 Model: all-MiniLM-L6-v2 (`bert_tf.corpora.minilm_path()`) with a classification or
-token-classification head initialised at random (--seed) by the `prepare` child, which
-saves it as a bert_tf task folder, exports it with `bert-export`'s code, and writes the
-same weights as a transformers folder; truncation at --max_seq_length pieces for all.
+token-classification head initialised at random (--seed) by the `prepare` child:
+`bert_tf.TaskModel.from_pretrained(path, task="classification" | "ner", labels=...)`,
+saved as a task folder (`TaskModel.save`), exported for TF Serving (`TaskModel.export`,
+`bert-export`'s code) and written with the same weights as a transformers folder;
+truncation at --max_seq_length pieces for all.
 
 Engines (one child process each, see bench/common.py), all at --batch_size:
-  bert_tf             `task.predict`: length bucketing (examples sorted by their packed
-                      length into batches, each padded to its longest row, results put
-                      back in input order), tokenization in the TF graph; the rt
-                      classifier's last block computes [CLS] only (`output_range=1`).
-  bert_tf_unbucketed  the same with `bucket_by_length=False`: batches in input order.
+  bert_tf             `bert_tf.load(task folder).predict(texts)` (`TaskModel.predict`,
+                      texts made the task's examples by `task.examples_from`): length
+                      bucketing (examples sorted by their packed length into batches,
+                      each padded to its longest row, results put back in input order),
+                      tokenization in the TF graph; the rt classifier's last block
+                      computes [CLS] only (`output_range=1`).
+  bert_tf_unbucketed  the same with `bucket_by_length=False` (its `TrainingConfig`):
+                      batches in input order.
   savedmodel          the exported SavedModel run by `bert-predict`'s `Predictor`:
                       length-sorted batches through the raw-text `serving_default`.
   hf_pipeline         `transformers.pipeline("text-classification" | "token-
@@ -44,13 +49,9 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import tempfile
 
-if __package__ in (None, ""):  # run as a script: make `bench` and `bert_tf` importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from bench import common  # noqa: E402
+from bench import common
 
 DATASETS = ("rt", "conll")
 ENGINES = ("bert_tf", "bert_tf_unbucketed", "savedmodel", "hf_pipeline")
@@ -60,6 +61,7 @@ PACKAGES = ("tensorflow", "tensorflow-text", "keras", "torch", "transformers", "
 MIN_AGREEMENT = 0.99
 PROBABILITY_TOLERANCE = 1e-4
 RT_LABELS = ["fresh", "rotten"]
+TASKS = {"rt": "classification", "conll": "ner"}  # the bert_tf task of each dataset
 MODEL_NAME = "e2e"
 
 
@@ -157,29 +159,26 @@ def prepare(args):
     import torch
     import transformers
 
-    from bert_tf import corpora, pretrained
-    from bert_tf.export.exporter import export
-    from bert_tf.tasks.classification import ClassificationTask
-    from bert_tf.tasks.ner import NerTask, label_vocabulary, read_conll
+    import bert_tf
+    from bert_tf import corpora
+    from bert_tf.tasks.ner import label_vocabulary, read_conll
 
     paths = _paths(args)
     source = corpora.minilm_path()
-    tokenizer = pretrained.load_tokenizer(source)
     texts = load_texts(args.dataset, args.max_examples)
     if args.dataset == "rt":
         labels = RT_LABELS
-        task = ClassificationTask(tokenizer, args.max_seq_length, labels=labels)
         hf_class = transformers.BertForSequenceClassification
     else:
         labels = label_vocabulary(read_conll(corpora.conll2003_path("test")))
-        task = NerTask(tokenizer, args.max_seq_length, labels=labels)
         hf_class = transformers.BertForTokenClassification
-    keras.utils.set_random_seed(args.seed)
-    model = task.build_model(pretrained.load_encoder(source))
-    task.save(model, paths["task"])
-    export(paths["task"], paths["exports"], MODEL_NAME)
+    keras.utils.set_random_seed(args.seed)  # the random head
+    clf = bert_tf.TaskModel.from_pretrained(source, task=TASKS[args.dataset], labels=labels,
+                                            max_seq_length=args.max_seq_length)
+    clf.save(paths["task"])
+    clf.export(paths["exports"], MODEL_NAME)
 
-    kernel, bias = model.get_layer("logits").get_weights()  # [H, C], [C]
+    kernel, bias = clf.model.get_layer("logits").get_weights()  # [H, C], [C]
     hf_model = hf_class.from_pretrained(source, num_labels=len(labels),
                                         id2label=dict(enumerate(labels)),
                                         label2id={l: i for i, l in enumerate(labels)},
@@ -215,7 +214,8 @@ def prepare(args):
                 reference.append(tags_from_pieces(
                     text, offsets[row].numpy()[kept, 0].tolist(),
                     [labels[i] for i in tag_ids[row, kept]], "O"))
-    lengths = task.raw_lengths(task.raw_inputs(task_examples(task, texts))).tolist()
+    task = clf.task
+    lengths = task.raw_lengths(task.raw_inputs(task.examples_from(texts))).tolist()
     with open(paths["data"], "w", encoding="utf-8") as f:
         json.dump({"texts": texts, "labels": labels, "lengths": lengths,
                    "reference": reference}, f)
@@ -223,27 +223,19 @@ def prepare(args):
                         "mean_length": statistics.mean(lengths), "max_length": max(lengths)})
 
 
-def task_examples(task, texts):
-    """The texts as the task's examples (unlabelled)."""
-    if task.name == "classification":
-        from bert_tf.tasks.classification import TextExample
-        return [TextExample(text) for text in texts]
-    from bert_tf.tasks.ner import TaggedSentence
-    return [TaggedSentence(tuple(text.split(" ")), None) for text in texts]
-
-
 # --- engines ------------------------------------------------------------------------------------
 def _bert_tf_engine(args, data, bucket_by_length):
-    """(run, results, batch order) for in-process `task.predict`."""
+    """(run, results, batch order, detail) for in-process `TaskModel.predict`."""
     import numpy as np
 
-    from bert_tf.tasks import load_task
+    import bert_tf
 
-    task, model = load_task(_paths(args)["task"])
-    examples = task_examples(task, data["texts"])
+    clf = bert_tf.load(_paths(args)["task"], config=bert_tf.TrainingConfig(
+        eval_batch_size=args.batch_size, bucket_by_length=bucket_by_length))
+    texts = data["texts"]
 
     def run():
-        return task.predict(model, examples, args.batch_size, bucket_by_length=bucket_by_length)
+        return clf.predict(texts)
 
     def results(predictions):
         if args.dataset == "rt":
@@ -255,7 +247,7 @@ def _bert_tf_engine(args, data, bucket_by_length):
     lengths = np.array(data["lengths"])
     order = (np.argsort(lengths, kind="stable") if bucket_by_length
              else np.arange(len(lengths)))
-    detail = "task.predict, " + ("length-bucketed" if bucket_by_length else "input order")
+    detail = "TaskModel.predict, " + ("length-bucketed" if bucket_by_length else "input order")
     return run, results, order.tolist(), detail
 
 
@@ -373,8 +365,8 @@ def main(args):
     with tempfile.TemporaryDirectory(prefix="bench_e2e_") as workdir:
         for dataset in args.dataset_list:
             def argv(engine, dataset=dataset):
-                return [sys.executable, os.path.abspath(__file__), f"--engine={engine}",
-                        f"--dataset={dataset}", f"--workdir={workdir}", *passthrough]
+                return common.bench_argv("e2e", f"--engine={engine}", f"--dataset={dataset}",
+                                         f"--workdir={workdir}", *passthrough)
 
             print(f"\n[{dataset}] saving the model, exporting it, computing the reference ...",
                   flush=True)

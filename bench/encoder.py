@@ -5,8 +5,8 @@ the same batch, in one run — and the fp32 GEMM peak of this machine, measured 
 run, to say what fraction of it the encoder reaches.
 
     . .venv/bin/activate
-    python bench/encoder.py --config base --batch_size 32 --seq_length 128 --reps 5
-    python bench/encoder.py --config mini --reps 5        # a quick check (about a minute)
+    python -m bench.encoder --config base --batch_size 32 --seq_length 128 --reps 5
+    python -m bench.encoder --config mini --reps 5        # a quick check (about a minute)
 
 How it works: the parent process (which imports neither TF nor torch) starts one child
 per step, so that each engine's peak memory is its own:
@@ -46,7 +46,7 @@ load). The encoder's FLOPs are the matmul FLOPs of its Transformer layers
 length s; BERT-base at s = 128 is 22.35 GFLOP per sequence; embeddings, pooler and
 element-wise work not counted), in two ways: `padded` counts every sequence at
 `--seq_length` (the work the engines do: none of them skips padding), `real` counts each
-sequence at its real length (the useful work; the batch has padding, see `make_inputs`).
+sequence at its real length (the useful work; the batch has padding, see `common.make_inputs`).
 `GFLOP/s` is padded FLOPs per batch / median seconds per batch; `%GEMM pad` and
 `%GEMM real` divide the padded and real GFLOP/s by the fp32 GEMM peak (target: >= 85%
 padded, for the fp32 bert_tf engines). With `--peak_tflops` (or on a GPU listed in
@@ -83,15 +83,11 @@ visible (see bench/gpu.md) and `--peak_tflops` adds an MFU column.
 """
 import argparse
 import os
-import sys
 import tempfile
 
 import numpy as np
 
-if __package__ in (None, ""):  # run as a script: make `bench` and `bert_tf` importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from bench import common  # noqa: E402
+from bench import common
 
 ENGINES = ("gemm", "gemm_bf16", "bert_tf", "bert_tf_jit", "bert_tf_bf16", "bert_tf_bf16_jit",
            "keras_hub", "transformers")
@@ -149,25 +145,7 @@ def parse_args(argv=None):
     return args
 
 
-# --- inputs and weights (the `prepare` child) ------------------------------------------
-def make_inputs(vocab_size, batch_size, seq_length, seed):
-    """A batch of sentence pairs with realistic padding, identical for every engine.
-
-    Lengths are uniform in [seq/2, seq]; word ids uniform in [1000, vocab) (above BERT's
-    special and unused ids), 0 ([PAD]) at padding; segment 0 for the first half of each
-    sequence's tokens and 1 for the rest, 0 at padding.
-    """
-    rng = np.random.default_rng(seed)
-    lengths = rng.integers(max(1, seq_length // 2), seq_length + 1, size=batch_size)
-    positions = np.arange(seq_length)[None, :]
-    mask = positions < lengths[:, None]
-    low = 1000 if vocab_size > 1000 else 1
-    ids = np.where(mask, rng.integers(low, vocab_size, size=(batch_size, seq_length)), 0)
-    types = mask & (positions >= (lengths // 2)[:, None])
-    return {"input_word_ids": ids.astype(np.int32), "input_mask": mask.astype(np.int32),
-            "input_type_ids": types.astype(np.int32)}
-
-
+# --- weights (the `prepare` child; the inputs: `common.make_inputs`) --------------------
 def random_weights(encoder, seed):
     """Every weight of `encoder` drawn at random, {google_name: float32 array}."""
     from bert_tf.convert.weights import get_weights
@@ -196,7 +174,7 @@ def prepare(args):
     write_weights(weights, folder)
     config.to_json_file(os.path.join(folder, "config.json"), flavor="hf")
 
-    inputs = make_inputs(config.vocab_size, args.batch_size, args.seq_length, args.seed)
+    inputs = common.make_inputs(config.vocab_size, args.batch_size, args.seq_length, args.seed)
     outputs = encoder(inputs, training=False)
     np.savez(os.path.join(args.workdir, "batch.npz"), **inputs,
              sequence_output=np.asarray(outputs["sequence_output"], np.float32),
@@ -440,8 +418,8 @@ def main(args):
 
     with tempfile.TemporaryDirectory(prefix="bench_encoder_") as workdir:
         def argv(engine):
-            return [sys.executable, os.path.abspath(__file__), f"--engine={engine}",
-                    f"--workdir={workdir}", *passthrough]
+            return common.bench_argv("encoder", f"--engine={engine}",
+                                     f"--workdir={workdir}", *passthrough)
 
         info = common.run_child(argv("prepare"), env=env, name="prepare")
         print(f"model   : {info['parameters'] / 1e6:.1f}M parameters, random weights; batch "

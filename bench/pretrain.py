@@ -6,10 +6,10 @@ against a budget (8 GiB: pretraining BERT-base at batch 32, seq 128 must fit on 
 
     . .venv/bin/activate
     apt-get install -y r-cran-janeaustenr && pip install rdata    # the text, and its reader
-    python bench/pretrain.py --config mini --batch_size 32 --train_steps 100 --reps 5
+    python -m bench.pretrain --config mini --batch_size 32 --train_steps 100 --reps 5
     # BERT-base: peak memory vs 8 GiB and the input-pipeline ratio, in a few steps (slow
     # on 2 cores, about 10 minutes):
-    python bench/pretrain.py --config base --batch_size 32 --seq_length 128 \
+    python -m bench.pretrain --config base --batch_size 32 --seq_length 128 \
         --engines bert_tf,bert_tf_synthetic --train_steps 2 --steps_per_rep 1 --reps 5 \
         --eval_batches 1
 
@@ -65,17 +65,13 @@ import argparse
 import gzip
 import os
 import re
-import sys
 import tempfile
 import time
 import zlib
 
 import numpy as np
 
-if __package__ in (None, ""):  # run as a script: make `bench` and `bert_tf` importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from bench import common  # noqa: E402
+from bench import common
 
 ENGINES = ("bert_tf", "bert_tf_jit", "bert_tf_bf16", "bert_tf_bf16_jit", "keras_hub",
            "keras_hub_jit", "bert_tf_synthetic", "bert_tf_jit_synthetic",
@@ -445,8 +441,8 @@ def main(args):
     with tempfile.TemporaryDirectory(prefix="bench_pretrain_") as workdir:
         def child(engine):
             return common.run_child(
-                [sys.executable, os.path.abspath(__file__), f"--engine={engine}",
-                 f"--workdir={workdir}", *passthrough], env=env)
+                common.bench_argv("pretrain", f"--engine={engine}",
+                                  f"--workdir={workdir}", *passthrough), env=env, name=engine)
 
         info = child("prepare")
         print(f"data    : Jane Austen, {info['sentences']} sentences; train "
@@ -454,8 +450,9 @@ def main(args):
               f"{info['train_instances']} sequences; held out '{EVAL_NOVEL}', "
               f"{info['eval_instances']} sequences (scored on {args.eval_batches} batches)")
         rows = common.run_interleaved(
-            {engine: [sys.executable, os.path.abspath(__file__), f"--engine={engine}",
-                      f"--workdir={workdir}", *passthrough] for engine in args.engine_list},
+            {engine: common.bench_argv("pretrain", f"--engine={engine}",
+                                       f"--workdir={workdir}", *passthrough)
+             for engine in args.engine_list},
             reps=args.reps, items=args.steps_per_rep * args.batch_size, env=env,
             on_start=lambda engine: print(f"training {engine} ...", flush=True))
 

@@ -4,7 +4,7 @@ real weights (all-MiniLM-L6-v2), in one run: latency p50/p99 at batch 1 and thro
 at batch 32, every text filling `--seq_length` (128) word pieces.
 
     . .venv/bin/activate
-    python bench/serving.py --latency_reps 100 --throughput_reps 8
+    python -m bench.serving --latency_reps 100 --throughput_reps 8
 
 Engines (one child process each, see bench/common.py):
   savedmodel_text  `bert-export --task=encoder` SavedModel, `serving_default`: raw strings
@@ -29,16 +29,12 @@ import argparse
 import itertools
 import json
 import os
-import sys
 import tempfile
 import time
 
 import numpy as np
 
-if __package__ in (None, ""):  # run as a script: make `bench` and `bert_tf` importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from bench import common  # noqa: E402
+from bench import common
 
 ENGINES = ("savedmodel_text", "savedmodel_ids", "torch_pipeline")
 PACKAGES = ("tensorflow", "tensorflow-text", "keras", "torch", "transformers", "tokenizers",
@@ -225,8 +221,8 @@ def main(args):
 
     with tempfile.TemporaryDirectory(prefix="bench_serving_") as workdir:
         def argv(engine, mode=None):
-            return [sys.executable, os.path.abspath(__file__), f"--engine={engine}",
-                    f"--workdir={workdir}", *passthrough] + ([f"--mode={mode}"] if mode else [])
+            return common.bench_argv("serving", f"--engine={engine}", f"--workdir={workdir}",
+                                     *passthrough, *([f"--mode={mode}"] if mode else []))
 
         print("exporting the SavedModel and computing the reference ...", flush=True)
         common.run_child(argv("prepare"), env=env, name="prepare")

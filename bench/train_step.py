@@ -4,8 +4,8 @@ a `BertEncoder` vs keras-hub's `BertTextClassifier` on a `BertBackbone` of the s
 config, same batch, loss and optimizer, with and without XLA, timed interleaved in one run.
 
     . .venv/bin/activate
-    python bench/train_step.py --config base --batch_size 32 --seq_length 128 --reps 5
-    python bench/train_step.py --config mini --reps 5          # a quick check (~2 minutes)
+    python -m bench.train_step --config base --batch_size 32 --seq_length 128 --reps 5
+    python -m bench.train_step --config mini --reps 5          # a quick check (~2 minutes)
 
 How it works: the parent process (which imports no TensorFlow) starts one child per engine,
 one after another; each builds its model from scratch (same seed, random weights: speed
@@ -31,7 +31,8 @@ a timed step has finished when it returns):
 Both: dropout 0.1 (hidden and attention), AdamW from `bert_tf.train.optimization.
 make_optimizer` (BERT's schedule, weight decay 0.01 except LayerNorm and biases, global
 clipnorm 1.0), sparse categorical cross-entropy from logits + accuracy metric, the same
-batch: sentence pairs with padding (`bench/encoder.py`'s `make_inputs`), random labels.
+batch: sentence pairs with padding (`common.make_inputs`, as in bench/encoder.py), random
+labels.
 `--dtype mixed_bfloat16` runs both under that Keras policy.
 
 Columns: seq/s over the timed groups (min/median/max); `CPU s/step`: the child's CPU
@@ -45,16 +46,10 @@ before the first train step (weights, optimizer slots, tracing/compilation, acti
 and gradients).
 """
 import argparse
-import os
-import sys
 
 import numpy as np
 
-if __package__ in (None, ""):  # run as a script: make `bench` and `bert_tf` importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from bench import common  # noqa: E402
-from bench.encoder import make_inputs  # noqa: E402
+from bench import common
 
 ENGINES = ("bert_tf", "bert_tf_jit", "keras_hub", "keras_hub_jit")
 PACKAGES = ("tensorflow", "keras", "keras-hub", "numpy")
@@ -149,7 +144,7 @@ def run_engine(args):
     build = _bert_tf_model if args.engine.startswith("bert_tf") else _keras_hub_model
     model, features, detail = build(args, config, jit)
 
-    inputs = make_inputs(config.vocab_size, args.batch_size, args.seq_length, args.seed)
+    inputs = common.make_inputs(config.vocab_size, args.batch_size, args.seq_length, args.seed)
     x = {k: tf.constant(v) for k, v in features(inputs).items()}
     y = tf.constant(np.random.default_rng(args.seed + 2).integers(
         0, args.num_classes, size=args.batch_size).astype(np.int32))
@@ -188,8 +183,8 @@ def main(args):
     env, device_name = common.child_env(args.threads, args.device)
     passthrough = [f"--{k}={v}" for k, v in settings.items()]
     rows = common.run_interleaved(
-        {engine: [sys.executable, os.path.abspath(__file__), f"--engine={engine}",
-                  *passthrough] for engine in args.engine_list},
+        {engine: common.bench_argv("train_step", f"--engine={engine}", *passthrough)
+         for engine in args.engine_list},
         reps=args.reps, items=args.steps_per_rep * args.batch_size, env=env,
         on_start=lambda engine: print(f"starting {engine} ...", flush=True))
 

@@ -1,8 +1,16 @@
 """The benchmarks' pure helpers: FLOP counts, MFU and peak look-up, memory verdicts, engine
-selection. (The benchmarks themselves are run by hand, not as tests: see bench/.)"""
+selection and recipes, and how benchmarks are laid out (modules run with `python -m`,
+none importing another). (The benchmarks themselves are run by hand, not as tests: see
+bench/.)"""
+import ast
+import os
+import sys
+
 import pytest
 
-from bench import common, encoder, pretrain, train_step
+from bench import common, encoder, finetune, pretrain, train_step
+
+BENCH_DIR = os.path.join(common.REPO_ROOT, "bench")
 
 
 def test_bert_base_forward_flops_per_sequence():
@@ -76,7 +84,7 @@ def test_gemm_shapes_are_the_encoders_dense_layers():
 
 
 def test_encoder_inputs_have_padding_and_real_lengths():
-    inputs = encoder.make_inputs(30522, 8, 64, seed=0)
+    inputs = common.make_inputs(30522, 8, 64, seed=0)
     lengths = inputs["input_mask"].sum(1)
     assert ((lengths >= 32) & (lengths <= 64)).all() and lengths.min() < 64
     assert (inputs["input_word_ids"][inputs["input_mask"] == 0] == 0).all()
@@ -91,3 +99,73 @@ def test_engine_selection():
     assert chosen == list(pretrain.DEFAULT_ENGINES) and "bert_tf_synthetic" in chosen
     with pytest.raises(SystemExit):
         pretrain.parse_args(["--engines", "bert_tf_nope"])
+
+
+@pytest.mark.parametrize("task, engines, recipe", [
+    ("classification", ["bert_tf", "transformers"],
+     {"batch_size": 32, "epochs": 2, "max_seq_length": 64, "max_train_examples": 1000}),
+    ("ner", ["bert_tf", "bert_tf_fixed", "transformers"],
+     {"batch_size": 32, "epochs": 3, "max_seq_length": 128, "max_train_examples": 1000}),
+    # The hand-written SQuAD files' settings over configs/finetune/squad.json.
+    ("qa", ["bert_tf"],
+     {"batch_size": 16, "epochs": 6, "max_seq_length": 192, "doc_stride": 64,
+      "max_query_length": 48, "learning_rate": 1e-4, "weight_decay": 0.01,
+      "max_train_examples": 0}),
+])
+def test_finetune_defaults_per_task(task, engines, recipe):
+    args = finetune.parse_args([f"--task={task}"])
+    assert args.engine_list == engines
+    assert {key: getattr(args, key) for key in recipe} == recipe
+    assert args.version_list == (["v1.1", "v2.0"] if task == "qa" else [None])
+
+
+def test_finetune_flags_override_the_recipe_and_bad_choices_are_usage_errors():
+    args = finetune.parse_args(["--task=ner", "--epochs=1", "--batch_size=8",
+                                "--engines=bert_tf_bf16,bert_tf", "--max_train_examples=64"])
+    assert (args.epochs, args.batch_size, args.max_train_examples) == (1, 8, 64)
+    assert args.engine_list == ["bert_tf", "bert_tf_bf16"]
+    explicit = finetune.parse_args(["--task=qa", "--config_file",
+                                    os.path.join(finetune.CONFIGS, "squad.json")])
+    assert (explicit.max_seq_length, explicit.epochs) == (384, 2)  # the file alone
+    for argv in (["--task=qa", "--engines=bert_tf,transformers"],  # no QA peer
+                 ["--task=qa", "--versions=v3"], ["--task=sentiment"], []):
+        with pytest.raises(SystemExit):
+            finetune.parse_args(argv)
+
+
+def test_finetune_throughput_skips_the_first_steps():
+    steps = [(0.0, 0)] + [(1.0 + i, 4) for i in range(10)]  # 10 steps of 4, 1 s apart
+    result = finetune.throughput(steps, skip_steps=2)
+    assert result["train_seq_per_sec"] == pytest.approx(40 / 10)
+    assert result["steady_seq_per_sec"] == pytest.approx(4.0)
+    assert "steady_seq_per_sec" not in finetune.throughput(steps[:3], skip_steps=2)
+
+
+def test_children_run_as_modules_from_the_repository_root():
+    assert common.bench_argv("finetune", "--engine=x") == [
+        sys.executable, "-m", "bench.finetune", "--engine=x"]
+    assert os.path.isfile(os.path.join(common.REPO_ROOT, "bench", "finetune.py"))
+
+
+def _benchmarks():
+    return sorted(name[:-3] for name in os.listdir(BENCH_DIR)
+                  if name.endswith(".py") and name not in ("__init__.py", "common.py"))
+
+
+@pytest.mark.parametrize("name", _benchmarks())
+def test_benchmarks_import_only_common_and_leave_sys_path_alone(name):
+    with open(os.path.join(BENCH_DIR, f"{name}.py"), encoding="utf-8") as f:
+        source = f.read()
+    tree = ast.parse(source)
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "bench":
+            imported |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("bench."):
+            imported.add(node.module.split(".", 1)[1])
+        elif isinstance(node, ast.Import):
+            imported |= {alias.name.split(".", 1)[1] for alias in node.names
+                         if alias.name.startswith("bench.")}
+    assert imported <= {"common"}, f"bench/{name}.py imports {imported - {'common'}}"
+    assert "sys.path" not in source
+    assert f"python -m bench.{name}" in ast.get_docstring(tree)  # how to run it
