@@ -326,6 +326,18 @@ def test_existing_version_is_never_overwritten(classifier, export_base, saved_mo
     assert sorted(os.listdir(os.path.join(export_base, "rt"))) == ["1"]  # no staging left
 
 
+def test_staging_left_by_a_killed_export_is_removed_by_the_next(tmp_path):
+    from bert_tf.export.saved_model import remove_abandoned_staging
+
+    model_dir = tmp_path / "rt"
+    abandoned = [model_dir / ".2.partial-abc123", model_dir / ".3.partial-999999999-x1"]
+    running = model_dir / f".4.partial-{os.getpid()}-y2"  # an export still writing
+    for folder in (*abandoned, running, model_dir / "1"):
+        folder.mkdir(parents=True)
+    assert sorted(remove_abandoned_staging(str(model_dir))) == sorted(map(str, abandoned))
+    assert sorted(os.listdir(model_dir)) == sorted(["1", running.name])
+
+
 def test_new_version_numbers(tmp_path):
     assert new_version(str(tmp_path / "absent")) == 1
     for name in ("1", "007", ".8.partial-x", "notes"):

@@ -16,6 +16,7 @@ import tempfile
 import keras
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
 from bert_tf.export import tf_serving
 
@@ -80,7 +81,10 @@ def export_saved_model(module, export_base, model_name, version=None,
     version = new_version(model_dir, version)
     final_dir = os.path.join(model_dir, str(version))
 
-    staging = tempfile.mkdtemp(prefix=f".{version}.partial-", dir=model_dir)
+    remove_abandoned_staging(model_dir)
+    # The exporting process's id in the name: a later export can tell an abandoned
+    # folder (its process is gone) from one still being written.
+    staging = tempfile.mkdtemp(prefix=f".{version}.partial-{os.getpid()}-", dir=model_dir)
     try:
         os.chmod(staging, 0o755)  # mkdtemp makes it private; the server may be another user
         functions = write_saved_model(module, staging)
@@ -96,6 +100,36 @@ def export_saved_model(module, export_base, model_name, version=None,
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return final_dir
+
+
+_STAGING = re.compile(r"^\.\d+\.partial-(?:(\d+)-)?")
+
+
+def remove_abandoned_staging(model_dir):
+    """Deletes the staging folders (`.N.partial-PID-*`) of exports whose process is gone,
+    e.g. killed mid-export; those of running exports stay. Returns the deleted paths."""
+    removed = []
+    for name in sorted(os.listdir(model_dir)):
+        match = _STAGING.match(name)
+        path = os.path.join(model_dir, name)
+        if not match or not os.path.isdir(path):
+            continue
+        if match.group(1) and _process_exists(int(match.group(1))):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        logging.info("Removed %s, left by an export that did not finish", path)
+        removed.append(path)
+    return removed
+
+
+def _process_exists(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def write_saved_model(module, path):
