@@ -448,3 +448,48 @@ def test_pretrain_names_a_truncated_record_file(data_dir, tmp_path):
             bert_tf.TrainingConfig(batch_size=BATCH, model_dir=str(tmp_path / "run"),
                                    log_every_n_steps=10))
     keras.config.set_dtype_policy("float32")
+
+
+def test_a_config_file_supplies_every_setting_of_bert_pretrain(data_dir, tmp_path):
+    """bert-pretrain --config_file alone: input_files and num_train_steps (required) come
+    from the file too, not only from the command line. ~20 s."""
+    settings = {"input_files": str(data_dir / "records" / "*.tfrecord"),
+                "bert_config": str(_write_config(data_dir, tmp_path)),
+                "vocab_file": str(data_dir / "vocab.txt"), "num_train_steps": 2,
+                "model_dir": str(tmp_path / "run"), "batch_size": BATCH,
+                "max_seq_length": SEQ_LENGTH, "max_predictions_per_seq": MAX_PREDICTIONS,
+                "shuffle_buffer_size": 50}
+    config_file = tmp_path / "pretrain.json"
+    config_file.write_text(json.dumps(settings))
+    proc = subprocess.run([sys.executable, "-m", "bert_tf_tools.pretrain",
+                           f"--config_file={config_file}"], capture_output=True, text=True,
+                          timeout=300, env=_subprocess_env())
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "run" / "pretrained_step_2" / "config.json").exists()
+    resolved = json.loads((tmp_path / "run" / "resolved_config.json").read_text())
+    assert resolved["num_train_steps"] == 2 and resolved["batch_size"] == BATCH
+    # Without them, the error names what is missing, in one line.
+    config_file.write_text(json.dumps({k: v for k, v in settings.items()
+                                       if k != "input_files"}))
+    proc = subprocess.run([sys.executable, "-m", "bert_tf_tools.pretrain",
+                           f"--config_file={config_file}"], capture_output=True, text=True,
+                          timeout=300, env=_subprocess_env())
+    assert proc.returncode != 0 and "input_files is required" in proc.stderr
+
+
+@pytest.mark.parametrize("name", sorted(os.listdir(os.path.join(
+    os.path.dirname(__file__), "..", "configs", "pretrain"))))
+def test_pretrain_config_files_hold_valid_settings(name):
+    """Every configs/pretrain file: each key is a setting of PretrainingConfig or
+    TrainingConfig and its value is valid there."""
+    import bert_tf
+
+    path = os.path.join(os.path.dirname(__file__), "..", "configs", "pretrain", name)
+    values = json.loads(open(path).read())
+    fields = {f.name for f in dataclasses.fields(bert_tf.PretrainingConfig)}
+    training = {k: v for k, v in values.items() if k not in fields}
+    bert_tf.TrainingConfig(**training)  # unknown keys or bad values raise
+    config = bert_tf.PretrainingConfig(**{k: v for k, v in values.items() if k in fields},
+                                       input_files="records/*.tfrecord")
+    config.check()
+    assert config.model_config() is not None
