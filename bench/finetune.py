@@ -393,6 +393,13 @@ def torch_optimizer(model, args, num_examples):
     return optimizer, schedule
 
 
+def shuffled_batches(num_examples, batch_size, rng):
+    """Row indexes of one epoch's batches, in a new random order."""
+    order = rng.permutation(num_examples)
+    for start in range(0, num_examples, batch_size):
+        yield order[start:start + batch_size]
+
+
 def torch_train(model, batches, args, num_examples):
     """Trains a transformers model on `batches()` (an iterable of (inputs dict, labels)
     per epoch, reshuffled each call); returns per-step (end time, batch size)."""
@@ -442,9 +449,7 @@ def run_transformers_classification(args):
     padding_counter = PositionCounter()
 
     def batches():
-        order = rng.permutation(len(train))
-        for start in range(0, len(order), args.batch_size):
-            rows = order[start:start + args.batch_size]
+        for rows in shuffled_batches(len(train), args.batch_size, rng):
             inputs = tokenizer.pad({k: [v[i] for i in rows] for k, v in train_encoded.items()},
                                    return_tensors="pt")
             padding_counter.add(inputs["attention_mask"])
@@ -515,9 +520,7 @@ def run_transformers_ner(args):
     padding_counter = PositionCounter()
 
     def batches():
-        order = rng.permutation(len(train))
-        for start in range(0, len(order), args.batch_size):
-            rows = order[start:start + args.batch_size]
+        for rows in shuffled_batches(len(train), args.batch_size, rng):
             inputs = model_inputs([train_encoded[i] for i in rows])
             padding_counter.add(inputs["attention_mask"])
             yield inputs, pad([train_targets[i] for i in rows], -100)

@@ -162,3 +162,16 @@ def test_data_files_that_are_not_utf8_name_the_line(tiny_checkpoint, tmp_path, t
                                        if b in content))].count(b"\n") + 1
     with pytest.raises(ValueError, match=rf"{name}:{line}: not UTF-8 text"):
         model.fit(str(path))
+
+
+def test_fit_under_mirrored_strategy_rebuilds_the_model_there(fitted):
+    """strategy="mirrored" (one CPU replica here): the model is rebuilt under the
+    strategy with its weights and trains there."""
+    clf, _ = fitted
+    clone = bert_tf.TextClassifier(clf.task, clf.model)
+    before = clone.model
+    history = clone.fit(TEXTS[:32], LABELS[:32], epochs=1, batch_size=16,
+                        strategy="mirrored")
+    assert clone.model is not before
+    assert np.isfinite(history.history["loss"][0])
+    assert isinstance(clone.model.weights[0].value, tf.distribute.DistributedValues)

@@ -19,8 +19,9 @@ every epoch and keeps the best epoch (`model_dir/best.weights.h5`), then saves t
 model in `model_dir/export` (`model.keras`, `vocab.txt`, `task_config.json`,
 `resolved_config.json`). Without --do_train, --do_eval and --do_predict use that saved
 model. Metrics go to `model_dir/eval_results.json`, predictions to --predictions_file
-(default: the task's `predictions_file` in model_dir). A crashed run restarts from its
-last backup when started again with the same flags.
+(default: the task's `predictions_file` in model_dir). A run killed at any point (backups
+each epoch and every --checkpoint_every_n_steps) and started again with the same flags
+continues where it stopped, with the batches and weights of an uninterrupted run.
 """
 import json
 import os

@@ -68,19 +68,53 @@ def buckets(task, bucket_by_length):
 
 
 def _training_dataset(task, columns, targets, batch_size, seed, bucket_by_length):
-    """(features, labels[, weights]) batches; see `make_dataset`."""
+    """(features, labels[, weights]) batches, reshuffled each epoch; see `make_dataset`."""
     num_examples = len(next(iter(columns.values())))
+    return _training_batches(task, _tokenized(task, columns, targets), num_examples,
+                             batch_size, seed, bucket_by_length, reshuffle=True)
+
+
+def training_epochs(task, examples, batch_size, seed, bucket_by_length=None):
+    """`epoch -> tf.data.Dataset` of that epoch's training batches, as `make_dataset`
+    makes them, except that each epoch's order is a function of (seed, epoch) alone: the
+    same in any process, so a run resumed mid-epoch continues with the very batches an
+    uninterrupted run sees (`bert_tf.train.trainer`). Examples are tokenized once, for
+    every epoch.
+    """
+    if not examples:
+        raise ValueError("no examples to make a dataset from")
+    if seed is None:
+        raise ValueError("training_epochs needs a seed: the epochs' order derives from it")
+    bucket_by_length = buckets(task, bucket_by_length)
+    tokenized = _tokenized(task, task.raw_inputs(examples), task.targets(examples))
+    num_examples = len(examples)
+
+    def epoch_batches(epoch):
+        epoch_seed = int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
+        return _training_batches(task, tokenized, num_examples, batch_size, epoch_seed,
+                                 bucket_by_length, reshuffle=False).prefetch(tf.data.AUTOTUNE)
+
+    return epoch_batches
+
+
+def _tokenized(task, columns, targets):
+    """(tokenized, targets, lengths) per example, tokenized once and cached."""
     raw = {name: tf.constant(column, tf.string) for name, column in columns.items()}
 
     def tokenize(raw, targets):  # [256] -> (ragged pieces, targets, lengths [256])
         tokenized = task.traced_tokenize(raw)
         return tokenized, targets, task.sequence_lengths(tokenized)
 
-    dataset = (tf.data.Dataset.from_tensor_slices((raw, targets))
-               .batch(TOKENIZE_BATCH_SIZE)
-               .map(tokenize, num_parallel_calls=tf.data.AUTOTUNE)
-               .unbatch().cache()
-               .shuffle(num_examples, seed=seed, reshuffle_each_iteration=True))
+    return (tf.data.Dataset.from_tensor_slices((raw, targets))
+            .batch(TOKENIZE_BATCH_SIZE)
+            .map(tokenize, num_parallel_calls=tf.data.AUTOTUNE)
+            .unbatch().cache())
+
+
+def _training_batches(task, tokenized, num_examples, batch_size, seed, bucket_by_length,
+                      reshuffle):
+    """Shuffled (and length-bucketed) batches of `_tokenized`'s `num_examples` examples."""
+    dataset = tokenized.shuffle(num_examples, seed=seed, reshuffle_each_iteration=reshuffle)
     if bucket_by_length:
         # Windows of K whole batches (only the last one is short), so bucketing
         # makes exactly as many batches as plain batching: ceil(N / batch_size).
@@ -91,7 +125,7 @@ def _training_dataset(task, columns, targets, batch_size, seed, bucket_by_length
                    # Else each window's batches would run from short to long.
                    .shuffle(BUCKET_WINDOW_BATCHES,
                             seed=None if seed is None else seed + 1,
-                            reshuffle_each_iteration=True))
+                            reshuffle_each_iteration=reshuffle))
     else:
         dataset = dataset.ragged_batch(batch_size)
     return (dataset

@@ -55,6 +55,7 @@ import keras
 import tensorflow as tf
 
 from bert_tf.model.encoder import INPUT_NAMES
+from bert_tf.settings import config_field
 from bert_tf.text.packer import SegmentPacker
 from bert_tf.text.tokenizer import BertTokenizer
 
@@ -97,14 +98,6 @@ def get_task_class(name):
 def model_features(preprocessed):
     """The three model inputs out of `Task.preprocess`'s output (which may hold more)."""
     return {name: preprocessed[name] for name in INPUT_NAMES}
-
-
-def config_field(default, help, **metadata):
-    """A task config field; `help` is its `bert-finetune` flag's help text."""
-    if isinstance(default, (list, dict)):
-        return dataclasses.field(default_factory=lambda: type(default)(default),
-                                 metadata={"help": help, **metadata})
-    return dataclasses.field(default=default, metadata={"help": help, **metadata})
 
 
 def require_labels(task):

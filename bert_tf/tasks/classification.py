@@ -25,9 +25,9 @@ import tensorflow as tf
 
 from bert_tf.data import files
 from bert_tf.model.encoder import encoder_inputs
+from bert_tf.settings import config_field
 from bert_tf.tasks import metrics
-from bert_tf.tasks.base import (Task, TaskConfig, config_field, register_task,
-                                require_labels)
+from bert_tf.tasks.base import Task, TaskConfig, register_task, require_labels
 
 READERS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl"}
 

@@ -27,9 +27,9 @@ import tensorflow as tf
 
 from bert_tf.data import files
 from bert_tf.model.encoder import encoder_inputs
+from bert_tf.settings import config_field
 from bert_tf.tasks import metrics
-from bert_tf.tasks.base import (Task, TaskConfig, config_field, model_features,
-                                register_task, require_labels)
+from bert_tf.tasks.base import Task, TaskConfig, model_features, register_task, require_labels
 
 TAG_SCHEMES = ("iob1", "iob2", "bioes")
 DOCSTART = "-DOCSTART-"

@@ -39,9 +39,9 @@ import tensorflow as tf
 
 from bert_tf.data import files
 from bert_tf.model.encoder import encoder_inputs
+from bert_tf.settings import config_field
 from bert_tf.tasks import metrics
-from bert_tf.tasks.base import (Task, TaskConfig, config_field, model_features,
-                                register_task)
+from bert_tf.tasks.base import Task, TaskConfig, model_features, register_task
 
 NO_ANSWER = -1  # answer offsets of unanswerable questions and of "no answer" predictions
 

@@ -18,6 +18,7 @@ import os
 import keras
 from absl import logging
 
+from bert_tf.settings import config_field
 from bert_tf.train import memory, optimization
 from bert_tf.train.strategy import STRATEGIES, make_strategy
 
@@ -26,51 +27,46 @@ MIXED_PRECISION_POLICIES = {"none": "float32", "bfloat16": "mixed_bfloat16",
 RESOLVED_CONFIG_FILE = "resolved_config.json"
 
 
-def _field(default, help, **choices):
-    """A dataclass field whose `help` is the flag's help text (see train/flags.py)."""
-    return dataclasses.field(default=default, metadata={"help": help, **choices})
-
-
 @dataclasses.dataclass
 class TrainingConfig:
     """Training settings shared by fine-tuning and pretraining (each field is a flag of
     the training binaries, of the same name)."""
 
     # Where and how to run.
-    strategy: str = _field("default", "tf.distribute strategy.", choices=STRATEGIES)
-    tpu: str | None = _field(None, "TPU name or grpc:// address (strategy tpu); 'local' "
+    strategy: str = config_field("default", "tf.distribute strategy.", choices=STRATEGIES)
+    tpu: str | None = config_field(None, "TPU name or grpc:// address (strategy tpu); 'local' "
                                    "on a TPU VM.")
-    mixed_precision: str = _field("none", "Compute dtype; float16 trains with dynamic loss "
+    mixed_precision: str = config_field("none", "Compute dtype; float16 trains with dynamic loss "
                                           "scaling.", choices=tuple(MIXED_PRECISION_POLICIES))
-    jit_compile: bool = _field(False, "XLA-compile the train step.")
-    malloc_arena_max: int = _field(2, "Cap on glibc malloc arenas, which keeps host memory "
+    jit_compile: bool = config_field(False, "XLA-compile the train step.")
+    malloc_arena_max: int = config_field(2, "Cap on glibc malloc arenas, which keeps host memory "
                                       "near what training needs (bert_tf/train/memory.py); "
                                       "0 keeps glibc's default.")
-    seed: int = _field(42, "Seed of Python, NumPy, TF and Keras randomness.")
+    seed: int = config_field(42, "Seed of Python, NumPy, TF and Keras randomness.")
     # Optimization.
-    optimizer: str = _field("adamw", "Optimizer.", choices=optimization.OPTIMIZERS)
-    learning_rate: float = _field(5e-5, "Peak learning rate.")
-    warmup_proportion: float = _field(0.1, "Fraction of the optimizer updates of linear "
+    optimizer: str = config_field("adamw", "Optimizer.", choices=optimization.OPTIMIZERS)
+    learning_rate: float = config_field(5e-5, "Peak learning rate.")
+    warmup_proportion: float = config_field(0.1, "Fraction of the optimizer updates of linear "
                                            "warmup (ignored when warmup_steps is set).")
-    warmup_steps: int | None = _field(None, "Updates of linear warmup.")
-    weight_decay: float = _field(0.01, "Decoupled weight decay (not on LayerNorm and bias "
+    warmup_steps: int | None = config_field(None, "Updates of linear warmup.")
+    weight_decay: float = config_field(0.01, "Decoupled weight decay (not on LayerNorm and bias "
                                        "variables).")
-    grad_accum_steps: int = _field(1, "Micro-batches accumulated per update.")
+    grad_accum_steps: int = config_field(1, "Micro-batches accumulated per update.")
     # Data and schedule.
-    batch_size: int = _field(32, "Global batch size of one training step (a micro-batch "
+    batch_size: int = config_field(32, "Global batch size of one training step (a micro-batch "
                                  "under grad_accum_steps).")
-    eval_batch_size: int = _field(64, "Global evaluation / prediction batch size.")
-    epochs: int = _field(3, "Passes over the training data (fine-tuning).")
-    bucket_by_length: bool = _field(True, "Batch examples of similar length together, so "
+    eval_batch_size: int = config_field(64, "Global evaluation / prediction batch size.")
+    epochs: int = config_field(3, "Passes over the training data (fine-tuning).")
+    bucket_by_length: bool = config_field(True, "Batch examples of similar length together, so "
                                           "that padding to each batch's longest wastes "
                                           "little (fine-tuning).")
     # Checkpoints and logs.
-    model_dir: str | None = _field(None, "Output folder: backups, checkpoints, TensorBoard "
+    model_dir: str | None = config_field(None, "Output folder: backups, checkpoints, TensorBoard "
                                          "logs, the saved model.")
-    checkpoint_every_n_steps: int | None = _field(None, "Backup interval for resuming "
+    checkpoint_every_n_steps: int | None = config_field(None, "Backup interval for resuming "
                                                         "(default: each epoch).")
-    keep_checkpoints: int = _field(3, "Epoch checkpoints kept.")
-    log_every_n_steps: int = _field(100, "Progress line / TensorBoard interval.")
+    keep_checkpoints: int = config_field(3, "Epoch checkpoints kept.")
+    log_every_n_steps: int = config_field(100, "Progress line / TensorBoard interval.")
 
     def __post_init__(self):
         for name in ("strategy", "mixed_precision", "optimizer"):

@@ -5,8 +5,8 @@
 
 It sizes the schedule from the data (updates = epochs x batches / accumulation),
 builds the optimizer, the length-bucketed training pipeline and the per-epoch evaluator,
-and runs `trainer.train` (checkpoints, exact resume of epochs, best epoch, TensorBoard,
-progress) under the strategy the model was built in.
+and runs `trainer.train` (checkpoints, exact resume even mid-epoch, best epoch,
+TensorBoard, progress) under the strategy the model was built in.
 """
 import math
 import shutil
@@ -14,6 +14,7 @@ import tempfile
 
 from absl import logging
 
+from bert_tf.data import task_dataset
 from bert_tf.train import config as train_config
 from bert_tf.train import trainer
 
@@ -42,14 +43,15 @@ def finetune(task, model, train_examples, config, eval_examples=None, callbacks=
     bucket_by_length = config.bucket_by_length
     evaluate_fn = (task.evaluator(eval_examples, config.eval_batch_size, bucket_by_length)
                    if eval_examples else None)
-    dataset = task.make_dataset(train_examples, config.batch_size, training=True,
-                                seed=config.seed, bucket_by_length=bucket_by_length)
+    # Each epoch's batches a function of (seed, epoch): a resumed run sees the same.
+    epoch_batches = task_dataset.training_epochs(task, train_examples, config.batch_size,
+                                                 config.seed, bucket_by_length)
     with strategy.scope():
         optimizer = train_config.make_optimizer(config, num_updates)
     model_dir = config.model_dir or tempfile.mkdtemp(prefix="bert_tf_fit_")
     try:
         return trainer.train(
-            model, dataset, strategy=strategy, model_dir=model_dir, epochs=config.epochs,
+            model, epoch_batches, strategy=strategy, model_dir=model_dir, epochs=config.epochs,
             compile_args=task.compile_args(optimizer), jit_compile=config.jit_compile,
             evaluate_fn=evaluate_fn, best_metric=task.best_metric if evaluate_fn else None,
             checkpoint_every_n_steps=config.checkpoint_every_n_steps,

@@ -25,6 +25,7 @@ from bert_tf.data.dataset import damaged_files
 from bert_tf.model.encoder import BertEncoder
 from bert_tf.model.pretraining import BertPretrainingModel
 from bert_tf.pretrained import load_pretraining_model, save_pretrained
+from bert_tf.settings import config_field
 from bert_tf.text import BertTokenizer
 from bert_tf.train import config as train_config
 from bert_tf.train.pretraining import DynamicLossScale, PretrainingTrainer
@@ -32,34 +33,30 @@ from bert_tf.train.pretraining import DynamicLossScale, PretrainingTrainer
 DEFAULT_CHECKPOINT_EVERY_N_STEPS = 1000
 
 
-def _field(default, help):
-    return dataclasses.field(default=default, metadata={"help": help})
-
-
 @dataclasses.dataclass
 class PretrainingConfig:
     """What to pretrain on and what model (each field is a `bert-pretrain` flag)."""
 
-    input_files: str | None = _field(None, "Comma-separated globs of pretraining TFRecords "
+    input_files: str | None = config_field(None, "Comma-separated globs of pretraining TFRecords "
                                            "(bert-create-pretraining-data).")
-    num_train_steps: int | None = _field(None, "Optimizer updates to train for.")
-    preset: str | None = _field(None, "BERT size to train from scratch: tiny, mini, small, "
+    num_train_steps: int | None = config_field(None, "Optimizer updates to train for.")
+    preset: str | None = config_field(None, "BERT size to train from scratch: tiny, mini, small, "
                                       "medium, base or large.")
-    bert_config: str | None = _field(None, "bert_config.json / config.json to train from "
+    bert_config: str | None = config_field(None, "bert_config.json / config.json to train from "
                                            "scratch (instead of preset).")
-    init_checkpoint: str | None = _field(None, "Pretrained BERT folder to continue from "
+    init_checkpoint: str | None = config_field(None, "Pretrained BERT folder to continue from "
                                                "(Google or Hugging Face layout).")
-    max_seq_length: int = _field(128, "Tokens per sequence of the records.")
-    max_predictions_per_seq: int = _field(20, "Masked-LM slots per sequence.")
-    dynamic_masking: bool = _field(False, "The records were written with "
+    max_seq_length: int = config_field(128, "Tokens per sequence of the records.")
+    max_predictions_per_seq: int = config_field(20, "Masked-LM slots per sequence.")
+    dynamic_masking: bool = config_field(False, "The records were written with "
                                           "--dynamic_masking: mask them in the input "
                                           "pipeline, anew every epoch.")
-    whole_word_masking: bool = _field(True, "Dynamic masking: mask whole words.")
-    masked_lm_prob: float = _field(0.15, "Dynamic masking: fraction of tokens predicted.")
-    vocab_file: str | None = _field(None, "vocab.txt of the records; needed for dynamic "
+    whole_word_masking: bool = config_field(True, "Dynamic masking: mask whole words.")
+    masked_lm_prob: float = config_field(0.15, "Dynamic masking: fraction of tokens predicted.")
+    vocab_file: str | None = config_field(None, "vocab.txt of the records; needed for dynamic "
                                           "masking and copied into the final export "
                                           "(default: the init_checkpoint folder's).")
-    shuffle_buffer_size: int = _field(10000, "Records in the shuffle buffer.")
+    shuffle_buffer_size: int = config_field(10000, "Records in the shuffle buffer.")
 
     def check(self):
         """ValueError naming the setting when something needed is missing or wrong."""

@@ -3,48 +3,59 @@
     strategy = make_strategy("mirrored")
     with strategy.scope():
         model = task.build_model(encoder)                   # created in the scope
-    history = train(model, train_ds, strategy=strategy, model_dir="runs/x", epochs=3,
-                    eval_dataset=eval_ds, best_metric="accuracy",
+    history = train(model, epoch_batches, strategy=strategy, model_dir="runs/x", epochs=3,
+                    evaluate_fn=evaluator, best_metric="accuracy",
                     compile_args=dict(optimizer=..., loss=..., metrics=[...]))
 
 The trainer builds no model and no data: the caller brings both. It adds
 
-* resumption: `keras.callbacks.BackupAndRestore` in `model_dir/backup`. A run that dies is
-  started again with the same command and continues from the last backup (the epoch
-  counter, weights and optimizer state, hence the learning-rate schedule). Backups are
-  taken at each epoch end, or every `checkpoint_every_n_steps` steps; Keras then restarts
-  the interrupted epoch from its first batch with the mid-epoch weights, so step-based
-  runs (pretraining) make an "epoch" one checkpoint interval (`steps_per_epoch`) to resume
-  exactly;
+* exact resumption: the model, optimizer and dropout random state, the epoch and the
+  position in it are saved in `model_dir/backup` at each epoch end and every
+  `checkpoint_every_n_steps` steps. A run that dies (even killed mid-epoch) and is
+  started again with the same command continues from there with the same batches, and
+  ends with the weights an uninterrupted run ends with, when the training data is given
+  as `epoch -> dataset` (the same batches for the same epoch in any process, as
+  `bert_tf.data.task_dataset.training_epochs` makes them). The backup is deleted when
+  training ends;
 * the newest `keep_checkpoints` epoch checkpoints, `model_dir/checkpoints/ckpt-EEEE.weights.h5`;
 * the best epoch on the eval metric, `model_dir/best.weights.h5`, loaded back into the
   model when training ends;
 * TensorBoard scalars in `model_dir/logs` (loss, metrics, learning rate);
 * a progress line every `log_every_n_steps` steps: step, loss, sequences/s, ETA.
+
+Each epoch is one `model.fit` call (`initial_epoch=e, epochs=e + 1`), so that an epoch
+can start from any of its batches.
 """
 import glob
+import json
 import os
+import shutil
 import time
 
 import keras
+import tensorflow as tf
 from absl import logging
 
 BACKUP_DIR = "backup"
+BACKUP_STATE_FILE = "state.json"
 CHECKPOINTS_DIR = "checkpoints"
 BEST_WEIGHTS = "best.weights.h5"
 LOGS_DIR = "logs"
 
 
-def train(model, train_dataset, *, strategy, model_dir, epochs, eval_dataset=None,
+def train(model, train_data, *, strategy, model_dir, epochs, eval_dataset=None,
           evaluate_fn=None, steps_per_epoch=None, compile_args=None, jit_compile=False,
           best_metric=None, best_mode="max", checkpoint_every_n_steps=None, keep_checkpoints=3,
           log_every_n_steps=100, global_batch_size=None, extra_callbacks=()):
-    """Fits `model` with checkpointing, resumption, TensorBoard and progress logging.
+    """Fits `model` with checkpointing, exact resumption, TensorBoard and progress logging.
 
     Args:
         model: keras.Model created under `strategy.scope()`; compiled already, or compiled
             here (in the scope) when `compile_args` is given.
-        train_dataset: tf.data.Dataset of (features, labels[, sample_weights]) batches.
+        train_data: a callable `epoch -> tf.data.Dataset` of that epoch's
+            (features, labels[, sample_weights]) batches, the same for the same epoch in
+            any process (what makes a resumed run exact); or one tf.data.Dataset iterated
+            anew each epoch.
         strategy: the tf.distribute.Strategy the model was created under.
         model_dir: str, folder for backups, checkpoints and TensorBoard logs.
         epochs: int, passes (or `steps_per_epoch` chunks) to run.
@@ -53,7 +64,8 @@ def train(model, train_dataset, *, strategy, model_dir, epochs, eval_dataset=Non
         evaluate_fn: callable or None, `evaluate_fn(model) -> {name: float}`, run at every
             epoch end for metrics that are not Keras metrics (entity F1, MCC, ...); they
             are logged (and can be the `best_metric`) as `val_<name>`.
-        steps_per_epoch: int or None (None: one pass over `train_dataset`).
+        steps_per_epoch: int or None (None: one pass over the epoch's dataset, whose
+            cardinality must then be known to resume mid-epoch).
         compile_args: dict of `model.compile` arguments (optimizer, loss, metrics, ...).
         jit_compile: bool, XLA-compile the train step (with `compile_args`).
         best_metric: str or None, an eval metric name (e.g. "accuracy"), from the compiled
@@ -62,7 +74,7 @@ def train(model, train_dataset, *, strategy, model_dir, epochs, eval_dataset=Non
         best_mode: "max" or "min" for `best_metric`.
         checkpoint_every_n_steps: int or None, backup interval in steps (None: each epoch).
         keep_checkpoints: int, epoch checkpoints to keep (0: none).
-        log_every_n_steps: int, interval of the progress line and TensorBoard step scalars.
+        log_every_n_steps: int, interval of the progress line.
         global_batch_size: int or None, sequences per step for the seq/s figure.
         extra_callbacks: more keras callbacks (run after ours).
     Returns:
@@ -70,37 +82,155 @@ def train(model, train_dataset, *, strategy, model_dir, epochs, eval_dataset=Non
     """
     if best_metric and eval_dataset is None and evaluate_fn is None:
         raise ValueError(f"best_metric={best_metric!r} needs an eval_dataset or evaluate_fn")
+    if best_mode not in ("max", "min"):
+        raise ValueError(f"best_mode must be 'max' or 'min', got {best_mode!r}")
+    epoch_data = train_data if callable(train_data) else (lambda epoch: train_data)
     os.makedirs(model_dir, exist_ok=True)
     with strategy.scope():
         if compile_args is not None:
             model.compile(**compile_args, jit_compile=jit_compile)
         if not model.compiled:
             raise ValueError("train() needs a compiled model or compile_args")
+        # Built now, so that a restore finds every slot variable to fill.
+        model.optimizer.build(model.trainable_variables)
+        best = (KeepBest(os.path.join(model_dir, BEST_WEIGHTS), best_metric, best_mode)
+                if best_metric else None)
+        backup = Backup(model, os.path.join(model_dir, BACKUP_DIR), checkpoint_every_n_steps,
+                        best)
+        state = backup.restore()
+        progress = ProgressLogger(log_every_n_steps, global_batch_size)
         # Callbacks share one logs dict in list order: evaluation comes first so that
-        # TensorBoard and the best-checkpoint callback see its metrics.
+        # TensorBoard and the best checkpoint see its metrics; the backup comes last, so
+        # that it records the best value of the epoch it ends.
         callbacks = [EvaluationCallback(evaluate_fn)] if evaluate_fn else []
-        callbacks += [
-            keras.callbacks.BackupAndRestore(
-                os.path.join(model_dir, BACKUP_DIR),
-                save_freq=checkpoint_every_n_steps or "epoch", double_checkpoint=True),
-            keras.callbacks.TensorBoard(os.path.join(model_dir, LOGS_DIR),
-                                        update_freq=log_every_n_steps),
-            ProgressLogger(log_every_n_steps, global_batch_size),
-        ]
+        callbacks += [keras.callbacks.TensorBoard(os.path.join(model_dir, LOGS_DIR),
+                                                  update_freq="epoch"), progress]
         if keep_checkpoints:
             callbacks.append(KeepLatestCheckpoints(os.path.join(model_dir, CHECKPOINTS_DIR),
                                                    keep_checkpoints))
-        best_path = os.path.join(model_dir, BEST_WEIGHTS)
-        if best_metric:
-            callbacks.append(keras.callbacks.ModelCheckpoint(
-                best_path, monitor=f"val_{best_metric}", mode=best_mode,
-                save_best_only=True, save_weights_only=True))
-        history = model.fit(train_dataset, validation_data=eval_dataset, epochs=epochs,
-                            steps_per_epoch=steps_per_epoch, shuffle=False,  # tf.data shuffles
-                            callbacks=callbacks + list(extra_callbacks), verbose=0)
-        if best_metric and os.path.exists(best_path):
-            model.load_weights(best_path)
+        if best:
+            callbacks.append(best)
+        callbacks += [backup, *extra_callbacks]
+
+        history = keras.callbacks.History()
+        history.history, history.epoch = {}, []
+        start_epoch, start_step = state.get("epoch", 0), state.get("step", 0)
+        for epoch in range(start_epoch, epochs):
+            dataset = epoch_data(epoch)
+            steps = steps_per_epoch or _cardinality(dataset)
+            done = start_step if epoch == start_epoch else 0
+            if done:
+                if steps is None:
+                    raise ValueError("Resuming mid-epoch needs a dataset of known "
+                                     "cardinality or steps_per_epoch")
+                dataset = dataset.skip(done)
+            for callback in callbacks:  # where this fit call starts, for those that count
+                if hasattr(callback, "start_epoch"):
+                    callback.start_epoch(epoch, done, steps, epochs)
+            epoch_history = model.fit(
+                dataset, validation_data=eval_dataset, initial_epoch=epoch, epochs=epoch + 1,
+                steps_per_epoch=None if steps is None else steps - done,
+                shuffle=False,  # tf.data shuffles
+                callbacks=callbacks, verbose=0)
+            history.epoch += epoch_history.epoch
+            for name, values in epoch_history.history.items():
+                history.history.setdefault(name, []).extend(values)
+        backup.finish()
+        if best and os.path.exists(best.path):
+            model.load_weights(best.path)
     return history
+
+
+def _cardinality(dataset):
+    count = int(dataset.cardinality())
+    return count if count >= 0 else None
+
+
+class Backup(keras.callbacks.Callback):
+    """Saves what an exact resume needs in `directory`: a `tf.train.Checkpoint` of the
+    model, optimizer and dropout random state (the newest two kept), and `state.json`
+    (the epoch, the steps done in it and the best metric so far) naming it.
+
+    Args:
+        model: the compiled keras.Model, its optimizer built.
+        directory: str, the backup folder.
+        every_n_steps: int or None, also save every N steps of an epoch.
+        best: the run's `KeepBest` or None; its best value is saved and restored.
+    """
+
+    def __init__(self, model, directory, every_n_steps=None, best=None):
+        super().__init__()
+        if every_n_steps is not None and every_n_steps < 1:
+            raise ValueError(f"every_n_steps must be >= 1, got {every_n_steps}")
+        self.directory = directory
+        self.every_n_steps = every_n_steps
+        # Keras keeps dropout's random state in variables the model does not track for
+        # tf.train.Checkpoint; without them a resumed run would drop other units.
+        seed_states = [v for v in model.variables if v.name == "seed_generator_state"]
+        self.checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer,
+                                              dropout_seed_states=seed_states)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=2)
+        self.best = best
+        self._epoch, self._done = 0, 0
+
+    def restore(self):
+        """The saved state ({} when there is none), with the checkpoint restored."""
+        path = os.path.join(self.directory, BACKUP_STATE_FILE)
+        if not os.path.exists(path):
+            return {}
+        with open(path, encoding="utf-8") as f:
+            state = json.load(f)
+        self.checkpoint.restore(os.path.join(self.directory, state["checkpoint"])) \
+            .assert_existing_objects_matched()
+        if self.best is not None:
+            self.best.best = state["best"]
+        logging.info("Resumed from %s: epoch %d, step %d of it", self.directory,
+                     state["epoch"] + 1, state["step"])
+        return state
+
+    def start_epoch(self, epoch, done, steps_per_epoch, epochs):
+        self._epoch, self._done = epoch, done
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = self._done + batch + 1
+        if self.every_n_steps and step % self.every_n_steps == 0:
+            self._save(self._epoch, step)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._save(epoch + 1, 0)
+
+    def _save(self, epoch, step):
+        path = self.manager.save()
+        state = {"epoch": epoch, "step": step, "checkpoint": os.path.basename(path),
+                 "best": self.best.best if self.best else None}
+        temporary = os.path.join(self.directory, BACKUP_STATE_FILE + ".tmp")
+        with open(temporary, "w", encoding="utf-8") as f:
+            json.dump(state, f)
+        os.replace(temporary, os.path.join(self.directory, BACKUP_STATE_FILE))
+
+    def finish(self):
+        """Training ended: the next run starts afresh."""
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+class KeepBest(keras.callbacks.Callback):
+    """Saves the weights of the epoch with the best `val_<metric>` to `path`; `best`
+    (the value to beat) survives a resume through the backup."""
+
+    def __init__(self, path, metric, mode="max"):
+        super().__init__()
+        self.path, self.monitor, self.mode, self.best = path, f"val_{metric}", mode, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            raise ValueError(f"No {self.monitor} in the epoch's metrics: "
+                             f"{sorted(logs or {})}")
+        value = float(value)
+        if self.best is None or (value > self.best if self.mode == "max"
+                                 else value < self.best):
+            self.best = value
+            self.model.save_weights(self.path)
 
 
 class EvaluationCallback(keras.callbacks.Callback):
@@ -153,17 +283,18 @@ class ProgressLogger(keras.callbacks.Callback):
         self.every_n_steps = every_n_steps
         self.global_batch_size = global_batch_size
         self.lines = []  # the logged lines, for tests and callers
-
-    def on_train_begin(self, logs=None):
-        self._start_time = self._last_time = time.monotonic()
+        self._epoch, self._done, self._steps_per_epoch, self._epochs = 0, 0, None, None
         self._last_step = None
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = epoch
+    def start_epoch(self, epoch, done, steps_per_epoch, epochs):
+        """Where the next `fit` call starts: `done` steps into `epoch`."""
+        self._epoch, self._done = epoch, done
+        self._steps_per_epoch, self._epochs = steps_per_epoch, epochs
 
     def on_train_batch_end(self, batch, logs=None):
-        steps_per_epoch = self.params.get("steps")
-        step = self._epoch * steps_per_epoch + batch + 1 if steps_per_epoch else batch + 1
+        steps_per_epoch = self._steps_per_epoch
+        within = self._done + batch + 1
+        step = self._epoch * steps_per_epoch + within if steps_per_epoch else within
         if self._last_step is None:  # first step after (re)start: timing starts here
             self._last_step, self._last_time = step, time.monotonic()
             return
@@ -172,7 +303,7 @@ class ProgressLogger(keras.callbacks.Callback):
         now = time.monotonic()
         steps_per_second = (step - self._last_step) / max(now - self._last_time, 1e-9)
         self._last_step, self._last_time = step, now
-        total = steps_per_epoch * self.params["epochs"] if steps_per_epoch else None
+        total = steps_per_epoch * self._epochs if steps_per_epoch else None
         parts = [f"step {step}" + (f"/{total}" if total else ""),
                  f"loss {logs.get('loss', float('nan')):.4f}"]
         if self.global_batch_size:
