@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from bert_tf.export.task import TaskServingModule
 from bert_tf.tasks.qa import NO_ANSWER
+from bert_tf.text.packer import packed_lengths
 
 
 class QaServingModule(TaskServingModule):
@@ -30,7 +31,7 @@ class QaServingModule(TaskServingModule):
 
     def postprocess_ids(self, model_outputs, features):
         mask = tf.cast(features["input_mask"], tf.bool)  # [B, S]
-        length = tf.reduce_sum(features["input_mask"], axis=1, keepdims=True)
+        length = packed_lengths(features)[:, tf.newaxis]  # [B, 1]
         positions = tf.range(tf.shape(mask)[1])[None, :]
         # The second segment without its closing [SEP].
         context = (mask & tf.equal(features["input_type_ids"], 1)

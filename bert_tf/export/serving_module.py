@@ -35,6 +35,7 @@ import tensorflow as tf
 from bert_tf.export.keras_layer import find_encoder
 from bert_tf.model.encoder import INPUT_NAMES
 from bert_tf.tasks.base import model_features
+from bert_tf.text.packer import packed_lengths
 
 ERROR_OUTPUT = "error"  # string [B]: "" or why the row was not served
 # Texts the tokenizer turns into no word piece: spaces, control and format characters
@@ -119,7 +120,7 @@ class ServingModule(tf.Module):
         """`sequence_lengths`: {name: tf.string [B]} -> {"sequence_length": int32 [B]}, the
         packed length of each row ([CLS], [SEP]s and truncation included)."""
         texts = {name: texts[name] for name in self.text_inputs}
-        return {"sequence_length": tf.reduce_sum(self.preprocess(texts)["input_mask"], axis=1)}
+        return {"sequence_length": packed_lengths(self.preprocess(texts))}
 
     # --- per-row checks ---------------------------------------------------------------------
     def text_errors(self, texts):

@@ -56,7 +56,7 @@ import tensorflow as tf
 
 from bert_tf.model.encoder import INPUT_NAMES
 from bert_tf.settings import config_field
-from bert_tf.text.packer import SegmentPacker
+from bert_tf.text.packer import SegmentPacker, packed_lengths
 from bert_tf.text.tokenizer import BertTokenizer
 
 MODEL_FILE = "model.keras"
@@ -274,7 +274,7 @@ class Task(abc.ABC):
         rows (windows) overrides it with a per-example size, or sets
         `bucket_by_length = False`.
         """
-        return tf.reduce_sum(self.pack(tokenized)["input_mask"], axis=1)
+        return packed_lengths(self.pack(tokenized))
 
     @property
     @abc.abstractmethod

@@ -30,6 +30,7 @@ from bert_tf.model.encoder import encoder_inputs
 from bert_tf.settings import config_field
 from bert_tf.tasks import metrics
 from bert_tf.tasks.base import Task, TaskConfig, model_features, register_task, require_labels
+from bert_tf.text.packer import packed_lengths
 
 TAG_SCHEMES = ("iob1", "iob2", "bioes")
 DOCSTART = "-DOCSTART-"
@@ -267,7 +268,7 @@ class NerTask(Task):
         sentence_start = tf.gather(words.row_splits, pieces.row_splits[:-1])  # [B]
         first_piece = words.row_starts() - tf.gather(sentence_start, pieces.value_rowids())
         position = tf.cast(first_piece, tf.int32) + 1  # after [CLS]
-        kept_pieces = tf.reduce_sum(features["input_mask"], axis=1) - 2  # [CLS], [SEP]
+        kept_pieces = packed_lengths(features) - 2  # [CLS], [SEP]
         has_position = ((words.row_lengths() > 0)
                         & (position <= tf.gather(kept_pieces, pieces.value_rowids())))
         features["word_positions"] = tf.RaggedTensor.from_row_splits(

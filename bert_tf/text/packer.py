@@ -93,3 +93,9 @@ class SegmentPacker(tf.Module):
             raise ValueError(f"segments must be [B, (tokens)] or [B, (words), (pieces)], "
                              f"got shape {segment.shape}")
         return tf.cast(segment, tf.int32).with_row_splits_dtype(tf.int64)
+
+
+def packed_lengths(features):
+    """int32 [B]: each packed row's length, [CLS] and [SEP]s included (its input_mask
+    count), from `SegmentPacker`'s features."""
+    return tf.reduce_sum(tf.cast(features["input_mask"], tf.int32), axis=1)
