@@ -119,15 +119,16 @@ class TaskModel:
         reuse_encoder = self.model is None and _lives_in(self._encoder, strategy, policy)
         with _dtype_policy(policy), strategy.scope():
             if reuse_encoder:
-                self.model = self.task.build_model(self._encoder)
-                return strategy
-            encoder = BertEncoder.from_bert_config(find_encoder(source).bert_config)
-            if self.model is None:
-                encoder.set_weights(self._encoder.get_weights())
-            model = self.task.build_model(encoder)
-            if self.model is not None:
-                model.set_weights(self.model.get_weights())
-        self.model = model
+                model = self.task.build_model(self._encoder)
+            else:
+                encoder = BertEncoder.from_bert_config(find_encoder(source).bert_config)
+                if self.model is None:
+                    encoder.set_weights(self._encoder.get_weights())
+                model = self.task.build_model(encoder)
+                if self.model is not None:
+                    model.set_weights(self.model.get_weights())
+        # The model holds the encoder now; later rebuilds copy from the model.
+        self.model, self._encoder = model, None
         return strategy
 
     # --- Keras-style API -----------------------------------------------------------------

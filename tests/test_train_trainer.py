@@ -50,7 +50,8 @@ def _train(model_dir, epochs, best_metric="accuracy", **kwargs):
 
 def test_train_learns_and_writes_checkpoints_logs_progress(tmp_path):
     progress = trainer.ProgressLogger(every_n_steps=2, global_batch_size=BATCH)
-    model, history = _train(tmp_path, epochs=5, keep_checkpoints=2, extra_callbacks=[progress])
+    model, history = _train(tmp_path, epochs=5, keep_checkpoints=2, extra_callbacks=[progress],
+                            log_every_n_steps=2)
     losses = history.history["loss"]
     assert losses[-1] < losses[0] * 0.8
     assert history.history["val_accuracy"][-1] > 0.8
@@ -66,6 +67,11 @@ def test_train_learns_and_writes_checkpoints_logs_progress(tmp_path):
     # TensorBoard event files for train and validation, with the learning rate scalar.
     assert glob.glob(str(tmp_path / "logs/train/events.*"))
     assert glob.glob(str(tmp_path / "logs/validation/events.*"))
+    steps = [(event.step, value.tag) for path in glob.glob(str(tmp_path / "logs/steps/events.*"))
+             for event in tf.compat.v1.train.summary_iterator(path)
+             for value in event.summary.value]
+    assert {tag for _, tag in steps} == {"loss", "learning_rate", "sequences_per_second"}
+    assert max(step for step, _ in steps) == 20  # by global step, across epochs
     # The progress line: step/total, loss, seq/s and ETA.
     assert progress.lines
     assert progress.lines[-1].startswith("step 20/20  loss ")

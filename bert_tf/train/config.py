@@ -66,7 +66,8 @@ class TrainingConfig:
     checkpoint_every_n_steps: int | None = config_field(None, "Backup interval for resuming "
                                                         "(default: each epoch).")
     keep_checkpoints: int = config_field(3, "Epoch checkpoints kept.")
-    log_every_n_steps: int = config_field(100, "Progress line / TensorBoard interval.")
+    log_every_n_steps: int = config_field(100, "Progress line and TensorBoard step-scalar "
+                                                "interval.")
 
     def __post_init__(self):
         for name in ("strategy", "mixed_precision", "optimizer"):

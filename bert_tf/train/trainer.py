@@ -20,7 +20,9 @@ The trainer builds no model and no data: the caller brings both. It adds
 * the newest `keep_checkpoints` epoch checkpoints, `model_dir/checkpoints/ckpt-EEEE.weights.h5`;
 * the best epoch on the eval metric, `model_dir/best.weights.h5`, loaded back into the
   model when training ends;
-* TensorBoard scalars in `model_dir/logs` (loss, metrics, learning rate);
+* TensorBoard scalars in `model_dir/logs`: each epoch's loss and metrics (Keras'
+  callback), and every `log_every_n_steps` steps the loss, learning rate and
+  sequences/s by global step (`logs/steps`);
 * a progress line every `log_every_n_steps` steps: step, loss, sequences/s, ETA.
 
 Each epoch is one `model.fit` call (`initial_epoch=e, epochs=e + 1`), so that an epoch
@@ -74,7 +76,7 @@ def train(model, train_data, *, strategy, model_dir, epochs, eval_dataset=None,
         best_mode: "max" or "min" for `best_metric`.
         checkpoint_every_n_steps: int or None, backup interval in steps (None: each epoch).
         keep_checkpoints: int, epoch checkpoints to keep (0: none).
-        log_every_n_steps: int, interval of the progress line.
+        log_every_n_steps: int, interval of the progress line and the step scalars.
         global_batch_size: int or None, sequences per step for the seq/s figure.
         extra_callbacks: more keras callbacks (run after ours).
     Returns:
@@ -98,7 +100,8 @@ def train(model, train_data, *, strategy, model_dir, epochs, eval_dataset=None,
         backup = Backup(model, os.path.join(model_dir, BACKUP_DIR), checkpoint_every_n_steps,
                         best)
         state = backup.restore()
-        progress = ProgressLogger(log_every_n_steps, global_batch_size)
+        progress = ProgressLogger(log_every_n_steps, global_batch_size,
+                                  os.path.join(model_dir, LOGS_DIR, "steps"))
         # Callbacks share one logs dict in list order: evaluation comes first so that
         # TensorBoard and the best checkpoint see its metrics; the backup comes last, so
         # that it records the best value of the epoch it ends.
@@ -269,15 +272,20 @@ class KeepLatestCheckpoints(keras.callbacks.ModelCheckpoint):
 
 
 class ProgressLogger(keras.callbacks.Callback):
-    """Logs `step S/T  loss L  X seq/s  ETA hh:mm:ss` every `every_n_steps` train steps.
+    """Logs `step S/T  loss L  X seq/s  ETA hh:mm:ss` every `every_n_steps` train steps,
+    and with `log_dir` writes the same as TensorBoard scalars by global step (the loss,
+    the learning rate, sequences/s), which stay continuous across a resume.
 
     Args:
         every_n_steps: int, logging interval.
         global_batch_size: int or None, sequences per step (None: seq/s is not shown).
+        log_dir: str or None, TensorBoard folder for the step scalars.
     """
 
-    def __init__(self, every_n_steps, global_batch_size=None):
+    def __init__(self, every_n_steps, global_batch_size=None, log_dir=None):
         super().__init__()
+        self.log_dir = log_dir
+        self._writer = None
         if every_n_steps < 1:
             raise ValueError(f"every_n_steps must be >= 1, got {every_n_steps}")
         self.every_n_steps = every_n_steps
@@ -313,6 +321,19 @@ class ProgressLogger(keras.callbacks.Callback):
         line = "  ".join(parts)
         self.lines.append(line)
         logging.info(line)
+        if self.log_dir:
+            self._write_scalars(step, logs, steps_per_second)
+
+    def _write_scalars(self, step, logs, steps_per_second):
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(self.log_dir)
+        with self._writer.as_default(step=step):
+            tf.summary.scalar("loss", float(logs.get("loss", float("nan"))))
+            tf.summary.scalar("learning_rate", float(self.model.optimizer.learning_rate))
+            if self.global_batch_size:
+                tf.summary.scalar("sequences_per_second",
+                                  steps_per_second * self.global_batch_size)
+        self._writer.flush()
 
 
 def _format_seconds(seconds):
