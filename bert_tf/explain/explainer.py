@@ -79,7 +79,9 @@ def explain(task, model, examples, targets=None, method="integrated_gradients",
         attention: also return the attention maps.
         batch_size: examples per graph call; results do not depend on it.
     Returns:
-        [{"words": [str], "spans": [(start, end)] character offsets, "scores": [float],
+        [{"text": str, the text explained ("text" input; NER: the words joined by
+          spaces), "words": [str], "spans": [(start, end)] character offsets in it,
+          "scores": [float],
           "target": str, "score": float, "baseline_score": float,
           "tokens": [str] the word pieces of the model input, [CLS] and [SEP] included,
           "token_words": [int] each token's word (-1 for [CLS], [SEP]),
@@ -103,15 +105,16 @@ def explain(task, model, examples, targets=None, method="integrated_gradients",
     results = []
     for begin in range(0, len(examples), int(batch_size)):
         chunk = examples[begin:begin + int(batch_size)]
-        raw = {name: tf.constant(values) for name, values in task.raw_inputs(chunk).items()}
+        columns = task.raw_inputs(chunk)
+        raw = {name: tf.constant(values) for name, values in columns.items()}
         target = {name: tf.constant([t[name] for t in parsed[begin:begin + len(chunk)]],
                                     tf.int32) for name in spec}
         outputs = function(raw, target)
-        results.extend(_per_example(task, outputs, begin, len(chunk), attention))
+        results.extend(_per_example(task, outputs, begin, columns["text"], attention))
     return results
 
 
-def _per_example(task, outputs, first_index, count, attention):
+def _per_example(task, outputs, first_index, texts, attention):
     tokenizer = task.tokenizer
     lists = {name: outputs[name].to_list()
              for name in ("words", "word_start", "word_end", "scores", "piece_position",
@@ -119,7 +122,7 @@ def _per_example(task, outputs, first_index, count, attention):
     target_names = [name for name in outputs if name.startswith("target_")]
     ids = outputs["input_word_ids"].numpy()
     results = []
-    for b in range(count):
+    for b, text in enumerate(texts):
         word_list = [w.decode("utf-8") for w in lists["words"][b]]
         if not word_list:
             raise ValueError(f"input {first_index + b}: the text is empty, nothing to "
@@ -131,7 +134,7 @@ def _per_example(task, outputs, first_index, count, attention):
             if 0 <= position < length:
                 token_words[position] = word
         result = {
-            "words": word_list,
+            "text": text, "words": word_list,
             "spans": list(zip(lists["word_start"][b], lists["word_end"][b])),
             "scores": [float(s) for s in lists["scores"][b]],
             "target": task.describe_target(target, word_list),

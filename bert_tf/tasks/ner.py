@@ -359,8 +359,14 @@ class NerTask(Task):
                 "tag_id": tf.TensorSpec([None], tf.int32, name="tag_id")}
 
     def parse_target(self, target, example, index):
-        """`target`: a word index (the tag predicted there), or a (word index, tag) pair;
-        None: the first word."""
+        """`target`: a word index (the tag predicted there), or a (word index, tag) pair,
+        or as a string "3" / "3:B-PER"; None: the first word."""
+        if isinstance(target, str):
+            word, _, tag = target.partition(":")
+            if not word.strip().isdigit():
+                raise ValueError(f"input {index}: a target is WORD_INDEX or "
+                                 f"WORD_INDEX:TAG, got {target!r}")
+            target = (int(word), tag or None)
         word, tag = (target, None) if not isinstance(target, (tuple, list)) else target
         word = 0 if word is None else word
         if isinstance(word, bool) or not isinstance(word, int) or word < 0:
