@@ -117,3 +117,10 @@ def test_bad_input_is_named(toy_classifier):
         toy_classifier.explain(["a movie", "   "])
     with pytest.raises(ValueError, match="Unknown explanation method 'shap'"):
         toy_classifier.explain(["a movie"], method="shap")
+
+
+def test_a_task_without_explain_hooks_says_so(tiny_checkpoint):
+    qa = bert_tf.QuestionAnswerer.from_pretrained(tiny_checkpoint, max_seq_length=64,
+                                                  max_query_length=16)
+    with pytest.raises(ValueError, match="The qa task cannot explain its predictions"):
+        qa.explain([("Who?", "Gustave Eiffel designed it.")])

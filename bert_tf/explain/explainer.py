@@ -87,19 +87,23 @@ def explain(task, model, examples, targets=None, method="integrated_gradients",
           "token_words": [int] each token's word (-1 for [CLS], [SEP]),
           and with `attention`, "attention": float32 array [L, N, T, T] over the tokens}].
     Raises:
-        ValueError for an unknown method or target, a target word past the text, or an
-        example with nothing to explain (an empty text).
+        ValueError for an unknown method or target, a target word past the text, an
+        example with nothing to explain (an empty text), or a task without explain
+        hooks (QA, for now).
     """
     attributions.check_method(method, steps)
     if isinstance(batch_size, bool) or int(batch_size) < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    try:
+        spec = task.explain_target_spec()
+    except NotImplementedError as e:  # a user error here: this task cannot explain
+        raise ValueError(str(e)) from None
     if not isinstance(targets, list):
         targets = [targets] * len(examples)
     if len(targets) != len(examples):
         raise ValueError(f"{len(examples)} inputs but {len(targets)} targets")
     parsed = [task.parse_target(target, example, i)
               for i, (example, target) in enumerate(zip(examples, targets))]
-    spec = task.explain_target_spec()
     function = tf.function(explain_fn(task, model, method, steps, attention),
                            input_signature=[task.raw_input_spec(), spec])
     results = []

@@ -31,8 +31,9 @@ function drawMap(id) {
   canvas.width = canvas.height = margin + n * cell + 4;
   const g = canvas.getContext('2d');
   g.fillStyle = '#fff'; g.fillRect(0, 0, canvas.width, canvas.height);
-  g.font = Math.min(12, cell) + 'px sans-serif'; g.fillStyle = '#222';
+  g.font = Math.min(12, cell) + 'px sans-serif';
   for (let i = 0; i < n; i++) {
+    g.fillStyle = '#222';
     g.textAlign = 'right'; g.fillText(tokens[i], margin - 4, margin + i * cell + cell * 0.8);
     g.save(); g.translate(margin + i * cell + cell * 0.8, margin - 4); g.rotate(-Math.PI / 2);
     g.textAlign = 'left'; g.fillText(tokens[i], 0, 0); g.restore();

@@ -6,7 +6,8 @@
     path = export_module(serving_module(task, model), "exports", "rt_sentiment")
 
 Every SavedModel has the signatures `serving_default` (raw text), `serve_ids` (token
-ids) and `sequence_lengths` (see serving_module.py).
+ids) and `sequence_lengths` (see serving_module.py); a task that can explain adds
+`explain` (see task.py).
 """
 import os
 import posixpath
