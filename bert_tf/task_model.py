@@ -209,7 +209,8 @@ class TaskModel:
             target: None for each input's prediction, one target for all inputs, or a
                 list with one per input. Classification: a label (its logit is
                 explained); NER: a word index, or (word index, tag) (that tag's logit
-                at the word).
+                at the word); QA: "start" or "end" of the predicted answer (that
+                logit, in the answer's window; the words are the context's).
             steps: IG's path points (default 32), run as one batch per input.
             attention: also return each input's attention maps.
             batch_size: inputs per graph call (the results do not depend on it).

@@ -119,8 +119,22 @@ def test_bad_input_is_named(toy_classifier):
         toy_classifier.explain(["a movie"], method="shap")
 
 
-def test_a_task_without_explain_hooks_says_so(tiny_checkpoint):
-    qa = bert_tf.QuestionAnswerer.from_pretrained(tiny_checkpoint, max_seq_length=64,
-                                                  max_query_length=16)
-    with pytest.raises(ValueError, match="The qa task cannot explain its predictions"):
-        qa.explain([("Who?", "Gustave Eiffel designed it.")])
+def test_qa_target_is_the_answer_start_or_end_in_its_window(tiny_checkpoint):
+    qa = bert_tf.QuestionAnswerer.from_pretrained(tiny_checkpoint, max_seq_length=24,
+                                                  max_query_length=8, doc_stride=8)
+    context = ("The tower in Paris was designed by the company of Gustave Eiffel and built "
+               "in 1889 for the fair.")
+    inputs = [("Who designed the tower?", context), ("When?", "Built in 1889.")]
+    answer = qa.predict(inputs[:1])[0]
+    for end in ("start", "end"):
+        first, second = qa.explain(inputs, target=end)
+        assert first["target"] == second["target"] == f"the answer's {end}"
+        assert first["text"] == context and second["words"] == ["Built", "in", "1889", "."]
+        assert [context[s:e] for s, e in first["spans"]] == first["words"]
+        # The explained window is the one the answer comes from: it holds the answer.
+        window_words = {first["words"][w] for w in first["token_words"] if w >= 0}
+        assert set(answer["text"].split()) <= window_words
+        alone = qa.explain(inputs[:1], target=end, batch_size=1)[0]
+        np.testing.assert_allclose(alone["scores"], first["scores"], atol=1e-5, rtol=1e-4)
+    with pytest.raises(ValueError, match="a QA target is 'start' or 'end'"):
+        qa.explain(inputs, target="middle")

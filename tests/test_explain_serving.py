@@ -92,3 +92,18 @@ def test_ner_explain_signature_names_a_word_past_the_text(tiny_checkpoint, tmp_p
                                rtol=1e-4)
     assert [e.decode() for e in out["error"].numpy()] == [
         "", "target word is past the text's words"]
+
+
+def test_qa_explain_signature_equals_the_library(tiny_checkpoint, tmp_path):
+    qa = bert_tf.QuestionAnswerer.from_pretrained(tiny_checkpoint, max_seq_length=24,
+                                                  max_query_length=8, doc_stride=8)
+    context = "The tower was designed by the company of Gustave Eiffel and built in 1889."
+    path = qa.export(str(tmp_path), "qa")
+    signature = tf.saved_model.load(path).signatures["explain"]
+    out = signature(question=tf.constant(["Who designed it?"] * 2),
+                    context=tf.constant([context] * 2), answer_end=tf.constant([1, 5]))
+    want, = qa.explain([("Who designed it?", context)], target="end")
+    n = int(out["num_words"][0])
+    np.testing.assert_allclose(out["scores"][0, :n].numpy(), want["scores"], atol=1e-6,
+                               rtol=1e-4)
+    assert [e.decode() for e in out["error"].numpy()] == ["", "answer_end outside [-1, 2)"]

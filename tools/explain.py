@@ -26,7 +26,8 @@ flags.DEFINE_enum("method", "integrated_gradients", ["integrated_gradients",
                                                      "gradient_x_input"],
                   "Attribution method.")
 flags.DEFINE_string("target", None, "What to explain (default: the prediction). "
-                    "Classification: a label; NER: WORD_INDEX or WORD_INDEX:TAG.")
+                    "Classification: a label; NER: WORD_INDEX or WORD_INDEX:TAG; QA: "
+                    "start or end (of the predicted answer).")
 flags.DEFINE_integer("steps", 32, "Integrated Gradients path steps.", lower_bound=1)
 flags.DEFINE_string("output_html", None, "Write a self-contained HTML page here.")
 flags.DEFINE_string("output_png", None, "Write a PNG figure of the first text here.")

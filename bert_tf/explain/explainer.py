@@ -35,12 +35,15 @@ def explain_fn(task, model, method="integrated_gradients", steps=attributions.DE
         features = model_features(preprocessed)
         logits = model(features, training=False)
         target = task.resolve_target(logits, preprocessed, target)
+        # One packed row per example (QA: the window holding the answer).
+        features = {name: tf.gather(value, task.explain_rows(preprocessed, target))
+                    for name, value in features.items()}
         baseline = attributions.baseline_word_ids(
             features["input_word_ids"], tokenizer.cls_id, tokenizer.sep_id, tokenizer.pad_id)
         found = attributions.attribute(
             model, features, lambda logits, rows: task.target_score(logits, target, rows),
             baseline, method, steps)
-        cut = task.explain_words(raw, preprocessed)
+        cut = task.explain_words(raw, preprocessed, target)
         starts, ends = cut["word_start"], cut["word_end"]
         scores = words.word_scores(found["attributions"], cut["piece_position"],
                                    cut["piece_word"], starts.row_lengths())
@@ -79,8 +82,8 @@ def explain(task, model, examples, targets=None, method="integrated_gradients",
         attention: also return the attention maps.
         batch_size: examples per graph call; results do not depend on it.
     Returns:
-        [{"text": str, the text explained ("text" input; NER: the words joined by
-          spaces), "words": [str], "spans": [(start, end)] character offsets in it,
+        [{"text": str, the text explained (the "text" input; NER: the words joined by
+          spaces; QA: the context), "words": [str], "spans": [(start, end)] character offsets in it,
           "scores": [float],
           "target": str, "score": float, "baseline_score": float,
           "tokens": [str] the word pieces of the model input, [CLS] and [SEP] included,
@@ -114,7 +117,8 @@ def explain(task, model, examples, targets=None, method="integrated_gradients",
         target = {name: tf.constant([t[name] for t in parsed[begin:begin + len(chunk)]],
                                     tf.int32) for name in spec}
         outputs = function(raw, target)
-        results.extend(_per_example(task, outputs, begin, columns["text"], attention))
+        results.extend(_per_example(task, outputs, begin, columns[task.explain_text_input],
+                                    attention))
     return results
 
 

@@ -12,13 +12,14 @@ Tasks whose outputs are not dense [B, ...] tensors (NER's tags per word) have a 
 
 A task that can explain (`Task.explain_target_spec`, see bert_tf/explain) gets a fourth
 signature, `explain`: the raw-text inputs and the target's parts (int32 [B], -1 for the
-prediction; classification `label_id`, NER `word` and `tag_id`) in; out, per row, the
+prediction; classification `label_id`, NER `word` and `tag_id`, QA `answer_end`: 0
+start, 1 end) in; out, per row, the
 words (`words` string [B, W], "" pads), their character offsets (`word_start`,
 `word_end` int32 [B, W], -1 pads), Integrated Gradients scores (`scores` float32 [B, W],
 `EXPLAIN_STEPS` path steps, all in the graph), `num_words`, the target score at the
 input and at the baseline (`score`, `baseline_score`), the resolved target
 (`target_<part>`) and `error` ("" or why the row could not be explained: no text, a
-target word past the text, a label id out of range).
+target word past the text, a target part out of range).
 """
 import tensorflow as tf
 
@@ -85,15 +86,13 @@ class TaskServingModule(ServingModule):
         target = {name: inputs[name] for name in self.explain_target_spec()}
         error = self.text_errors(texts)
         # Out-of-range target parts: the row is explained for its prediction, and says so.
-        for name, value in target.items():
-            if name.endswith("_id"):
-                bad = (value < -1) | (value >= len(self.task.labels))
-                message = f"{name} outside [-1, {len(self.task.labels)})"
-            else:
-                bad = value < 0
-                message = f"{name} must be >= 0"
+        for name, (low, high) in self.task.explain_target_ranges().items():
+            value = target[name]
+            bad = (value < low) | (value >= high)
+            message = f"{name} outside [{low}, {high})" if high < 2 ** 31 - 1 else \
+                f"{name} must be >= {low}"
             error = tf.where(bad & tf.equal(error, ""), message, error)
-            target[name] = tf.where(bad, tf.zeros_like(value) if name == "word" else -1, value)
+            target[name] = tf.where(bad, tf.fill(tf.shape(value), low), value)
         out = explain_fn(self.task, self.model, steps=EXPLAIN_STEPS)(texts, target)
         num_words = tf.cast(out["words"].row_lengths(), tf.int32)
         if "word" in target:

@@ -316,6 +316,11 @@ class Task(abc.ABC):
         raise NotImplementedError(f"The {self.name} task cannot explain its predictions "
                                   "(it defines no explain_* hooks, see bert_tf/tasks/base.py)")
 
+    def explain_target_ranges(self):
+        """{name: (low, high)}: the values each target part may take, low <= v < high
+        (the served `explain` signature flags rows outside them)."""
+        raise NotImplementedError
+
     def parse_target(self, target, example, index):
         """Python: a user's target for one example (None: the prediction) to {name: int}
         (-1: predicted); ValueError naming the input and the problem."""
@@ -335,11 +340,19 @@ class Task(abc.ABC):
         """Python: {name: int} resolved target and the example's words to a short text."""
         raise NotImplementedError
 
-    def explain_words(self, raw, preprocessed):
-        """Graph: which word each sequence position belongs to. Returns {"text": string
-        [B], the text the words are cut from; "word_start", "word_end": ragged int [B,
-        (words)] byte offsets in it; "piece_position", "piece_word": ragged int32 [B,
-        (pieces)], each piece's sequence position (-1 when truncated away) and word}."""
+    def explain_rows(self, preprocessed, target):
+        """Graph: int32 [B], the packed row explained for each example (its only row,
+        by default; QA: the window holding the answer)."""
+        return tf.range(tf.shape(preprocessed["input_word_ids"])[0])
+
+    explain_text_input = "text"  # the raw input whose words are scored
+
+    def explain_words(self, raw, preprocessed, target):
+        """Graph: which word each sequence position of the explained rows belongs to.
+        Returns {"text": string [B], the text the words are cut from (the raw input
+        `explain_text_input`); "word_start", "word_end": ragged int [B, (words)] byte
+        offsets in it; "piece_position", "piece_word": ragged int32 [B, (pieces)], each
+        piece's sequence position (-1 when truncated away) and word}."""
         raise NotImplementedError
 
     # Tracing the tokenizer takes seconds: each of these is traced once per task and

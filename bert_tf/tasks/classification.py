@@ -323,6 +323,9 @@ class ClassificationTask(Task):
     def explain_target_spec(self):
         return {"label_id": tf.TensorSpec([None], tf.int32, name="label_id")}
 
+    def explain_target_ranges(self):
+        return {"label_id": (-1, len(self.labels))}
+
     def parse_target(self, target, example, index):
         """`target`: None (the predicted class) or a label."""
         if target is None:
@@ -344,7 +347,7 @@ class ClassificationTask(Task):
     def describe_target(self, target, words):
         return f"label {self.labels[target['label_id']]!r}"
 
-    def explain_words(self, raw, preprocessed):
+    def explain_words(self, raw, preprocessed, target):
         texts = raw["text"]
         _, starts, ends = self.tokenizer.basic_tokenizer.split_with_offsets(texts)
         _, piece_word, _, _ = self.tokenizer.tokenize_with_offsets(texts)

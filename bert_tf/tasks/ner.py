@@ -358,6 +358,9 @@ class NerTask(Task):
         return {"word": tf.TensorSpec([None], tf.int32, name="word"),
                 "tag_id": tf.TensorSpec([None], tf.int32, name="tag_id")}
 
+    def explain_target_ranges(self):
+        return {"word": (0, 2 ** 31 - 1), "tag_id": (-1, len(self.labels))}
+
     def parse_target(self, target, example, index):
         """`target`: a word index (the tag predicted there), or a (word index, tag) pair,
         or as a string "3" / "3:B-PER"; None: the first word."""
@@ -406,7 +409,7 @@ class NerTask(Task):
                              f"{self.max_seq_length}, or no text)")
         return f"tag {self.labels[target['tag_id']]!r} at word {word} ({words[word]!r})"
 
-    def explain_words(self, raw, preprocessed):
+    def explain_words(self, raw, preprocessed, target):
         texts = raw["text"]
         starts, ends = explain_words.whitespace_word_offsets(texts)
         pieces = self.tokenize(raw)["pieces"]  # [B, (words), (pieces)]
