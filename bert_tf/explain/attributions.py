@@ -29,7 +29,8 @@ DEFAULT_STEPS = 32
 @contextlib.contextmanager
 def interpolated(model, alpha, baseline_word_ids):
     """While in the block, calls of `model` (a task model or encoder) embed each word
-    piece at `baseline + alpha * (word - baseline)`.
+    piece at `baseline + alpha * (word - baseline)`. Meant for tracing a graph (or one
+    eager call) at a time: the setting is the layer's, not per thread.
 
     Args:
         model: keras.Model holding one BertEncoder.

@@ -5,6 +5,8 @@ loop that batches examples through it.
     results = explain(task, model, examples, method="integrated_gradients")
     results[0]["words"], results[0]["scores"], results[0]["spans"]  # per word
 """
+import weakref
+
 import numpy as np
 import tensorflow as tf
 
@@ -83,16 +85,15 @@ def explain(task, model, examples, targets=None, method="integrated_gradients",
         batch_size: examples per graph call; results do not depend on it.
     Returns:
         [{"text": str, the text explained (the "text" input; NER: the words joined by
-          spaces; QA: the context), "words": [str], "spans": [(start, end)] character offsets in it,
-          "scores": [float],
-          "target": str, "score": float, "baseline_score": float,
+          spaces; QA: the context), "words": [str], "spans": [(start, end)] their
+          character offsets in it, "scores": [float], "target": str, "score": float, "baseline_score": float,
           "tokens": [str] the word pieces of the model input, [CLS] and [SEP] included,
           "token_words": [int] each token's word (-1 for [CLS], [SEP]),
           and with `attention`, "attention": float32 array [L, N, T, T] over the tokens}].
     Raises:
         ValueError for an unknown method or target, a target word past the text, an
         example with nothing to explain (an empty text), or a task without explain
-        hooks (QA, for now).
+        hooks.
     """
     attributions.check_method(method, steps)
     if isinstance(batch_size, bool) or int(batch_size) < 1:
@@ -107,8 +108,7 @@ def explain(task, model, examples, targets=None, method="integrated_gradients",
         raise ValueError(f"{len(examples)} inputs but {len(targets)} targets")
     parsed = [task.parse_target(target, example, i)
               for i, (example, target) in enumerate(zip(examples, targets))]
-    function = tf.function(explain_fn(task, model, method, steps, attention),
-                           input_signature=[task.raw_input_spec(), spec])
+    function = _traced(task, model, method, int(steps), bool(attention), spec)
     results = []
     for begin in range(0, len(examples), int(batch_size)):
         chunk = examples[begin:begin + int(batch_size)]
@@ -120,6 +120,19 @@ def explain(task, model, examples, targets=None, method="integrated_gradients",
         results.extend(_per_example(task, outputs, begin, columns[task.explain_text_input],
                                     attention))
     return results
+
+
+# Tracing takes seconds: each (task, model, settings) is traced once per process.
+_TRACED = weakref.WeakKeyDictionary()  # model -> {(id(task), settings): (task, function)}
+
+
+def _traced(task, model, method, steps, attention, spec):
+    functions = _TRACED.setdefault(model, {})
+    key = (id(task), method, steps, attention)
+    if key not in functions or functions[key][0] is not task:
+        functions[key] = (task, tf.function(explain_fn(task, model, method, steps, attention),
+                                            input_signature=[task.raw_input_spec(), spec]))
+    return functions[key][1]
 
 
 def _per_example(task, outputs, first_index, texts, attention):
