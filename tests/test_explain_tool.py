@@ -89,3 +89,14 @@ def test_page_renders_in_headless_chromium(outputs, tmp_path):
     assert not_white > 0.02, f"blank screenshot ({not_white:.1%} non-white pixels)"
     coloured = np.mean(pixels.max(axis=-1) - pixels.min(axis=-1) > 0.2)
     assert coloured > 0.005, "no shaded words or heatmap in the screenshot"
+
+
+def test_qa_takes_a_question_per_context(tiny_checkpoint, tmp_path):
+    qa = bert_tf.QuestionAnswerer.from_pretrained(tiny_checkpoint, max_seq_length=32,
+                                                  max_query_length=8)
+    folder = qa.save(str(tmp_path / "qa"))
+    proc = _explain(f"--model_dir={folder}", "--question=Who designed it?",
+                    "--text=Gustave Eiffel designed it.", "--target=end", "--steps=4")
+    assert proc.returncode == 0, proc.stderr
+    assert "target: the answer's end" in proc.stdout
+    assert re.search(r"^  [+-]\d\.\d{4}  Eiffel$", proc.stdout, re.M), proc.stdout

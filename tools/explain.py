@@ -4,6 +4,8 @@ r"""Explains a fine-tuned model's predictions: which words made it say that.
     bert-explain --model_dir=runs/rt/export --text="A warm, funny film." --target=rotten \
         --output_html=explain.html --output_png=explain.png
     bert-explain --model_dir=runs/ner/export --text="John lives in Paris" --target=3:B-LOC
+    bert-explain --model_dir=runs/squad/export --question="Who designed it?" \
+        --text="The tower was designed by Gustave Eiffel's company." --target=end
 
 Prints, for each text, what was explained (the target: by default the prediction) and
 each word with its score (Integrated Gradients by default: the scores add up to the
@@ -22,6 +24,8 @@ flags.DEFINE_string("model_dir", None, "A fine-tuned task folder (TaskModel.save
                     "bert-finetune's <model_dir>/export).")
 flags.DEFINE_multi_string("text", None, "A text to explain (repeat for several); NER: "
                           "whitespace-separated words.")
+flags.DEFINE_multi_string("question", None, "QA: the question of each --text (the "
+                          "context), one per --text.")
 flags.DEFINE_enum("method", "integrated_gradients", ["integrated_gradients",
                                                      "gradient_x_input"],
                   "Attribution method.")
@@ -43,7 +47,13 @@ def main(argv):
 
     model = bert_tf.load(FLAGS.model_dir)
     want_maps = bool(FLAGS.output_html or FLAGS.output_png)
-    results = model.explain(FLAGS.text, method=FLAGS.method, target=FLAGS.target,
+    inputs = FLAGS.text
+    if FLAGS.question:
+        if len(FLAGS.question) != len(FLAGS.text):
+            raise ValueError(f"{len(FLAGS.question)} --question but {len(FLAGS.text)} "
+                             "--text: give one question per context")
+        inputs = list(zip(FLAGS.question, FLAGS.text))
+    results = model.explain(inputs, method=FLAGS.method, target=FLAGS.target,
                             steps=FLAGS.steps, attention=want_maps)
     for result in results:
         print(f"{result['text']}\n  target: {result['target']}; score {result['score']:.4f}, "
