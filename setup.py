@@ -23,6 +23,7 @@ setuptools.setup(
         # TF Serving's protos: warmup records and models.config at export, the gRPC client.
         "tensorflow-serving-api==2.20.*",
         "requests>=2.28",  # the REST client
+        "matplotlib>=3.8",  # bert-explain's PNG figures (bert_tf/explain/plot.py)
     ],
     extras_require={
         "test": [
@@ -47,6 +48,7 @@ setuptools.setup(
             "bert-pretrain=bert_tf_tools.pretrain:run",
             "bert-export=bert_tf_tools.export:run",
             "bert-serving-client=bert_tf_serving.client:run",
+            "bert-explain=bert_tf_tools.explain:run",
         ],
     },
 )

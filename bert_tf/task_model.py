@@ -198,6 +198,37 @@ class TaskModel:
             self.task.targets(labelled)
         return examples
 
+    def explain(self, x, method="integrated_gradients", target=None, steps=32,
+                attention=False, batch_size=8):
+        """Why the model said what it did: per-word attributions of a target score.
+
+        Args:
+            x: raw inputs, as for `predict` (a list of texts; NER: sentences; a file).
+            method: "integrated_gradients" (w.r.t. the word-piece embeddings, from a
+                [PAD] baseline that keeps [CLS] and [SEP]; the scores add up to
+                score - baseline_score) or "gradient_x_input" (one gradient, fast).
+            target: None for each input's prediction, one target for all inputs, or a
+                list with one per input. Classification: a label (its logit is
+                explained); NER: a word index, or (word index, tag) (that tag's logit
+                at the word); QA: "start" or "end" of the predicted answer (that
+                logit, in the answer's window; the words are the context's).
+            steps: IG's path points (default 32), run as one batch per input.
+            attention: also return each input's attention maps.
+            batch_size: inputs per graph call (the results do not depend on it).
+        Returns:
+            One dict per input: "text" (the text explained), "words", "spans"
+            (character offsets (start, end) in that text), "scores" (one per word), "target" (what was explained), "score" and
+            "baseline_score" (the target score at the input and at the baseline),
+            "tokens" (the word pieces, [CLS] and [SEP] included) and "token_words"
+            (each token's word, -1 for [CLS] / [SEP]); with `attention`, "attention", a
+            float32 array [L, N, T, T] over the tokens.
+
+            clf.explain(["A warm, funny film."])[0]["scores"]
+        """
+        from bert_tf.explain.explainer import explain
+        return explain(self.task, self._built_model(), self.predict_examples(x), target,
+                       method, steps, attention, batch_size)
+
     def write_predictions(self, x, path=None):
         """Predicts `x` and writes the task's predictions file (default name
         `task.predictions_file` in the current folder); returns its path."""

@@ -391,6 +391,10 @@ def _define_flags():
     flags.DEFINE_multi_string("input", None, "NAME=TEXT: a text for the signature input "
                               "NAME, repeated for a batch; for inputs other than text and "
                               "text_b, e.g. QA's --input=question=... --input=context=...")
+    flags.DEFINE_multi_string("int_input", None, "NAME=INT: an int32 input, repeated for a "
+                              "batch; the explain signature's target parts, e.g. "
+                              "--signature=explain --int_input=label_id=-1 (-1: the "
+                              "model's prediction).")
     flags.DEFINE_enum("protocol", "rest", ["rest", "grpc"], "API to call.")
     flags.DEFINE_string("host", DEFAULT_HOST, "Server address.")
     flags.DEFINE_integer("port", None, f"Server port (default {DEFAULT_REST_PORT} for "
@@ -429,6 +433,11 @@ def main(argv):
     from absl import flags
     FLAGS = flags.FLAGS
     texts = request_texts(FLAGS.text, FLAGS.text_b, FLAGS.input)
+    for item in FLAGS.int_input or ():
+        name, sep, value = item.partition("=")
+        if not sep or not name or not value.lstrip("-").isdigit():
+            raise SystemExit(f"--int_input must be NAME=INT, got {item!r}")
+        texts.setdefault(name, []).append(int(value))
     retry = RetryPolicy(attempts=FLAGS.attempts)
     if FLAGS.protocol == "rest":
         client = RestClient(FLAGS.host, FLAGS.port or DEFAULT_REST_PORT, FLAGS.timeout, retry)

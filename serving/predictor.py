@@ -6,6 +6,9 @@ TensorFlow Text (as TF Serving does): what works here works there.
 
 Texts go in batches, sorted by length so that each batch (padded in the graph to its
 longest text) holds texts of similar length; the results are put back in input order.
+Inputs of other dtypes (the `explain` signature's int32 target parts) are given as
+numbers, or left out: an int32 input not given is -1 for every row (explain: the
+model's prediction).
 The sort key is the exact packed length from the export's `sequence_lengths` signature
 (its own in-graph tokenizer), or for exports without one the texts' character counts (a
 proxy that leaves about 7x more padding on real text). `bert-predict` is its CLI.
@@ -26,7 +29,8 @@ class Predictor:
 
     Args:
         saved_model: str, the version folder.
-        signature: str, a signature taking {input name: tf.string [B]}.
+        signature: str, a signature taking {input name: [B]} (tf.string texts; int32
+            inputs, such as `explain`'s target parts, default to -1).
         batch_size: int, texts per signature call.
     """
 
@@ -36,20 +40,23 @@ class Predictor:
             raise ValueError(f"{saved_model} has no signature {signature!r}; it has "
                              f"{sorted(self.loaded.signatures)}")
         self.fn = self.loaded.signatures[signature]
-        self.input_names = sorted(self.fn.structured_input_signature[1])
+        self.input_specs = self.fn.structured_input_signature[1]
+        self.input_names = sorted(self.input_specs)
         self.lengths_fn = self.loaded.signatures.get(LENGTHS_SIGNATURE)
         self.batch_size = int(batch_size)
 
     def _call(self, fn, inputs, rows):
-        return fn(**{name: tf.constant([values[i] for i in rows], tf.string)
-                     for name, values in inputs.items()})
+        specs = fn.structured_input_signature[1]
+        return fn(**{name: tf.constant([values[i] for i in rows], specs[name].dtype)
+                     for name, values in inputs.items() if name in specs})
 
     def lengths(self, inputs):
         """int numpy [N]: the sort key of each text (see the module docstring)."""
-        count = len(inputs[self.input_names[0]])
+        texts = [name for name in self.input_names
+                 if self.input_specs[name].dtype == tf.string]
+        count = len(inputs[texts[0]])
         if self.lengths_fn is None:
-            return np.sum([[len(text) for text in inputs[name]] for name in self.input_names],
-                          axis=0)
+            return np.sum([[len(text) for text in inputs[name]] for name in texts], axis=0)
         return np.concatenate([
             self._call(self.lengths_fn, inputs, range(start, min(start + self.batch_size,
                                                                  count)))
@@ -59,6 +66,9 @@ class Predictor:
         """[{output name: numpy value}], one per text in input order, of the signature on
         {input name: list of N str}. Each row keeps the padding of the batch it ran in
         (e.g. NER's per-word `tags` padded with "")."""
+        count = len(next(iter(inputs.values()))) if inputs else 0
+        inputs = {**{name: [-1] * count for name, spec in self.input_specs.items()
+                     if spec.dtype.is_integer}, **inputs}
         if sorted(inputs) != self.input_names:
             raise ValueError(f"The signature takes inputs {self.input_names}, got "
                              f"{sorted(inputs)}")

@@ -5,6 +5,9 @@ r"""Runs raw texts through an exported SavedModel in this process (no TF Serving
     bert-predict --saved_model=exports/squad/1 --input=question="Who designed it?" \
       --input=context="The tower was designed by Gustave Eiffel's company."
     bert-predict --saved_model=exports/squad/1 --input_file=questions.jsonl
+    bert-predict --saved_model=exports/rt_sentiment/1 --signature=explain --text="Dull."
+    bert-predict --saved_model=exports/rt_sentiment/1 --signature=explain --text="Dull." \
+      --int_input=label_id=1
 
 Prints one JSON line per input row, in input order: the row's texts and the signature's
 outputs. `--input_file` is a text file (one `text` per line) or, ending in `.jsonl`, one
@@ -33,7 +36,11 @@ flags.DEFINE_multi_string("input", None, "NAME=TEXT for a signature input by nam
                           "repeated for a batch (QA: --input=question=... --input=context=...).")
 flags.DEFINE_string("input_file", None, "UTF-8 file: one text per line, or .jsonl with one "
                     "object of named texts per line.")
-flags.DEFINE_string("signature", "serving_default", "Signature to run.")
+flags.DEFINE_multi_string("int_input", None, "NAME=INT for an int32 signature input, "
+                          "repeated for a batch (explain: --int_input=label_id=1; "
+                          "left out, such inputs are -1: the prediction).")
+flags.DEFINE_string("signature", "serving_default", "Signature to run (explain: each "
+                    "word's score; see bert-explain).")
 flags.DEFINE_integer("batch_size", 64, "Texts per call of the signature; texts are sorted "
                      "by length into batches.", lower_bound=1)
 flags.mark_flag_as_required("saved_model")
@@ -48,10 +55,26 @@ def main(argv):
                 inputs.setdefault(name, []).extend(texts)
         except SystemExit as e:
             raise app.UsageError(str(e)) from None
+    for name, value in _int_inputs(FLAGS.int_input):
+        inputs.setdefault(name, []).append(value)
     rows = predictor.predict(FLAGS.saved_model, inputs, FLAGS.signature, FLAGS.batch_size)
     for i, row in enumerate(rows):
         print(json.dumps(jsonable({**{name: texts[i] for name, texts in inputs.items()}, **row}),
                          ensure_ascii=False))
+
+
+def _int_inputs(items):
+    """(name, int) pairs of --int_input=NAME=INT values; ValueError naming a bad one."""
+    pairs = []
+    for item in items or ():
+        name, sep, value = item.partition("=")
+        try:
+            pairs.append((name, int(value)))
+        except ValueError:
+            raise ValueError(f"--int_input must be NAME=INT, got {item!r}") from None
+        if not sep or not name:
+            raise ValueError(f"--int_input must be NAME=INT, got {item!r}")
+    return pairs
 
 
 def run():

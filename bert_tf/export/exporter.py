@@ -6,7 +6,8 @@
     path = export_module(serving_module(task, model), "exports", "rt_sentiment")
 
 Every SavedModel has the signatures `serving_default` (raw text), `serve_ids` (token
-ids) and `sequence_lengths` (see serving_module.py).
+ids) and `sequence_lengths` (see serving_module.py); a task that can explain adds
+`explain` (see task.py).
 """
 import os
 import posixpath
@@ -97,7 +98,10 @@ def export_module(module, export_base, model_name, version=None, warmup_texts=No
     print(f"Exported {model_name} version {os.path.basename(path)} to {path}\n"
           f"  serving_default: {', '.join(module.text_inputs)} (string [B]); "
           "serve_ids: input_word_ids, input_mask, input_type_ids (int32 [B, S]); "
-          "sequence_lengths: the raw-text inputs\n"
+          "sequence_lengths: the raw-text inputs"
+          + ("; explain: the raw-text inputs and the target (int32 [B], -1: the "
+             "prediction) -> words, offsets, scores" if "explain" in module.endpoints()
+             else "") + "\n"
           f"  {config_path}: {model_name} -> {posixpath.join(serving_base_path, model_name)}\n"
           f"  {batching_path}: "
           + (f"written for {batching_device}" if written else "kept (it existed)"))

@@ -9,8 +9,24 @@ evaluation ran (one copy of "raw text -> features -> outputs").
 
 Tasks whose outputs are not dense [B, ...] tensors (NER's tags per word) have a subclass
 (ner.py); the `bert-export` binary picks the module by task name.
+
+A task that can explain (`Task.explain_target_spec`, see bert_tf/explain) gets a fourth
+signature, `explain`: the raw-text inputs and the target's parts (int32 [B], -1 for the
+prediction; classification `label_id`, NER `word` and `tag_id`, QA `answer_end`: 0
+start, 1 end) in; out, per row, the
+words (`words` string [B, W], "" pads), their character offsets (`word_start`,
+`word_end` int32 [B, W], -1 pads), Integrated Gradients scores (`scores` float32 [B, W],
+`EXPLAIN_STEPS` path steps, all in the graph), `num_words`, the target score at the
+input and at the baseline (`score`, `baseline_score`), the resolved target
+(`target_<part>`) and `error` ("" or why the row could not be explained: no text, a
+target word past the text, a target part out of range).
 """
-from bert_tf.export.serving_module import ServingModule
+import tensorflow as tf
+
+from bert_tf.export.serving_module import ERROR_OUTPUT, ServingModule
+
+EXPLAIN_SIGNATURE = "explain"
+EXPLAIN_STEPS = 32
 
 
 class TaskServingModule(ServingModule):
@@ -54,3 +70,50 @@ class TaskServingModule(ServingModule):
 
     def postprocess(self, model_outputs, preprocessed):
         return self.task.postprocess(model_outputs, preprocessed)
+
+    # --- explanations -------------------------------------------------------------------
+    def explain_target_spec(self):
+        """The target parts of the `explain` signature, or None if the task has none."""
+        try:
+            return self.task.explain_target_spec()
+        except NotImplementedError:
+            return None
+
+    def explain(self, inputs):
+        """`explain`: raw texts and target parts [B] -> dense explanation outputs."""
+        from bert_tf.explain.explainer import explain_fn
+        texts = {name: inputs[name] for name in self.text_inputs}
+        target = {name: inputs[name] for name in self.explain_target_spec()}
+        error = self.text_errors(texts)
+        # Out-of-range target parts: the row is explained for its prediction, and says so.
+        for name, (low, high) in self.task.explain_target_ranges().items():
+            value = target[name]
+            bad = (value < low) | (value >= high)
+            message = f"{name} outside [{low}, {high})" if high < 2 ** 31 - 1 else \
+                f"{name} must be >= {low}"
+            error = tf.where(bad & tf.equal(error, ""), message, error)
+            target[name] = tf.where(bad, tf.fill(tf.shape(value), low), value)
+        out = explain_fn(self.task, self.model, steps=EXPLAIN_STEPS)(texts, target)
+        num_words = tf.cast(out["words"].row_lengths(), tf.int32)
+        if "word" in target:
+            past = inputs["word"] >= num_words
+            error = tf.where(past & tf.equal(error, ""),
+                             "target word is past the text's words", error)
+        return {"words": out["words"].to_tensor(""),
+                "word_start": out["word_start"].to_tensor(-1),
+                "word_end": out["word_end"].to_tensor(-1),
+                "scores": out["scores"].to_tensor(0.0),
+                "num_words": num_words,
+                "score": out["score"], "baseline_score": out["baseline_score"],
+                **{name: value for name, value in out.items() if name.startswith("target_")},
+                ERROR_OUTPUT: error}
+
+    def endpoints(self):
+        endpoints = super().endpoints()
+        spec = self.explain_target_spec()
+        if spec is not None:
+            inputs = {name: tf.TensorSpec([None], tf.string, name=name)
+                      for name in self.text_inputs}
+            inputs.update(spec)
+            endpoints[EXPLAIN_SIGNATURE] = (self.explain, [inputs])
+        return endpoints

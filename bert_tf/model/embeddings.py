@@ -23,7 +23,17 @@ class BertEmbeddings(keras.layers.Layer):
         input_type_ids: int32 [B, S].
     Returns:
         float [B, S, H].
+
+    Attribution hook (`bert_tf/explain/attributions.py`): while `interpolation` is a pair
+    (alpha float [B, S], baseline_word_ids int32 [B, S]), each position's word embedding
+    is replaced by `baseline + alpha * (word - baseline)`, the straight path of
+    Integrated Gradients from the baseline's embedding (alpha 0) to the input's (alpha
+    1); d output / d alpha_t is then the attribution density of token t, summed over the
+    hidden dimension. It is None otherwise, and calls cost nothing extra. Set it only
+    through `bert_tf.explain.attributions.interpolated`.
     """
+
+    interpolation = None
 
     def __init__(self, vocab_size, hidden_size, max_position_embeddings, type_vocab_size,
                  initializer_range=0.02, layer_norm_eps=1e-12, dropout_rate=0.1, **kwargs):
@@ -60,7 +70,13 @@ class BertEmbeddings(keras.layers.Layer):
     def call(self, input_word_ids, input_type_ids, training=None):
         seq_length = ops.shape(input_word_ids)[1]
         positions = ops.cast(self.position_embeddings[:seq_length], self.compute_dtype)
-        x = (self.word_embeddings(input_word_ids)
+        words = self.word_embeddings(input_word_ids)  # [B, S, H]
+        if self.interpolation is not None:
+            alpha, baseline_word_ids = self.interpolation
+            baseline = self.word_embeddings(baseline_word_ids)
+            alpha = ops.cast(alpha, self.compute_dtype)[:, :, None]  # [B, S, 1]
+            words = baseline + alpha * (words - baseline)
+        x = (words
              + self.token_type_embeddings(input_type_ids)
              + positions[None])  # [B, S, H]
         return self.dropout(self.layer_norm(x), training=training)

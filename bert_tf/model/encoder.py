@@ -5,6 +5,8 @@
     outputs["sequence_output"]   # [B, S, H], last layer
     outputs["pooled_output"]     # [B, H], tanh(dense([CLS] of the last layer))
     outputs["encoder_outputs"]   # list of L tensors [B, S, H], one per block
+    encoder(features, output_attentions=True)["attention_probs"]
+                                 # list of L float32 tensors [B, N, S, S], one per block
 """
 import dataclasses
 
@@ -63,37 +65,58 @@ class BertEncoder(keras.Model):
         inputs = encoder_inputs()
         super().__init__(inputs=inputs, outputs=self._forward(inputs), dtype=dtype, **kwargs)
 
-    def call(self, inputs, training=None, output_range=None):
+    def call(self, inputs, training=None, output_range=None, output_attentions=False):
         """`output_range`: int T or None; the last block computes the first T positions
         only, so `sequence_output` and the last `encoder_outputs` are [B, T, H]. A head
         that reads the pooled output alone passes 1: the same pooled output for about
-        1/L less compute."""
-        return self._forward(inputs, training, output_range)
+        1/L less compute.
 
-    def compute_output_spec(self, inputs, training=None, output_range=None):
+        `output_attentions`: also return "attention_probs", one float32 [B, N, S, S]
+        per block (the last one [B, N, T, S] with `output_range`): softmax
+        probabilities before dropout, as Hugging Face's `output_attentions=True` gives
+        them in inference. Off by default, and then nothing extra is computed."""
+        return self._forward(inputs, training, output_range, output_attentions)
+
+    def compute_output_spec(self, inputs, training=None, output_range=None,
+                            output_attentions=False):
         spec = super().compute_output_spec(inputs, training)  # the functional graph's
-        if output_range is None:
+        if output_range is None and not output_attentions:
             return spec
-        # The last block's input has the full sequence's spec: it says what T it keeps.
-        last = self.transformer_layers[-1].compute_output_spec(
-            spec["sequence_output"], inputs["input_mask"], output_range=output_range)
-        return {**spec, "sequence_output": last,
-                "encoder_outputs": [*spec["encoder_outputs"][:-1], last]}
+        blocks = self.transformer_layers
+        hidden = spec["encoder_outputs"]
+        last = blocks[-1].compute_output_spec(hidden[-1], inputs["input_mask"],
+                                              output_range=output_range)
+        spec = {**spec, "sequence_output": last, "encoder_outputs": [*hidden[:-1], last]}
+        if output_attentions:
+            # Every block's input has the full sequence's spec.
+            spec["attention_probs"] = [
+                block.compute_output_spec(hidden[0], inputs["input_mask"], return_attention=True,
+                                          output_range=output_range if i == len(blocks) - 1
+                                          else None)[1]
+                for i, block in enumerate(blocks)]
+        return spec
 
-    def _forward(self, inputs, training=None, output_range=None):
+    def _forward(self, inputs, training=None, output_range=None, output_attentions=False):
         # The functional graph is built from this, and calls run it: one forward pass
-        # whether or not `output_range` is set.
+        # whether or not `output_range` or `output_attentions` is set.
         x = self.embeddings(inputs["input_word_ids"], inputs["input_type_ids"],
                             training=training)
-        encoder_outputs = []
+        encoder_outputs, attention_probs = [], []
         last = len(self.transformer_layers) - 1
         for i, block in enumerate(self.transformer_layers):
             x = block(x, inputs["input_mask"], training=training,
-                      output_range=output_range if i == last else None)
+                      output_range=output_range if i == last else None,
+                      return_attention=output_attentions)
+            if output_attentions:
+                x, probs = x
+                attention_probs.append(probs)  # [B, N, S, S]
             encoder_outputs.append(x)
         pooled_output = self.pooler(x[:, 0, :])  # [B, H] from the [CLS] position
-        return {"sequence_output": x, "pooled_output": pooled_output,
-                "encoder_outputs": encoder_outputs}
+        outputs = {"sequence_output": x, "pooled_output": pooled_output,
+                   "encoder_outputs": encoder_outputs}
+        if output_attentions:
+            outputs["attention_probs"] = attention_probs
+        return outputs
 
     @classmethod
     def from_bert_config(cls, config, **kwargs):

@@ -62,8 +62,12 @@ class TransformerBlock(keras.layers.Layer):
         input_mask: int [B, S], 1 for real tokens and 0 for padding.
         output_range: int T or None (all S): compute the outputs of the first T
             positions only.
+        return_attention: also return the attention probabilities (off by default;
+            when off nothing extra is computed or kept).
     Returns:
-        float [B, T, H].
+        float [B, T, H]; with `return_attention`, the pair (that, float32 attention
+        probabilities [B, N, T, S], before dropout: row t is how query t spreads its
+        attention over the S keys, 0 on padding keys).
     """
 
     def __init__(self, hidden_size, num_attention_heads, intermediate_size, hidden_act="gelu",
@@ -129,15 +133,16 @@ class TransformerBlock(keras.layers.Layer):
         # Softmax in float32 for mixed precision; padding keys get no attention.
         mask = ops.cast(input_mask, "float32")[:, None, None, :]  # [B, 1, 1, S]
         scores = ops.cast(scores, "float32") + (1.0 - mask) * _MASKED_SCORE
-        probs = ops.cast(ops.softmax(scores, axis=-1), self.compute_dtype)
+        probs_float32 = ops.softmax(scores, axis=-1)  # [B, N, T, S]
+        probs = ops.cast(probs_float32, self.compute_dtype)
         probs = self.attention_dropout(probs, training=training)
 
         context = ops.matmul(probs, value)  # [B, N, T, D]
         context = ops.reshape(ops.transpose(context, (0, 2, 1, 3)),
                               (-1, self.hidden_size))  # [B*T, H]
-        return self.attention_output(context)
+        return self.attention_output(context), probs_float32
 
-    def call(self, x, input_mask, training=None, output_range=None):
+    def call(self, x, input_mask, training=None, output_range=None, return_attention=False):
         batch, seq = ops.shape(x)[0], ops.shape(x)[1]
         # Only the first `output_range` positions are outputs (T of them; all S when
         # None): their queries still attend to every position, but the rest of the
@@ -151,18 +156,25 @@ class TransformerBlock(keras.layers.Layer):
         # put reshapes between them.
         source = ops.reshape(x, (-1, self.hidden_size))  # [B*S, H]
         target = ops.reshape(target, (-1, self.hidden_size))  # [B*T, H]
-        attention = self._self_attention(target, source, input_mask, batch, target_seq, seq,
-                                         training)
+        attention, probs = self._self_attention(target, source, input_mask, batch,
+                                                target_seq, seq, training)
         x = self.attention_layer_norm(target + self.hidden_dropout(attention, training=training))
         ffn = self.output_dense(self.intermediate(x))  # [B*T, I] -> [B*T, H]
         x = self.output_layer_norm(x + self.hidden_dropout(ffn, training=training))
-        return ops.reshape(x, (batch, target_seq, self.hidden_size))
+        x = ops.reshape(x, (batch, target_seq, self.hidden_size))
+        return (x, probs) if return_attention else x
 
-    def compute_output_spec(self, x, input_mask, training=None, output_range=None):
+    def compute_output_spec(self, x, input_mask, training=None, output_range=None,
+                            return_attention=False):
         seq = x.shape[1]
         if output_range is not None and seq is not None:
             seq = min(seq, output_range)
-        return keras.KerasTensor((x.shape[0], seq, self.hidden_size), dtype=self.compute_dtype)
+        output = keras.KerasTensor((x.shape[0], seq, self.hidden_size), dtype=self.compute_dtype)
+        if not return_attention:
+            return output
+        probs = keras.KerasTensor((x.shape[0], self.num_attention_heads, seq, x.shape[1]),
+                                  dtype="float32")
+        return output, probs
 
     def get_config(self):
         return {**super().get_config(),

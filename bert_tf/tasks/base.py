@@ -27,7 +27,11 @@ A task has
 * post-processing: `postprocess(logits, preprocessed)` (graph: logits to outputs, shared
   with serving) and `predictions(examples, outputs)` (Python: per-example results);
   `write_predictions` and its file name `predictions_file`;
-* its export module: `serving_module_class()` (default: `TaskServingModule`).
+* its export module: `serving_module_class()` (default: `TaskServingModule`);
+* explanations (`bert_tf/explain`, `TaskModel.explain`), optional: what the target of an
+  attribution is (`explain_target_spec`, `parse_target`, `resolve_target`,
+  `target_score`, `describe_target`) and which word each piece belongs to
+  (`explain_words`). A task without them cannot explain (a clear error says so).
 
 The shared machinery lives beside it: tf.data pipelines and length bucketing in
 `bert_tf/data/task_dataset.py`, the prediction loop in `bert_tf/tasks/prediction.py`,
@@ -302,6 +306,54 @@ class Task(abc.ABC):
         """The export module class that serves this task (bert_tf/export/)."""
         from bert_tf.export.task import TaskServingModule
         return TaskServingModule
+
+    # --- explanations (bert_tf/explain) --------------------------------------------------
+    # A target is a dict of int32 [B] tensors named by the task (`explain_target_spec`),
+    # -1 meaning "the model's prediction"; the attribution explains one float score per
+    # example (`target_score`), e.g. the logit of the target class.
+    def explain_target_spec(self):
+        """{name: tf.TensorSpec([None], tf.int32)}: the target's parts."""
+        raise NotImplementedError(f"The {self.name} task cannot explain its predictions "
+                                  "(it defines no explain_* hooks, see bert_tf/tasks/base.py)")
+
+    def explain_target_ranges(self):
+        """{name: (low, high)}: the values each target part may take, low <= v < high
+        (the served `explain` signature flags rows outside them)."""
+        raise NotImplementedError
+
+    def parse_target(self, target, example, index):
+        """Python: a user's target for one example (None: the prediction) to {name: int}
+        (-1: predicted); ValueError naming the input and the problem."""
+        self.explain_target_spec()
+        raise NotImplementedError
+
+    def resolve_target(self, logits, preprocessed, target):
+        """Graph: the target with each -1 replaced by the model's prediction."""
+        raise NotImplementedError
+
+    def target_score(self, logits, target, rows):
+        """Graph: logits of R rows, `target` [B] per example, `rows` int32 [R] (each row's
+        example) to the float [R] score the attributions explain."""
+        raise NotImplementedError
+
+    def describe_target(self, target, words):
+        """Python: {name: int} resolved target and the example's words to a short text."""
+        raise NotImplementedError
+
+    def explain_rows(self, preprocessed, target):
+        """Graph: int32 [B], the packed row explained for each example (its only row,
+        by default; QA: the window holding the answer)."""
+        return tf.range(tf.shape(preprocessed["input_word_ids"])[0])
+
+    explain_text_input = "text"  # the raw input whose words are scored
+
+    def explain_words(self, raw, preprocessed, target):
+        """Graph: which word each sequence position of the explained rows belongs to.
+        Returns {"text": string [B], the text the words are cut from (the raw input
+        `explain_text_input`); "word_start", "word_end": ragged int [B, (words)] byte
+        offsets in it; "piece_position", "piece_word": ragged int32 [B, (pieces)], each
+        piece's sequence position (-1 when truncated away) and word}."""
+        raise NotImplementedError
 
     # Tracing the tokenizer takes seconds: each of these is traced once per task and
     # shared by every dataset and the serving path.

@@ -1,0 +1,150 @@
+"""Cost of explanations on the real all-MiniLM-L6-v2: Integrated Gradients (32 steps)
+on one 128-token sentence, the exported SavedModel's in-graph `explain` signature vs a
+Python loop over the same 32 steps; and attention maps off vs on.
+
+    . .venv/bin/activate
+    python -m bench.explain --reps 7
+
+Engines (one process, calls interleaved so that other load hits all alike):
+  signature      the `explain` signature of `TaskModel.export`'s SavedModel: raw text
+                 in, tokenization, the 32 path points as one batch of 34 rows (the path
+                 and f(x), f(baseline)), the gradient, word scores out; one call.
+  python_loop    the text tokenized once, then a Python loop of 32 calls of a
+                 `tf.function` that runs the model at one path point (batch 1) and
+                 returns the gradient w.r.t. the interpolation; the mean in numpy.
+  encoder_off    the MiniLM encoder's forward at batch 8 x 128 (attention maps off:
+                 the default).
+  encoder_on     the same with `output_attentions=True`.
+
+The classifier head is random (seeded): the cost does not depend on it. Both IG engines
+are checked to give the same attributions (sum within 1e-3 relative) before timing.
+Reported: min / median / max wall seconds over `--reps` after `--warmup` calls, and the
+ratios of medians.
+"""
+import argparse
+import os
+import tempfile
+
+import numpy as np
+
+from bench import common
+
+STEPS = 32
+PACKAGES = ("tensorflow", "tensorflow-text", "keras", "numpy")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seq_length", type=int, default=128, help="word pieces of the text")
+    p.add_argument("--reps", type=int, default=7, help="timed calls per engine (>= 5)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed calls per engine")
+    p.add_argument("--threads", type=int, default=common.cpu_count(),
+                   help="TF intra/inter-op threads (default: all cores)")
+    args = p.parse_args(argv)
+    if args.reps < 5:
+        p.error("--reps must be >= 5")
+    return args
+
+
+def long_text(task, seq_length):
+    """Real review snippets joined until the text fills `seq_length` pieces."""
+    from bert_tf import corpora
+    current = []
+    for snippet, _ in corpora.rotten_tomatoes("test"):
+        current.append(snippet)
+        if int(task.traced_raw_lengths({"text": [" ".join(current)]})[0]) >= seq_length:
+            return " ".join(current)
+    raise ValueError("the test split is too short")
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    for name, value in common.thread_env(args.threads).items():
+        os.environ.setdefault(name, value)
+    common.set_threads(args.threads, tf=True)
+    import keras
+    import tensorflow as tf
+
+    import bert_tf
+    from bert_tf import corpora
+    from bert_tf.explain import attributions
+    from bert_tf.export.keras_layer import find_encoder
+    from bert_tf.tasks.base import model_features
+
+    print(common.header("explain: in-graph IG signature vs Python loop; attention maps",
+                        PACKAGES, {"steps": STEPS, "seq_length": args.seq_length,
+                                   "reps": args.reps, "warmup": args.warmup,
+                                   "threads": args.threads}))
+    keras.utils.set_random_seed(0)
+    clf = bert_tf.TextClassifier.from_pretrained(corpora.minilm_path(), labels=["a", "b"],
+                                                 max_seq_length=args.seq_length)
+    task, model = clf.task, clf.model
+    text = long_text(task, args.seq_length)
+    workdir = tempfile.mkdtemp(prefix="bench_explain_")
+    signature = tf.saved_model.load(clf.export(workdir, "minilm")).signatures["explain"]
+
+    def run_signature():
+        out = signature(text=tf.constant([text]), label_id=tf.constant([-1]))
+        return out["scores"].numpy()
+
+    features = model_features(task.traced_preprocess({"text": tf.constant([text])}))
+    baseline = attributions.baseline_word_ids(features["input_word_ids"],
+                                              task.tokenizer.cls_id, task.tokenizer.sep_id,
+                                              task.tokenizer.pad_id)
+    label = int(tf.argmax(model(features, training=False)[0]))
+
+    @tf.function
+    def gradient_at(alpha):
+        alpha = alpha * tf.ones_like(features["input_word_ids"], tf.float32)  # [1, S]
+        with tf.GradientTape() as tape:
+            tape.watch(alpha)
+            with attributions.interpolated(model, alpha, baseline):
+                score = model(features, training=False)[0, label]
+        return tape.gradient(score, alpha)
+
+    def run_loop():
+        total = 0.0
+        for k in range(STEPS):
+            total = total + gradient_at(tf.constant((k + 0.5) / STEPS)).numpy()
+        return total / STEPS
+
+    in_graph, looped = run_signature().sum(), run_loop().sum()
+    if not np.isclose(in_graph, looped, rtol=1e-3, atol=1e-6):
+        raise SystemExit(f"the engines disagree: signature {in_graph} vs loop {looped}")
+    print(f"check   : attributions sum to {in_graph:.6f} (signature) and {looped:.6f} "
+          "(loop): equal")
+
+    encoder = find_encoder(model)
+    batch = common.make_inputs(encoder.bert_config.vocab_size, 8, args.seq_length, seed=0)
+    forward_off = tf.function(lambda f: encoder(f, training=False)["sequence_output"])
+    forward_on = tf.function(lambda f: encoder(f, training=False, output_attentions=True)
+                             ["sequence_output"])
+    engines = {"signature": run_signature, "python_loop": run_loop,
+               "encoder_off": lambda: forward_off(batch).numpy(),
+               "encoder_on": lambda: forward_on(batch).numpy()}
+    walls = {name: [] for name in engines}
+    for fn in engines.values():
+        for _ in range(args.warmup):
+            fn()
+    for _ in range(args.reps):
+        for name, fn in engines.items():
+            walls[name].append(common.timed_call(fn)[0])
+    rows = [{"engine": name, **common.summarize(w, 1)} for name, w in walls.items()]
+    print(common.format_table(rows, [("engine", "engine", "{}"),
+                                     ("sec_min", "min s", "{:.3f}"),
+                                     ("sec_median", "median s", "{:.3f}"),
+                                     ("sec_max", "max s", "{:.3f}")]))
+    median = {row["engine"]: row["sec_median"] for row in rows}
+    speedup = median["python_loop"] / median["signature"]
+    print(f"IG, {STEPS} steps, 1 x {args.seq_length} tokens: signature "
+          f"{speedup:.2f}x the Python loop "
+          f"({'PASS' if speedup >= 1.0 else 'FAIL'}: must not be slower)")
+    print(f"attention maps: off {median['encoder_off']:.3f} s, on {median['encoder_on']:.3f} "
+          f"s (off/on {median['encoder_off'] / median['encoder_on']:.2f})")
+    print(common.load_after_run_line())
+    return 0 if speedup >= 1.0 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

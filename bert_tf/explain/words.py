@@ -1,0 +1,88 @@
+"""Word pieces to words: summing piece scores per word, character offsets of words.
+
+All graph functions: the library's `explain` and the served `explain` signature share
+them. A task says which piece sits at which sequence position and belongs to which word
+(`Task.explain_words`); these turn position scores [B, S] into word scores.
+"""
+import tensorflow as tf
+
+NO_POSITION = -1  # a piece cut off by truncation
+
+
+def piece_positions(pieces, first_position, kept):
+    """Sequence positions of a segment's pieces.
+
+    Args:
+        pieces: ragged [B, (pieces)] (only its row lengths are used).
+        first_position: int32 [B], position of the segment's first piece.
+        kept: int32 [B], how many of its pieces the packer kept.
+    Returns:
+        ragged int32 [B, (pieces)]: the position, or NO_POSITION for a cut piece.
+    """
+    index = tf.cast(tf.ragged.range(pieces.row_lengths()), tf.int32)  # [B, (pieces)]
+    flat_rows = tf.cast(index.value_rowids(), tf.int32)
+    flat = index.flat_values
+    position = tf.where(flat < tf.gather(kept, flat_rows), flat + tf.gather(first_position,
+                                                                            flat_rows),
+                        NO_POSITION)
+    return index.with_flat_values(position)
+
+
+def word_scores(position_scores, piece_position, piece_word, num_words):
+    """Sums each word's piece scores.
+
+    Args:
+        position_scores: float [B, S].
+        piece_position: ragged int32 [B, (pieces)], NO_POSITION for cut pieces.
+        piece_word: ragged int32 [B, (pieces)], the piece's word index in its example.
+        num_words: int [B].
+    Returns:
+        ragged float32 [B, (words)].
+    """
+    rows = tf.cast(piece_position.value_rowids(), tf.int32)
+    position = piece_position.flat_values
+    score = tf.gather_nd(position_scores,
+                         tf.stack([rows, tf.maximum(position, 0)], axis=1))
+    score = tf.where(position == NO_POSITION, tf.zeros_like(score), score)
+    num_words = tf.cast(num_words, tf.int64)
+    word_starts = tf.cumsum(num_words, exclusive=True)  # [B]
+    segment = tf.gather(word_starts, rows) + tf.cast(piece_word.flat_values, tf.int64)
+    total = tf.reduce_sum(num_words)
+    return tf.RaggedTensor.from_row_lengths(
+        tf.math.unsorted_segment_sum(score, segment, total), num_words)
+
+
+def char_offsets(texts, byte_offsets):
+    """Byte offsets into `texts` [B] (ragged int [B, (n)]) as character (Unicode code
+    point) offsets, ragged int32 [B, (n)]."""
+    rows = byte_offsets.value_rowids()
+    text = tf.gather(texts, rows)
+    prefix = tf.strings.substr(text, tf.zeros_like(byte_offsets.flat_values),
+                               byte_offsets.flat_values)
+    return byte_offsets.with_flat_values(
+        tf.cast(tf.strings.length(prefix, unit="UTF8_CHAR"), tf.int32))
+
+
+def whitespace_word_offsets(texts):
+    """Byte (start, end) of the whitespace-separated tokens of `texts` [B] (as
+    `tf.strings.split(texts)` cuts them), each ragged int32 [B, (words)]."""
+    chars = tf.strings.bytes_split(texts)  # [B, (bytes)]
+    flat = chars.flat_values
+    space = tf.strings.regex_full_match(flat, r"[ \t\n\v\f\r]")
+    size = tf.size(flat)
+    index = tf.range(size)
+
+    def flags(at):  # bool [size], True at the indexes `at` (those == size are dropped)
+        at = tf.cast(at, tf.int32)
+        return tf.scatter_nd(at[:, None], tf.ones_like(at), [size + 1])[:size] > 0
+
+    starts_, limits = (tf.cast(x, tf.int32) for x in (chars.row_starts(), chars.row_limits()))
+    row_start = flags(starts_)  # an empty last row starts at `size`: dropped
+    row_end = flags(tf.where(limits > starts_, limits - 1, size))  # empty rows: dropped
+    previous_space = tf.concat([[True], space[:-1]], 0) | row_start
+    next_space = tf.concat([space[1:], [True]], 0) | row_end
+    local = index - tf.cast(tf.gather(chars.row_starts(), chars.value_rowids()), tf.int32)
+    local = chars.with_flat_values(local)
+    starts = tf.ragged.boolean_mask(local, chars.with_flat_values(~space & previous_space))
+    ends = tf.ragged.boolean_mask(local + 1, chars.with_flat_values(~space & next_space))
+    return starts, ends
