@@ -63,6 +63,16 @@ def char_offsets(texts, byte_offsets):
         tf.cast(tf.strings.length(prefix, unit="UTF8_CHAR"), tf.int32))
 
 
+def tokenizer_words(tokenizer, texts):
+    """The words of `texts` [B] as the tokenizer splits them (its basic tokenizer), as
+    `explain_words` hooks return them: {"text", "word_start", "word_end" (ragged byte
+    offsets [B, (words)]), "piece_word" (ragged [B, (pieces)]: each piece's word)}; the
+    task adds each piece's "piece_position"."""
+    _, starts, ends = tokenizer.basic_tokenizer.split_with_offsets(texts)
+    _, piece_word, _, _ = tokenizer.tokenize_with_offsets(texts)
+    return {"text": texts, "word_start": starts, "word_end": ends, "piece_word": piece_word}
+
+
 def whitespace_word_offsets(texts):
     """Byte (start, end) of the whitespace-separated tokens of `texts` [B] (as
     `tf.strings.split(texts)` cuts them), each ragged int32 [B, (words)]."""

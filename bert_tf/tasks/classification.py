@@ -348,14 +348,10 @@ class ClassificationTask(Task):
         return f"label {self.labels[target['label_id']]!r}"
 
     def explain_words(self, raw, preprocessed, target):
-        texts = raw["text"]
-        _, starts, ends = self.tokenizer.basic_tokenizer.split_with_offsets(texts)
-        _, piece_word, _, _ = self.tokenizer.tokenize_with_offsets(texts)
+        words = explain_words.tokenizer_words(self.tokenizer, raw["text"])
         # Segment 0 is [CLS] text [SEP]: its pieces start at 1, and as many are kept.
         mask = tf.cast(preprocessed["input_mask"], tf.int32)
         first_segment = mask * tf.cast(preprocessed["input_type_ids"] == 0, tf.int32)
         kept = tf.reduce_sum(first_segment, axis=1) - 2
-        first = tf.ones_like(kept)
-        return {"text": texts, "word_start": starts, "word_end": ends,
-                "piece_word": piece_word,
-                "piece_position": explain_words.piece_positions(piece_word, first, kept)}
+        return {**words, "piece_position": explain_words.piece_positions(
+            words["piece_word"], tf.ones_like(kept), kept)}

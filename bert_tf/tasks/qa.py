@@ -573,9 +573,8 @@ class QaTask(Task):
         return f"the answer's {self._ENDS[target['answer_end']]}"
 
     def explain_words(self, raw, preprocessed, target):
-        texts = raw["context"]
-        _, starts, ends = self.tokenizer.basic_tokenizer.split_with_offsets(texts)
-        _, piece_word, _, _ = self.tokenizer.tokenize_with_offsets(texts)
+        words = explain_words.tokenizer_words(self.tokenizer, raw["context"])
+        piece_word = words["piece_word"]
         # Positions of the context pieces in each example's explained window.
         piece = tf.gather(preprocessed["context_piece"], target["window"])  # [B, S]
         found = tf.where(piece >= 0)  # [N, 2]: (example, position)
@@ -583,9 +582,7 @@ class QaTask(Task):
         position = tf.tensor_scatter_nd_update(
             tf.fill([total], explain_words.NO_POSITION),
             tf.gather_nd(piece, found)[:, None], tf.cast(found[:, 1], tf.int32))
-        return {"text": texts, "word_start": starts, "word_end": ends,
-                "piece_word": piece_word,
-                "piece_position": piece_word.with_flat_values(position)}
+        return {**words, "piece_position": piece_word.with_flat_values(position)}
 
 
 def _answers(label, context, where):
