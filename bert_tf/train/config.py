@@ -37,24 +37,24 @@ class TrainingConfig:
     tpu: str | None = config_field(None, "TPU name or grpc:// address (strategy tpu); 'local' "
                                    "on a TPU VM.")
     mixed_precision: str = config_field("none", "Compute dtype; float16 trains with dynamic loss "
-                                          "scaling.", choices=tuple(MIXED_PRECISION_POLICIES))
+                                        "scaling.", choices=tuple(MIXED_PRECISION_POLICIES))
     jit_compile: bool = config_field(False, "XLA-compile the train step.")
     malloc_arena_max: int = config_field(2, "Cap on glibc malloc arenas, which keeps host memory "
-                                      "near what training needs (bert_tf/train/memory.py); "
-                                      "0 keeps glibc's default.")
+                                         "near what training needs (bert_tf/train/memory.py); "
+                                         "0 keeps glibc's default.")
     seed: int = config_field(42, "Seed of Python, NumPy, TF and Keras randomness.")
     # Optimization.
     optimizer: str = config_field("adamw", "Optimizer.", choices=optimization.OPTIMIZERS)
     learning_rate: float = config_field(5e-5, "Peak learning rate.")
     warmup_proportion: float = config_field(0.1, "Fraction of the optimizer updates of linear "
-                                           "warmup (ignored when warmup_steps is set).")
+                                            "warmup (ignored when warmup_steps is set).")
     warmup_steps: int | None = config_field(None, "Updates of linear warmup.")
     weight_decay: float = config_field(0.01, "Decoupled weight decay (not on LayerNorm and bias "
                                        "variables).")
     grad_accum_steps: int = config_field(1, "Micro-batches accumulated per update.")
     # Data and schedule.
     batch_size: int = config_field(32, "Global batch size of one training step (a micro-batch "
-                                 "under grad_accum_steps).")
+                                   "under grad_accum_steps).")
     eval_batch_size: int = config_field(64, "Global evaluation / prediction batch size.")
     epochs: int = config_field(3, "Passes over the training data (fine-tuning).")
     bucket_by_length: bool = config_field(True, "Batch examples of similar length together, so "
@@ -67,7 +67,7 @@ class TrainingConfig:
                                                         "(default: each epoch).")
     keep_checkpoints: int = config_field(3, "Epoch checkpoints kept.")
     log_every_n_steps: int = config_field(100, "Progress line and TensorBoard step-scalar "
-                                                "interval.")
+                                          "interval.")
 
     def __post_init__(self):
         for name in ("strategy", "mixed_precision", "optimizer"):

@@ -49,8 +49,8 @@ class PretrainingConfig:
     max_seq_length: int = config_field(128, "Tokens per sequence of the records.")
     max_predictions_per_seq: int = config_field(20, "Masked-LM slots per sequence.")
     dynamic_masking: bool = config_field(False, "The records were written with "
-                                          "--dynamic_masking: mask them in the input "
-                                          "pipeline, anew every epoch.")
+                                         "--dynamic_masking: mask them in the input "
+                                         "pipeline, anew every epoch.")
     whole_word_masking: bool = config_field(True, "Dynamic masking: mask whole words.")
     masked_lm_prob: float = config_field(0.15, "Dynamic masking: fraction of tokens predicted.")
     vocab_file: str | None = config_field(None, "vocab.txt of the records; needed for dynamic "
