@@ -217,11 +217,12 @@ class TaskModel:
             batch_size: inputs per graph call (the results do not depend on it).
         Returns:
             One dict per input: "text" (the text explained), "words", "spans"
-            (character offsets (start, end) in that text), "scores" (one per word), "target" (what was explained), "score" and
-            "baseline_score" (the target score at the input and at the baseline),
-            "tokens" (the word pieces, [CLS] and [SEP] included) and "token_words"
-            (each token's word, -1 for [CLS] / [SEP]); with `attention`, "attention", a
-            float32 array [L, N, T, T] over the tokens.
+            (character offsets (start, end) in that text), "scores" (one per word),
+            "target" (what was explained), "score" and "baseline_score" (the target
+            score at the input and at the baseline), "tokens" (the word pieces, [CLS]
+            and [SEP] included) and "token_words" (each token's word, -1 for [CLS] /
+            [SEP]); with `attention`, "attention", a float32 array [L, N, T, T] over the
+            tokens.
 
             clf.explain(["A warm, funny film."])[0]["scores"]
         """

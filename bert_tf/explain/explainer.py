@@ -86,7 +86,8 @@ def explain(task, model, examples, targets=None, method="integrated_gradients",
     Returns:
         [{"text": str, the text explained (the "text" input; NER: the words joined by
           spaces; QA: the context), "words": [str], "spans": [(start, end)] their
-          character offsets in it, "scores": [float], "target": str, "score": float, "baseline_score": float,
+          character offsets in it, "scores": [float], "target": str, "score": float,
+          "baseline_score": float,
           "tokens": [str] the word pieces of the model input, [CLS] and [SEP] included,
           "token_words": [int] each token's word (-1 for [CLS], [SEP]),
           and with `attention`, "attention": float32 array [L, N, T, T] over the tokens}].
