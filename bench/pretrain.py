@@ -164,25 +164,12 @@ def read_novels():
 
 
 _CHAPTER = re.compile(r"^\s*chapter\s+([ivxlc]+|\d+)\b", re.IGNORECASE)
-# A sentence ends at . ! or ? (and closing quotes/brackets) followed by space and a capital.
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"'’”)_]*\s+(?=[\"'‘“(_]*[A-Z])")
-_ABBREVIATIONS = ("Mr.", "Mrs.", "Dr.", "St.", "Col.", "Capt.")
-
-
-def split_sentences(paragraph):
-    """Sentences of a paragraph, by punctuation; titles like "Mr." do not end one."""
-    sentences = []
-    for piece in _SENTENCE_END.split(paragraph):
-        if sentences and sentences[-1].endswith(_ABBREVIATIONS):
-            sentences[-1] += " " + piece
-        else:
-            sentences.append(piece)
-    return [s.strip() for s in sentences if s.strip()]
 
 
 def novel_to_documents(lines):
     """Chapters as documents, each a list of sentences. Text before the first chapter
     heading (title page) and headings themselves are dropped."""
+    from bert_tf.text.sentences import split_sentences
     chapters, paragraph, chapter = [], [], None
 
     def end_paragraph():
