@@ -203,3 +203,47 @@ def test_tiny_model_learns_conll(tokenizer, tmp_path):
     assert lines[2].split()[:2] == [first.tokens[0], first.tags[0]]
     assert len([line for line in lines if line and not line.startswith("-DOCSTART-")]) == sum(
         len(s.tokens) for s in sentences)
+
+
+# --- words in scripts without spaces --------------------------------------------------------
+def test_every_cjk_character_is_a_word(tokenizer):
+    from bert_tf.tasks.ner import split_words, split_words_spans, split_words_with_offsets
+    text = "江泽民在北京 met Bill Clinton，１９９８年。"
+    words = split_words(text)
+    assert words == ["江", "泽", "民", "在", "北", "京", "met", "Bill", "Clinton，１９９８", "年",
+                     "。"]
+    assert [text[a:b] for a, b in split_words_spans(text)] == words
+    graph_words, starts, ends = split_words_with_offsets(tf.constant([text, "a  b", ""]))
+    assert [w.decode() for w in graph_words[0].numpy()] == words
+    assert graph_words[1:].to_list() == [[b"a", b"b"], []]
+    encoded = text.encode()
+    assert [encoded[a:b].decode() for a, b in zip(starts[0].numpy(), ends[0].numpy())] == words
+    # English is split as before: whitespace-separated tokens.
+    assert split_words("U.S. embraces  it") == ["U.S.", "embraces", "it"]
+
+
+def test_chinese_entities_come_back_with_character_offsets(tokenizer):
+    task = NerTask(tokenizer, 32, labels=["O", "B-PER", "I-PER", "B-LOC", "I-LOC"])
+    examples = task.examples_from(["江泽民在北京"], [["B-PER", "I-PER", "I-PER", "O", "B-LOC",
+                                                     "I-LOC"]])
+    assert examples[0].tokens == ("江", "泽", "民", "在", "北", "京")
+    from bert_tf.export.ner import NerServingModule
+    keras.utils.set_random_seed(0)
+    encoder = BertEncoder.from_bert_config(BertConfig.from_preset(
+        "tiny", vocab_size=tokenizer.vocab_size, num_hidden_layers=1))
+    module = NerServingModule.for_task(task, task.build_model(encoder))
+    text = tf.constant(["江泽民在北京", "x 北京"])
+    preprocessed = module.preprocess({"text": text})
+    tag_ids = tf.ragged.constant([[1, 2, 2, 0, 3, 4], [0, 3, 4]])
+    logits = tf.one_hot(tf.concat([tf.zeros([2, 1], tf.int32),  # [CLS]
+                                   tag_ids.to_tensor(0, shape=[2, 31])], 1), 5) * 10.0
+    outputs = module.postprocess(logits, preprocessed)
+    assert outputs["entity_text"].numpy()[0, :2].tolist() == ["江泽民".encode(), "北京".encode()]
+    assert outputs["entity_start"].numpy().tolist() == [[0, 4], [2, -1]]
+    assert outputs["entity_end"].numpy().tolist() == [[3, 6], [4, -1]]
+
+
+def test_a_conll_token_of_several_cjk_words_is_an_error(tmp_path):
+    path = _write(tmp_path / "zh.txt", "北京 B-LOC\n")
+    with pytest.raises(ValueError, match=r"zh.txt:1: token '北京' holds several NER words"):
+        read_conll(path)

@@ -71,28 +71,3 @@ def tokenizer_words(tokenizer, texts):
     _, starts, ends = tokenizer.basic_tokenizer.split_with_offsets(texts)
     _, piece_word, _, _ = tokenizer.tokenize_with_offsets(texts)
     return {"text": texts, "word_start": starts, "word_end": ends, "piece_word": piece_word}
-
-
-def whitespace_word_offsets(texts):
-    """Byte (start, end) of the whitespace-separated tokens of `texts` [B] (as
-    `tf.strings.split(texts)` cuts them), each ragged int32 [B, (words)]."""
-    chars = tf.strings.bytes_split(texts)  # [B, (bytes)]
-    flat = chars.flat_values
-    space = tf.strings.regex_full_match(flat, r"[ \t\n\v\f\r]")
-    size = tf.size(flat)
-    index = tf.range(size)
-
-    def flags(at):  # bool [size], True at the indexes `at` (those == size are dropped)
-        at = tf.cast(at, tf.int32)
-        return tf.scatter_nd(at[:, None], tf.ones_like(at), [size + 1])[:size] > 0
-
-    starts_, limits = (tf.cast(x, tf.int32) for x in (chars.row_starts(), chars.row_limits()))
-    row_start = flags(starts_)  # an empty last row starts at `size`: dropped
-    row_end = flags(tf.where(limits > starts_, limits - 1, size))  # empty rows: dropped
-    previous_space = tf.concat([[True], space[:-1]], 0) | row_start
-    next_space = tf.concat([space[1:], [True]], 0) | row_end
-    local = index - tf.cast(tf.gather(chars.row_starts(), chars.value_rowids()), tf.int32)
-    local = chars.with_flat_values(local)
-    starts = tf.ragged.boolean_mask(local, chars.with_flat_values(~space & previous_space))
-    ends = tf.ragged.boolean_mask(local + 1, chars.with_flat_values(~space & next_space))
-    return starts, ends

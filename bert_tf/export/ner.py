@@ -9,7 +9,8 @@
     out["num_entities"]   # int32 [B]
     out["tags"]           # string [B, W]: the tag of every word ("" pads)
 
-Words are the whitespace-separated tokens of the text, as the NER task reads them; the
+Words are those of the NER task (`bert_tf.tasks.ner.split_words`: whitespace-separated
+tokens, each CJK ideograph apart); the
 task predicts a tag per word (on its first word piece) and entities are read from the
 tags with conlleval's rules (`bert_tf.tasks.metrics.entity_spans`, for IOB1, IOB2 and
 BIOES). Offsets count Unicode code points of the request's text (Python `str` indexes):
@@ -19,14 +20,11 @@ outputs: `position_tags`, `position_tag_ids` [B, S].
 """
 import numpy as np
 import tensorflow as tf
-import tensorflow_text as tf_text
 
 from bert_tf.export.task import TaskServingModule
 from bert_tf.tasks import metrics
-from bert_tf.tasks.ner import OUTSIDE
+from bert_tf.tasks.ner import OUTSIDE, split_words_with_offsets
 
-# What `tf.strings.split` (the NER task's word split) splits on: ASCII whitespace.
-_WHITESPACE = r"[ \t\n\v\f\r]+"
 
 
 def chunk_tables(labels):
@@ -84,7 +82,7 @@ class NerServingModule(TaskServingModule):
     def preprocess(self, texts):
         preprocessed = dict(self.task.preprocess(texts))
         text = texts["text"]
-        _, word_starts, word_ends = tf_text.regex_split_with_offsets(text, _WHITESPACE, "")
+        _, word_starts, word_ends = split_words_with_offsets(text)
         tf.debugging.assert_equal(
             word_starts.row_lengths(), preprocessed["word_positions"].row_lengths(),
             message="NER serving split the text into other words than the task did")

@@ -6,8 +6,10 @@ documents. Tags may be IOB1, IOB2 or BIOES; `tag_scheme` converts them on readin
 (e.g. CoNLL-2003's original IOB1 to IOB2), and the model predicts tags of that scheme.
 Entity-level scores are the same in every scheme (see `metrics.entity_spans`).
 
-Words are whitespace-separated tokens: a sentence's raw input is its tokens joined by
-spaces, so serving takes the same kind of text. Each word is split into word pieces
+Words are the whitespace-separated tokens of a text, except that every CJK ideograph is
+a word of its own (as BERT's tokenizer makes it), so Chinese or Japanese text is tagged
+character by character without spaces (`split_words`). A sentence's raw input is its
+tokens joined by spaces, so serving takes the same kind of text. Each word is split into word pieces
 (`BertTokenizer.tokenize_words`); the label sits on its first piece, the other pieces
 (and [CLS], [SEP], padding) get sample weight 0, so the loss and the token accuracy count
 each word once. A word's predicted tag is the prediction at its first piece.
@@ -21,9 +23,11 @@ import dataclasses
 import functools
 import io
 import os
+import re
 
 import keras
 import tensorflow as tf
+import tensorflow_text as tf_text
 
 from bert_tf.data import files
 from bert_tf.explain import words as explain_words
@@ -32,11 +36,33 @@ from bert_tf.settings import config_field
 from bert_tf.tasks import metrics
 from bert_tf.tasks.base import Task, TaskConfig, model_features, register_task, require_labels
 from bert_tf.text.packer import packed_lengths
+from bert_tf.text.unicode_tables import CJK_PY_CLASS, CJK_RE2_CLASS
 
 TAG_SCHEMES = ("iob1", "iob2", "bioes")
 DOCSTART = "-DOCSTART-"
 OUTSIDE = "O"
 NO_POSITION = -1  # word_positions of a word without a first piece in the sequence
+# A word: a run of non-space characters, or one CJK ideograph. Spaces are ASCII
+# whitespace; the same classes for TF's RE2 (`split_words_with_offsets`) and Python's re.
+_SPACE = r"[ \t\n\v\f\r]"
+_PY_WORD = re.compile(rf"{CJK_PY_CLASS}|[^ \t\n\v\f\r{CJK_PY_CLASS[1:-1]}]+")
+
+
+def split_words(text):
+    """The NER words of a str: whitespace-separated tokens, each CJK ideograph apart."""
+    return _PY_WORD.findall(text)
+
+
+def split_words_spans(text):
+    """`split_words` as (start, end) character offsets into `text`."""
+    return [match.span() for match in _PY_WORD.finditer(text)]
+
+
+def split_words_with_offsets(texts):
+    """`split_words` in the graph: texts [B] to (words, starts, ends), ragged [B, (words)],
+    byte offsets."""
+    return tf_text.regex_split_with_offsets(texts, rf"{_SPACE}+|{CJK_RE2_CLASS}",
+                                            CJK_RE2_CLASS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,6 +164,10 @@ def read_conll(path, require_labels=True, tag_scheme=None):
                 except ValueError:
                     raise ValueError(f"{where}: {tag!r} is not a tag (O or B-/I-/E-/S-TYPE)") \
                         from None
+            if len(split_words(fields[0])) != 1:
+                raise ValueError(f"{where}: token {fields[0]!r} holds several NER words "
+                                 "(every CJK character is a word of its own): write one "
+                                 "character a line")
             start_line = start_line or line_number
             tokens.append(fields[0])
             tags.append(tag)
@@ -145,6 +175,16 @@ def read_conll(path, require_labels=True, tag_scheme=None):
     if not sentences:
         raise ValueError(f"{path} has no sentences")
     return sentences
+
+
+def write_conll(path, sentences):
+    """Writes labelled sentences as CoNLL (`token tag` a line, a blank line after each
+    sentence), the input `read_conll` reads; returns `path`."""
+    with open(path, "w", encoding="utf-8") as f:
+        for sentence in sentences:
+            f.write("".join(f"{token} {tag}\n" for token, tag in
+                            zip(sentence.tokens, sentence.tags)) + "\n")
+    return path
 
 
 def label_vocabulary(sentences):
@@ -204,16 +244,20 @@ class NerTask(Task):
         return read_conll(path, require_labels, self.tag_scheme)
 
     def examples_from(self, inputs, labels=None):
-        """`inputs`: sentences, each a list of words or a string of whitespace-separated
-        words; `labels`: None or one list of tags per sentence, a tag per word."""
+        """`inputs`: sentences, each a list of words or a string (`split_words` makes its
+        words); `labels`: None or one list of tags per sentence, a tag per word."""
         if labels is not None and len(labels) != len(inputs):
             raise ValueError(f"{len(inputs)} sentences but {len(labels)} tag lists")
         examples = []
         for i, sentence in enumerate(inputs):
-            tokens = tuple(sentence.split() if isinstance(sentence, str) else sentence)
+            tokens = tuple(split_words(sentence) if isinstance(sentence, str) else sentence)
             if not tokens or not all(isinstance(token, str) for token in tokens):
                 raise ValueError(f"sentence {i}: expected a non-empty text or list of words, "
                                  f"got {sentence!r}")
+            several = next((t for t in tokens if len(split_words(t)) != 1), None)
+            if several is not None:
+                raise ValueError(f"sentence {i}: word {several!r} is not one NER word (no "
+                                 "spaces; every CJK character is a word of its own)")
             tags = None
             if labels is not None:
                 tags = tuple(str(tag) for tag in labels[i])
@@ -254,9 +298,10 @@ class NerTask(Task):
                                   ragged_rank=1)
 
     def tokenize(self, raw):
-        """{"text": [B]} to {"pieces": ragged int32 [B, (words), (pieces)]}, words being
-        the whitespace-separated tokens."""
-        return {"pieces": self.tokenizer.tokenize_words(tf.strings.split(raw["text"]))}
+        """{"text": [B]} to {"pieces": ragged int32 [B, (words), (pieces)]}, words as
+        `split_words` makes them."""
+        words, _, _ = split_words_with_offsets(raw["text"])
+        return {"pieces": self.tokenizer.tokenize_words(words)}
 
     def pack(self, tokenized):
         """Pieces to the three features [B, S] and `word_positions` ragged int32
@@ -353,7 +398,7 @@ class NerTask(Task):
 
     # --- explanations ----------------------------------------------------------------------
     # The target is a tag at a word; its score is that tag's logit at the word's first
-    # piece. Words are the whitespace-separated tokens, as everywhere in this task.
+    # piece. Words are those of `split_words`, as everywhere in this task.
     def explain_target_spec(self):
         return {"word": tf.TensorSpec([None], tf.int32, name="word"),
                 "tag_id": tf.TensorSpec([None], tf.int32, name="tag_id")}
@@ -411,7 +456,7 @@ class NerTask(Task):
 
     def explain_words(self, raw, preprocessed, target):
         texts = raw["text"]
-        starts, ends = explain_words.whitespace_word_offsets(texts)
+        _, starts, ends = split_words_with_offsets(texts)
         pieces = self.tokenize(raw)["pieces"]  # [B, (words), (pieces)]
         # Word index of each piece within its sentence.
         sentence_of_word = pieces.value_rowids()  # [total words]
