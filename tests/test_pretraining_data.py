@@ -373,3 +373,73 @@ def test_one_line_documents_warn_that_next_sentences_are_random(tmp_path, vocab_
     _create(tmp_path, text, vocab_file, name="one_per_line.txt")
     assert "100% of the next-sentence pairs are random" in caplog.text
     assert "100% of the 40 documents have one sentence" in caplog.text
+
+
+# --- whole words by spaces (text segmented with spaces: Chinese) ---------------------------
+def test_word_starts_follow_the_spaces_of_the_text(tokenizer):
+    documents = tokenize_documents([["中国 人民 don't stop", "北京"]], tokenizer,
+                                   word_boundaries="whitespace")
+    first, second = documents[0]
+    pieces = tokenizer.tokenize("中国 人民 don't stop").numpy().tolist()
+    assert first["id"].tolist() == pieces
+    # 中 国 | 人 民 | don ' t | stop: a word starts after each space only.
+    assert first["word_start"].tolist() == [1, 0, 1, 0, 1, 0, 0, 1]
+    assert second["word_start"].tolist() == [1, 0]
+    with pytest.raises(ValueError, match="word_boundaries"):
+        tokenize_documents([["x"]], tokenizer, word_boundaries="spaces")
+
+
+def test_masker_takes_words_given_by_word_starts(tokenizer):
+    packer = SegmentPacker(SEQ_LENGTH, tokenizer.cls_id, tokenizer.sep_id, tokenizer.pad_id)
+    text = " ".join(["中国 人民 北京 天津 上海"] * 4)
+    features = packer([tokenizer.tokenize([text] * 64)])
+    documents = tokenize_documents([[text]], tokenizer, word_boundaries="whitespace")
+    starts = np.concatenate([[1], documents[0][0]["word_start"], [1]]).astype(np.int32)
+    starts = np.tile(np.pad(starts, [0, SEQ_LENGTH - len(starts)]), [64, 1])
+    masker = MaskedLMMasker.from_tokenizer(tokenizer, MAX_PREDICTIONS, whole_word=True)
+    masked = masker(features, seed=tf.constant([1, 2]), word_starts=starts)
+    chosen = _chosen({k: v.numpy() for k, v in masked.items()},
+                     {k: v.numpy() for k, v in features.items()})
+    # Every two-character word is masked whole: the second character exactly when the
+    # first is.
+    second_character = (starts == 0) & (features["input_mask"].numpy() > 0)
+    previous_chosen = np.pad(chosen[:, :-1], [(0, 0), (1, 0)])
+    np.testing.assert_array_equal(chosen[second_character], previous_chosen[second_character])
+    assert chosen[second_character].sum() > 50
+
+
+def test_records_mask_whitespace_words_whole(vocab_file, tokenizer, tmp_path):
+    text = tmp_path / "zh.txt"
+    words = ["中国", "人民", "北京", "上海", "大学", "广州"]  # distinct characters
+    rng = np.random.default_rng(0)
+    write_documents(text, [[" ".join(rng.choice(words, 12)) + " 。" for _ in range(4)]
+                           for _ in range(20)])
+    options = PretrainingDataOptions(max_seq_length=SEQ_LENGTH, max_predictions_per_seq=10,
+                                     dupe_factor=3, word_boundaries="whitespace", seed=3)
+    create_pretraining_data(str(text), str(tmp_path / "records"), vocab_file, options)
+    batch = next(iter(pretraining_dataset(str(tmp_path / "records" / "*.tfrecord"), 64,
+                                          SEQ_LENGTH, 10, shuffle=False, repeat=False,
+                                          drop_remainder=False)))
+    positions, weights = batch["masked_lm_positions"].numpy(), batch["masked_lm_weights"]
+    masked_ids = batch["masked_lm_ids"].numpy()
+    ids = {w: [tokenizer.token_to_id(c) for c in w] for w in words}
+    second_of = {first: second for first, second in ids.values()}
+    first_of = {second: first for first, second in ids.values()}
+    input_ids = batch["input_word_ids"].numpy()
+    pairs = 0
+    for row in range(len(positions)):
+        chosen = {int(p): int(i) for p, i, w in zip(positions[row], masked_ids[row],
+                                                    weights[row].numpy()) if w}
+        for position, token in chosen.items():
+            # A word's two characters are chosen together: the neighbour of a chosen
+            # character is chosen, or (truncation cut the word) is not its partner.
+            if token in second_of:
+                pairs += position + 1 in chosen
+                assert (position + 1 in chosen
+                        or input_ids[row, position + 1] != second_of[token])
+            if token in first_of:
+                assert (position - 1 in chosen
+                        or input_ids[row, position - 1] != first_of[token])
+    assert pairs > 50
+    with pytest.raises(ValueError, match="dynamic_masking"):
+        PretrainingDataOptions(word_boundaries="whitespace", dynamic_masking=True)

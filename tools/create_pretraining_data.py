@@ -33,6 +33,10 @@ flags.DEFINE_integer("dupe_factor", _DEFAULTS.dupe_factor,
                      "Passes over the input, each with different pairs and masks.")
 flags.DEFINE_bool("do_whole_word_mask", _DEFAULTS.whole_word_masking,
                   "Mask all word pieces of a word together.")
+flags.DEFINE_enum("word_boundaries", _DEFAULTS.word_boundaries, ["wordpiece", "whitespace"],
+                  "What a whole word is: 'wordpiece', a piece and its '##' pieces; "
+                  "'whitespace', the pieces between two spaces of the text (text segmented "
+                  "with spaces, e.g. Chinese, whose characters the tokenizer splits).")
 flags.DEFINE_bool("dynamic_masking", _DEFAULTS.dynamic_masking,
                   "Write unmasked records, to be masked in the training input pipeline.")
 flags.DEFINE_integer("random_seed", _DEFAULTS.seed, "Seed of every random choice.")
@@ -47,7 +51,8 @@ def main(argv):
         max_predictions_per_seq=FLAGS.max_predictions_per_seq,
         masked_lm_prob=FLAGS.masked_lm_prob, short_seq_prob=FLAGS.short_seq_prob,
         dupe_factor=FLAGS.dupe_factor, whole_word_masking=FLAGS.do_whole_word_mask,
-        dynamic_masking=FLAGS.dynamic_masking, seed=FLAGS.random_seed)
+        word_boundaries=FLAGS.word_boundaries, dynamic_masking=FLAGS.dynamic_masking,
+        seed=FLAGS.random_seed)
     metadata = create_pretraining_data(FLAGS.input_file, FLAGS.output_dir, FLAGS.vocab_file,
                                        options, lower_case=FLAGS.do_lower_case,
                                        num_workers=FLAGS.num_workers)

@@ -27,7 +27,7 @@ import tensorflow as tf
 from absl import logging
 
 from bert_tf.data import schema
-from bert_tf.data.documents import read_documents, tokenize_documents
+from bert_tf.data.documents import WORD_BOUNDARIES, read_documents, tokenize_documents
 from bert_tf.data.files import match_files
 from bert_tf.data.instances import create_instances
 from bert_tf.data.masking import MaskedLMMasker
@@ -50,6 +50,11 @@ class PretrainingDataOptions:
         short_seq_prob: float, share of shorter target lengths [short_seq_prob].
         dupe_factor: int, passes over the text, each with new pairs and masks [dupe_factor].
         whole_word_masking: bool, mask all pieces of a word together [do_whole_word_mask].
+        word_boundaries: what a word is for whole-word masking: "wordpiece", a piece and
+            the "##" pieces after it (Google's); "whitespace", the pieces between two
+            spaces of the text, for text segmented with spaces where the tokenizer splits
+            every character (Chinese: see `documents.tokenize_documents`). Needs masks
+            drawn here (not `dynamic_masking`), as the records do not keep the spaces.
         dynamic_masking: bool, write unmasked records; `pretraining_dataset` masks them
             anew every epoch.
         seed: int, the seed of every random choice [random_seed].
@@ -60,10 +65,18 @@ class PretrainingDataOptions:
     short_seq_prob: float = 0.1
     dupe_factor: int = 10
     whole_word_masking: bool = True
+    word_boundaries: str = "wordpiece"
     dynamic_masking: bool = False
     seed: int = 12345
 
     def __post_init__(self):
+        if self.word_boundaries not in WORD_BOUNDARIES:
+            raise ValueError(f"word_boundaries must be one of {WORD_BOUNDARIES}, got "
+                             f"{self.word_boundaries!r}")
+        if self.word_boundaries == "whitespace" and self.dynamic_masking:
+            raise ValueError("word_boundaries='whitespace' needs the masks drawn when the "
+                             "records are written: drop dynamic_masking, or use "
+                             "word_boundaries='wordpiece'")
         if self.max_predictions_per_seq > self.max_seq_length:
             raise ValueError(f"max_predictions_per_seq ({self.max_predictions_per_seq}) must "
                              f"not exceed max_seq_length ({self.max_seq_length})")
@@ -196,7 +209,10 @@ def _write_shard(job):
     """Reads, tokenizes, pairs, packs, masks and writes one input file (runs in a worker)."""
     options = job.options
     tokenizer = _tokenizer(job.vocab_file, job.lower_case)
-    documents = tokenize_documents(read_documents(job.input_path), tokenizer)
+    by_whitespace = options.whole_word_masking and options.word_boundaries == "whitespace"
+    documents = tokenize_documents(read_documents(job.input_path), tokenizer,
+                                   word_boundaries="whitespace" if by_whitespace else
+                                   "wordpiece")
     rng = np.random.default_rng([options.seed, job.index])
     try:
         instances = create_instances(documents, options.max_seq_length,
@@ -206,16 +222,25 @@ def _write_shard(job):
 
     packer = SegmentPacker(options.max_seq_length, tokenizer.cls_id, tokenizer.sep_id,
                            tokenizer.pad_id)
+    # Packs the word starts as the ids are packed: [CLS] and [SEP] are words of their own.
+    word_start_packer = SegmentPacker(options.max_seq_length, 1, 1, 0)
     masker = None if options.dynamic_masking else tf.function(options.masker(tokenizer))
     spec = options.feature_spec()
     temporary_path = job.output_path + ".incomplete"
     with tf.io.TFRecordWriter(temporary_path) as writer:
         for start in range(0, len(instances), _CHUNK_SIZE):
             chunk = instances[start:start + _CHUNK_SIZE]
-            features = packer([_ragged([i.segment_a for i in chunk]),
-                               _ragged([i.segment_b for i in chunk])])  # [N, S] each
+            segments = [[i.segment_a for i in chunk], [i.segment_b for i in chunk]]
+            word_starts = None
+            if by_whitespace:
+                word_starts = word_start_packer(
+                    [_ragged([s["word_start"] for s in part]) for part in segments]
+                )["input_word_ids"]  # [N, S]
+                segments = [[s["id"] for s in part] for part in segments]
+            features = packer([_ragged(part) for part in segments])  # [N, S] each
             if masker is not None:
-                features = masker(features, seed=tf.constant(rng.integers(2**31, size=2)))
+                features = masker(features, seed=tf.constant(rng.integers(2**31, size=2)),
+                                  word_starts=word_starts)
             features = {name: value.numpy() for name, value in features.items()}
             features[schema.LABEL_FEATURE] = np.array([i.is_random_next for i in chunk],
                                                       np.int64)

@@ -3,6 +3,11 @@ between documents, turned into word-piece ids.
 
     documents = read_documents("wiki_00.txt")             # [[sentence str, ...], ...]
     documents = tokenize_documents(documents, tokenizer)  # [[int32 ids [(T)], ...], ...]
+
+With `word_boundaries="whitespace"` each piece also says whether it starts a word, a
+word being the pieces between two spaces of the text: the words of text segmented with
+spaces (Chinese, for whole-word masking), where the tokenizer alone would see one word
+per character.
 """
 import numpy as np
 
@@ -43,7 +48,12 @@ def read_documents(path):
     return documents
 
 
-def tokenize_documents(documents, tokenizer, batch_size=4096):
+WORD_BOUNDARIES = ("wordpiece", "whitespace")
+# A piece and whether it starts a whitespace-separated word.
+PIECE_DTYPE = np.dtype([("id", np.int32), ("word_start", bool)])
+
+
+def tokenize_documents(documents, tokenizer, batch_size=4096, word_boundaries="wordpiece"):
     """Word-piece ids of every sentence, tokenized in batches through `tokenizer`.
 
     Sentences that tokenize to nothing (e.g. only control characters) are dropped, then
@@ -53,15 +63,31 @@ def tokenize_documents(documents, tokenizer, batch_size=4096):
         documents: list of lists of sentence strings (`read_documents`).
         tokenizer: `bert_tf.text.BertTokenizer`.
         batch_size: int, sentences per tokenizer call.
+        word_boundaries: "wordpiece" (ids only: words are a piece and its "##" pieces)
+            or "whitespace" (also where each whitespace-separated word starts).
     Returns:
-        list of documents, each a non-empty list of int32 arrays [(T)].
+        list of documents, each a non-empty list of sentences: int32 arrays [(T)], or
+        with "whitespace" `PIECE_DTYPE` arrays [(T)] (fields "id", "word_start").
     """
+    if word_boundaries not in WORD_BOUNDARIES:
+        raise ValueError(f"word_boundaries must be one of {WORD_BOUNDARIES}, got "
+                         f"{word_boundaries!r}")
     sentences = [sentence for document in documents for sentence in document]
     pieces = []
     for start in range(0, len(sentences), batch_size):
-        ids = tokenizer.tokenize(sentences[start:start + batch_size])  # ragged [b, (T)]
-        values, splits = ids.flat_values.numpy(), ids.row_splits.numpy()
-        pieces.extend(np.split(values, splits[1:-1]))
+        batch = sentences[start:start + batch_size]
+        if word_boundaries == "wordpiece":
+            ids = tokenizer.tokenize(batch)  # ragged [b, (T)]
+            values = ids.flat_values.numpy()
+        else:
+            ids, word, word_start, word_end = tokenizer.tokenize_with_offsets(batch)
+            values = np.empty(len(ids.flat_values), PIECE_DTYPE)
+            values["id"] = ids.flat_values.numpy()
+            values["word_start"] = _starts_whitespace_word(
+                *(x.flat_values.numpy() for x in (word, word_start, word_end)))
+            first = ids.row_starts().numpy()[ids.row_lengths().numpy() > 0]
+            values["word_start"][first] = True
+        pieces.extend(np.split(values, ids.row_splits.numpy()[1:-1]))
     tokenized, offset = [], 0
     for document in documents:
         kept = [p for p in pieces[offset:offset + len(document)] if len(p)]
@@ -69,6 +95,17 @@ def tokenize_documents(documents, tokenizer, batch_size=4096):
         if kept:
             tokenized.append(kept)
     return tokenized
+
+
+def _starts_whitespace_word(word, word_start, word_end):
+    """Whether each piece starts a whitespace-separated word: it starts a tokenizer word
+    (another word index than the piece before) that does not touch the word before it
+    in the text. Flat arrays [N]; the first piece of each sentence is set by the caller."""
+    new_word = np.ones(len(word), bool)
+    new_word[1:] = word[1:] != word[:-1]
+    gap = np.ones(len(word), bool)
+    gap[1:] = word_start[1:] > word_end[:-1]
+    return new_word & gap
 
 
 def write_documents(path, documents):

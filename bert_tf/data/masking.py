@@ -9,8 +9,9 @@ The rules (google-research/bert `create_masked_lm_predictions`):
 * candidates are the real tokens, not [CLS], [SEP] or padding;
 * `round(mask_rate * candidates)` of them are predicted (at least 1, at most
   `max_predictions_per_seq`);
-* with whole-word masking, a word's pieces ("##" continues a word) are chosen together:
-  words are taken in random order, and a word that would overshoot the count is skipped;
+* with whole-word masking, a word's pieces ("##" continues a word, or the caller's
+  `word_starts` say where words start) are chosen together: words are taken in random
+  order, and a word that would overshoot the count is skipped;
 * each chosen token becomes [MASK] 80% of the time, a random vocabulary id 10% and stays
   as it is 10%. The model cannot tell which inputs are originals, so it must predict every
   position from context, yet [MASK], which never occurs in fine-tuning inputs, is not the
@@ -84,13 +85,17 @@ class MaskedLMMasker(tf.Module):
                    (tokenizer.cls_id, tokenizer.sep_id, tokenizer.pad_id),
                    max_predictions_per_seq, continuation_ids=continuation_ids, **kwargs)
 
-    def __call__(self, features, seed):
+    def __call__(self, features, seed, word_starts=None):
         """Masks a batch.
 
         Args:
             features: dict with int32 `input_word_ids` and `input_mask` [B, S] (other
                 entries pass through).
             seed: int tensor [2], the key of every random draw.
+            word_starts: None, or bool/int [B, S], nonzero where a word starts: with
+                whole-word masking, words end there as well as before every piece that
+                is not "##" (see `documents.tokenize_documents` for words separated by
+                spaces, as in segmented Chinese).
         Returns:
             `features` with `input_word_ids` masked, plus `masked_lm_positions` and
             `masked_lm_ids` int32 [B, P] and `masked_lm_weights` float32 [B, P].
@@ -105,7 +110,7 @@ class MaskedLMMasker(tf.Module):
             tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 3))
 
         candidate = (input_mask > 0) & ~tf.gather(self._is_special, word_ids)  # [B, S]
-        chosen = self._choose(word_ids, candidate, choose_seed)                 # [B, S]
+        chosen = self._choose(word_ids, candidate, choose_seed, word_starts)    # [B, S]
 
         draw = tf.random.stateless_uniform(tf.shape(word_ids), replace_seed)
         random_ids = tf.random.stateless_uniform(
@@ -132,15 +137,20 @@ class MaskedLMMasker(tf.Module):
                                           0),
                 "masked_lm_weights": tf.cast(weights, tf.float32)}
 
-    def _choose(self, word_ids, candidate, seed):
+    def _choose(self, word_ids, candidate, seed, word_starts=None):
         """Which candidates to predict: bool [B, S], at most P per row."""
         batch_size, seq_length = tf.shape(word_ids)[0], tf.shape(word_ids)[1]
-        # A word starts at every candidate, except at a "##" piece that follows another
-        # candidate (with whole-word masking).
+        # A word starts at every candidate, except (with whole-word masking) at a
+        # candidate that follows another one and is a "##" piece, or, when `word_starts`
+        # are given, is not marked as a start.
         word_start = candidate
         if self.whole_word:
             follows_candidate = tf.pad(candidate[:, :-1], [[0, 0], [1, 0]])
-            word_start &= ~(tf.gather(self._is_continuation, word_ids) & follows_candidate)
+            if word_starts is None:
+                continues = tf.gather(self._is_continuation, word_ids)
+            else:
+                continues = ~tf.cast(word_starts, tf.bool)
+            word_start &= ~(continues & follows_candidate)
         word_index = tf.maximum(tf.cumsum(tf.cast(word_start, tf.int32), axis=1) - 1, 0)
         # Pieces per word, [B, S] (a row has at most S words); words past the last are 0.
         row_offset = tf.range(batch_size)[:, tf.newaxis] * seq_length
