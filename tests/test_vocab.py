@@ -98,3 +98,10 @@ def test_text_files_rejects_missing_and_empty_inputs(tmp_path):
         text_files([str(tmp_path / "nothing*.txt")])
     with pytest.raises(ValueError, match="is empty"):
         text_files([str(tmp_path / "*.txt")])
+
+
+def test_unknown_word_rate_counts_words_outside_the_alphabet():
+    from bert_tf.text.vocab import unknown_word_rate
+    counts = {"中": 6, "国": 3, "中国": 1}  # characters: 中 7, 国 4
+    assert unknown_word_rate(counts, 2) == 0.0
+    assert unknown_word_rate(counts, 1) == pytest.approx(4 / 10)  # 国 and 中国 are lost

@@ -10,10 +10,10 @@ them, then TF Text's WordPiece learner picks the pieces. Reserved tokens come fi
 import time
 
 import tensorflow as tf
-from absl import app, flags
+from absl import app, flags, logging
 
-from bert_tf.text.vocab import (RESERVED_TOKENS, WordCounter, text_files, vocab_from_counts,
-                                write_vocab)
+from bert_tf.text.vocab import (RESERVED_TOKENS, WordCounter, text_files, unknown_word_rate,
+                                vocab_from_counts, write_vocab)
 from bert_tf_tools import cli
 
 FLAGS = flags.FLAGS
@@ -25,6 +25,7 @@ flags.DEFINE_integer("max_unique_chars", 1000, "Alphabet size kept; rarer chars 
 flags.DEFINE_integer("batch_size", 4096, "Lines tokenized per step.")
 flags.DEFINE_integer("log_every", 100_000, "Print progress every this many lines.")
 flags.mark_flags_as_required(["input", "output"])
+_UNKNOWN_WARNING = 0.001
 
 
 def _lines(files):
@@ -60,6 +61,14 @@ def main(argv):
         raise app.UsageError(f"--input files hold no words: {files}")
     print(f"Read {counter.num_texts:,} lines: {sum(counter.counts.values()):,} words, "
           f"{len(counter.counts):,} unique ({time.time() - start:.1f}s)")
+    unknown = unknown_word_rate(counter.counts, FLAGS.max_unique_chars)
+    print(f"{100 * unknown:.3f}% of the words hold a character outside the "
+          f"{FLAGS.max_unique_chars:,} most frequent ones and will be [UNK]")
+    if unknown > _UNKNOWN_WARNING:
+        logging.warning("More than %.1f%% of the words will be [UNK]: raise "
+                        "--max_unique_chars (a script with thousands of characters, like "
+                        "Chinese, needs about as many) and --vocab_size with it",
+                        100 * _UNKNOWN_WARNING)
     start = time.time()
     vocab = vocab_from_counts(counter.counts, FLAGS.vocab_size, RESERVED_TOKENS,
                               max_unique_chars=FLAGS.max_unique_chars)

@@ -91,6 +91,29 @@ def vocab_from_counts(word_counts, vocab_size, reserved_tokens=RESERVED_TOKENS,
     return vocab
 
 
+def unknown_word_rate(word_counts, max_unique_chars):
+    """The share of word occurrences the learned vocab will turn into [UNK] because they
+    hold a character outside the alphabet: the learner keeps the `max_unique_chars`
+    most frequent characters. Scripts with thousands of characters (Chinese: every
+    character is a word) need a larger alphabet than an alphabetic script.
+
+    Args:
+      word_counts: {word: count}.
+      max_unique_chars: int, the learner's alphabet size.
+    Returns:
+      float in [0, 1].
+    """
+    char_counts = collections.Counter()
+    for word, count in word_counts.items():
+        for char in word:
+            char_counts[char] += count
+    alphabet = {char for char, _ in char_counts.most_common(max_unique_chars)}
+    total = sum(word_counts.values())
+    unknown = sum(count for word, count in word_counts.items()
+                  if not set(word) <= alphabet)
+    return unknown / total if total else 0.0
+
+
 def text_files(patterns):
     """Expands file names and globs; each must match at least one non-empty file.
 
