@@ -493,3 +493,25 @@ def test_pretrain_config_files_hold_valid_settings(name):
                                        input_files="records/*.tfrecord")
     config.check()
     assert config.model_config() is not None
+
+
+def test_evaluate_scores_held_out_records(data_dir):
+    trainer = _trainer(_config(data_dir))
+    held_out = pretraining_dataset(str(data_dir / "records" / "*.tfrecord"), 16, SEQ_LENGTH,
+                                   MAX_PREDICTIONS, shuffle=False, repeat=False,
+                                   drop_remainder=False)
+    first = trainer.evaluate(held_out, max_batches=3)
+    assert first == trainer.evaluate(held_out, max_batches=3)  # inference: no dropout
+    # Fresh weights: MLM cross-entropy near ln(V), accuracies are fractions.
+    assert abs(first["mlm_loss"] - np.log(trainer.model.encoder.bert_config.vocab_size)) < 0.5
+    assert 0.0 <= first["mlm_accuracy"] <= 1.0 and 0.0 <= first["nsp_accuracy"] <= 1.0
+
+
+def test_a_preset_takes_the_vocab_size_of_the_vocab_file(tmp_path):
+    import bert_tf
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "中", "国"]) + "\n",
+                     encoding="utf-8")
+    config = bert_tf.PretrainingConfig(input_files="x", num_train_steps=1, preset="tiny",
+                                       vocab_file=str(vocab)).model_config()
+    assert config.vocab_size == 7 and config.hidden_size == 128

@@ -11,7 +11,9 @@ sets any of them. This binary is `bert_tf.pretrain` with flags: started again wi
 same flags after a crash, the run continues from the newest checkpoint in `--model_dir`
 and ends as an uninterrupted run would. At the end the model is also written as a
 Hugging Face folder, `model_dir/pretrained_step_N`, which `bert-finetune` takes as
-`--init_checkpoint`.
+`--init_checkpoint`, and `model_dir/results.json` holds the last training metrics and,
+with `--eval_files`, the masked-LM and NSP accuracy on held-out records. With --preset,
+the model's vocab size is that of --vocab_file (any language's learned vocab).
 """
 from absl import app, flags
 
@@ -23,7 +25,7 @@ from bert_tf_tools import cli
 FLAGS = flags.FLAGS
 train_flags.define_config_file_flag()
 train_flags.define_flags(PretrainingConfig)
-# Epochs, evaluation and length bucketing are fine-tuning's: pretraining counts updates.
+# Epochs and length bucketing are fine-tuning's: pretraining counts updates.
 train_flags.define_flags(TrainingConfig, skip=("epochs", "eval_batch_size",
                                                "bucket_by_length"))
 

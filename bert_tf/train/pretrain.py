@@ -14,6 +14,7 @@ uninterrupted run would. At the end the model is also written as a Hugging Face 
 `model_dir/pretrained_step_N`, which fine-tuning takes as its checkpoint.
 """
 import dataclasses
+import json
 import os
 
 import tensorflow as tf
@@ -31,6 +32,8 @@ from bert_tf.train import config as train_config
 from bert_tf.train.pretraining import DynamicLossScale, PretrainingTrainer
 
 DEFAULT_CHECKPOINT_EVERY_N_STEPS = 1000
+# Written in model_dir: the last logging interval's training metrics, held-out metrics.
+RESULTS_FILE = "results.json"
 
 
 @dataclasses.dataclass
@@ -57,6 +60,10 @@ class PretrainingConfig:
                                           "masking and copied into the final export "
                                           "(default: the init_checkpoint folder's).")
     shuffle_buffer_size: int = config_field(10000, "Records in the shuffle buffer.")
+    eval_files: str | None = config_field(None, "Comma-separated globs of held-out records "
+                                          "(same settings): scored after training into "
+                                          "model_dir/results.json.")
+    eval_batches: int = config_field(100, "Batches of eval_files scored, at most.")
 
     def check(self):
         """ValueError naming the setting when something needed is missing or wrong."""
@@ -72,12 +79,20 @@ class PretrainingConfig:
                              f"got {given or 'none'}")
 
     def model_config(self):
-        """The encoder config of `bert_config` or `preset`; None with init_checkpoint."""
+        """The encoder config of `bert_config` or `preset`; None with init_checkpoint.
+
+        A preset is a size, whatever the language: its vocab_size is that of
+        `vocab_file` when one is given (e.g. a vocab learned by bert-build-vocab)."""
         if self.init_checkpoint:
             return None
         if self.bert_config:
             return BertConfig.from_json_file(self.bert_config)
-        return BertConfig.from_preset(self.preset)
+        config = BertConfig.from_preset(self.preset)
+        vocab_file = self.resolved_vocab_file()
+        if vocab_file:
+            config = dataclasses.replace(
+                config, vocab_size=BertTokenizer.from_vocab_file(vocab_file).vocab_size)
+        return config
 
     def resolved_vocab_file(self):
         """`vocab_file`, else the init_checkpoint's vocab.txt if any, else None."""
@@ -150,8 +165,21 @@ def pretrain(config, training):
             "(bert-create-pretraining-data) or leave them out of input_files; the run "
             "resumes from its last checkpoint") from None
 
+    results = {"train": metrics}
+    if config.eval_files:
+        held_out = pretraining_dataset(
+            config.eval_files, training.batch_size,
+            config.max_seq_length, config.max_predictions_per_seq, masker=masker,
+            vocab_size=bert_config.vocab_size, seed=training.seed, shuffle=False,
+            repeat=False, drop_remainder=False)
+        results["eval"] = trainer.evaluate(held_out, config.eval_batches)
+        logging.info("Held-out %s: " + "  ".join(
+            f"{k} {v:.4f}" for k, v in results["eval"].items()), config.eval_files)
     export_dir = os.path.join(training.model_dir, f"pretrained_step_{config.num_train_steps}")
-    if strategy.extended.should_checkpoint and not os.path.exists(export_dir):
-        save_pretrained(model, export_dir, fmt="hf", vocab_path=vocab_file)
-        logging.info("Wrote the pretrained model to %s", export_dir)
+    if strategy.extended.should_checkpoint:
+        with open(os.path.join(training.model_dir, RESULTS_FILE), "w") as f:
+            json.dump(results, f, indent=2)
+        if not os.path.exists(export_dir):
+            save_pretrained(model, export_dir, fmt="hf", vocab_path=vocab_file)
+            logging.info("Wrote the pretrained model to %s", export_dir)
     return model, metrics, export_dir

@@ -285,6 +285,21 @@ class PretrainingTrainer:
         self._remove_temporary_checkpoints(model_dir)
         return metrics
 
+    def evaluate(self, dataset, max_batches=None):
+        """Masked-LM and NSP metrics of the model (inference mode) over `dataset`'s
+        batches (at most `max_batches`): `metrics_from_stats` of the summed stats."""
+        @tf.function(reduce_retracing=True)
+        def batch_stats(batch):
+            outputs = self.model({name: batch[name] for name in MODEL_INPUTS},
+                                 training=False)
+            return pretraining_loss(batch, outputs, 1)[1]
+
+        totals = dict.fromkeys(STAT_NAMES, 0.0)
+        for batch in dataset.take(-1 if max_batches is None else max_batches):
+            for name, value in batch_stats(batch).items():
+                totals[name] += float(value)
+        return metrics_from_stats(totals)
+
     def restore_newest(self, checkpoint, model_dir):
         """Restores the newest checkpoint of `model_dir` that reads back whole.
 
