@@ -33,6 +33,8 @@ setuptools.setup(
             "transformers>=4.40",
             "tokenizers>=0.19",
             "seqeval>=1.2",
+            # bench/chinese.py's character n-gram baseline (and its miniature test).
+            "scikit-learn>=1.4",
         ],
         # bench/pretrain.py reads Jane Austen from Debian's r-cran-janeaustenr (R data files).
         "bench": ["rdata"],

