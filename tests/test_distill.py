@@ -315,9 +315,9 @@ def test_binary_end_to_end_and_its_errors(teacher, tmp_path):
 
 @pytest.mark.slow
 def test_interrupted_distillation_resumes_exactly(teacher, tmp_path):
-    """~40 s. Stopped by an error in its second epoch and called again with the same
+    """~60 s. Stopped by an error in its second epoch and called again with the same
     model_dir, a distillation (a fresh student with hidden-state projections, dropout)
-    ends with the weights of an uninterrupted one."""
+    runs only the steps left and ends with the weights of an uninterrupted one."""
     labels = [p["label"] for p in teacher.predict(TEXTS[:32])]
 
     class Crash(keras.callbacks.Callback):
@@ -333,6 +333,13 @@ def test_interrupted_distillation_resumes_exactly(teacher, tmp_path):
     straight = run(tmp_path / "straight")
     with pytest.raises(RuntimeError, match="crash"):
         run(tmp_path / "resumed", [Crash()])
-    resumed = run(tmp_path / "resumed")
+    steps = []
+
+    class Count(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            steps.append(batch)
+
+    resumed = run(tmp_path / "resumed", [Count()])
+    assert len(steps) == 8 - 6  # 2 epochs of 4 steps, 6 done before the crash
     for a, b in zip(straight.model.get_weights(), resumed.model.get_weights(), strict=True):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
