@@ -115,8 +115,9 @@ def test_bad_students_are_named_before_training(teacher, tokenizer, tmp_path):
                              ({"student_layers": 2, "alpha": 1.5}, "alpha must be in")]:
         with pytest.raises(ValueError, match=message):
             DistillationConfig(**options)
-    with pytest.raises(ValueError, match="Unknown training setting"):
-        teacher.distill(TEXTS[:4], LABELS * 2, student_layers=1, epoch=1)
+    with pytest.raises(ValueError, match=r"Unknown option\(s\) \['temprature'\]: distill "
+                                         "takes DistillationConfig's"):
+        teacher.distill(TEXTS[:4], LABELS * 2, student_layers=1, temprature=1)
     vocab = tmp_path / "other"
     vocab.mkdir()
     from bert_tf.pretrained import save_pretrained

@@ -123,11 +123,17 @@ _FIELDS = {field.name for field in dataclasses.fields(DistillationConfig)}
 
 
 def split_options(options):
-    """(DistillationConfig, the other options) of keyword options: the config's fields,
-    or a whole one as `distillation=`."""
+    """(DistillationConfig, TrainingConfig overrides) of `TaskModel.distill`'s keyword
+    options: DistillationConfig's fields (or a whole one as `distillation=`) and
+    TrainingConfig's; ValueError naming an option that is neither."""
     options = dict(options)
     given = options.pop("distillation", None)
     own = {name: options.pop(name) for name in list(options) if name in _FIELDS}
+    training = {field.name for field in dataclasses.fields(train_config.TrainingConfig)}
+    unknown = sorted(set(options) - training)
+    if unknown:
+        raise ValueError(f"Unknown option(s) {unknown}: distill takes DistillationConfig's "
+                         f"{sorted(_FIELDS)} and TrainingConfig's {sorted(training)}")
     if given is not None:
         if own:
             raise ValueError(f"Give distillation=DistillationConfig(...) or its fields "
