@@ -280,7 +280,20 @@ def _distill_tool(*args):
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
 
 
-def test_binary_end_to_end_and_its_errors(teacher, tmp_path):
+def test_binary_usage_errors_are_one_line(tmp_path):
+    for args, message in [
+            (["--teacher_dir=/no/such", "--train_file=x.jsonl", f"--model_dir={tmp_path}",
+              "--student_layers=1"], "--teacher_dir /no/such does not exist"),
+            ([f"--teacher_dir={tmp_path}", "--train_file=x.jsonl", f"--model_dir={tmp_path}"],
+             "Say what student to make: student_layers")]:
+        proc = _distill_tool(*args)
+        assert proc.returncode == 2 and re.search(message, proc.stderr), proc.stderr[-2000:]
+        assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_binary_end_to_end(teacher, tmp_path):
+    """~60 s: three subprocesses, as bert-finetune's end-to-end tests."""
     teacher_dir = teacher.save(str(tmp_path / "teacher"))
     labels = [p["label"] for p in teacher.predict(TEXTS[:32])]
     train = tmp_path / "train.jsonl"
@@ -306,10 +319,8 @@ def test_binary_end_to_end_and_its_errors(teacher, tmp_path):
     for args, message in [
             (command, "already holds a model; give another --model_dir, or --overwrite"),
             ([*command[:3], f"--model_dir={tmp_path / 'b'}", "--student_layers=9"],
-             r"The teacher has 4 layers \(0 to 3\); student_layers 9 is more"),
-            (["--teacher_dir=/no/such", *command[1:]],
-             "--teacher_dir /no/such does not exist")]:
-        proc = _distill_tool(*args)
+             r"The teacher has 4 layers \(0 to 3\); student_layers 9 is more")]:
+        proc = _distill_tool(*args)  # (a usage error prints the flags' help too)
         assert proc.returncode != 0 and re.search(message, proc.stderr), proc.stderr[-2000:]
         assert "Traceback" not in proc.stderr
 
