@@ -46,6 +46,7 @@ setuptools.setup(
             "bert-write-corpus=bert_tf_tools.write_corpus:run",
             "bert-predict=bert_tf_tools.predict:run",
             "bert-finetune=bert_tf_tools.finetune:run",
+            "bert-distill=bert_tf_tools.distill:run",
             "bert-create-pretraining-data=bert_tf_tools.create_pretraining_data:run",
             "bert-pretrain=bert_tf_tools.pretrain:run",
             "bert-export=bert_tf_tools.export:run",

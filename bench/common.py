@@ -227,6 +227,28 @@ def make_inputs(vocab_size, batch_size, seq_length, seed):
             "input_type_ids": types.astype(np.int32)}
 
 
+# --- raw text through an export -------------------------------------------------------------
+def savedmodel_runner(saved_model, inputs, batch_size):
+    """(run, order, detail) for end-to-end prediction through an exported SavedModel with
+    `bert-predict`'s `Predictor` (bench/e2e.py, bench/distill.py): `run()` takes the raw
+    inputs {name: list of str} through `serving_default` in length-sorted batches and
+    returns one {output: value} per input, in input order; `order` is the batch order
+    (for the padding figure); `detail` says how it ran."""
+    import numpy as np
+
+    from bert_tf_serving.predictor import LENGTHS_SIGNATURE, Predictor
+
+    predictor = Predictor(saved_model, batch_size=batch_size)
+
+    def run():
+        return predictor(inputs)
+
+    order = np.argsort(predictor.lengths(inputs), kind="stable").tolist()
+    key = ("exact lengths" if LENGTHS_SIGNATURE in predictor.loaded.signatures
+           else "character-count order")
+    return run, order, f"bert-predict Predictor, serving_default, {key}"
+
+
 # --- the keras-hub peer ------------------------------------------------------------------
 def use_config_activation(backbone, hidden_act):
     """Sets a keras-hub `BertBackbone`'s feed-forward activation to the one the config

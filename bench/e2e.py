@@ -252,15 +252,8 @@ def _bert_tf_engine(args, data, bucket_by_length):
 
 
 def _savedmodel_engine(args, data):
-    import numpy as np
-
-    from bert_tf_serving.predictor import LENGTHS_SIGNATURE, Predictor
-
-    predictor = Predictor(_paths(args)["saved_model"], batch_size=args.batch_size)
-    inputs = {"text": data["texts"]}
-
-    def run():
-        return predictor(inputs)
+    run, order, detail = common.savedmodel_runner(_paths(args)["saved_model"],
+                                                  {"text": data["texts"]}, args.batch_size)
 
     def results(rows):
         if args.dataset == "rt":
@@ -269,10 +262,7 @@ def _savedmodel_engine(args, data):
         return [[tag.decode() for tag in row["tags"][:len(text.split(" "))]]
                 for row, text in zip(rows, data["texts"])]
 
-    order = np.argsort(predictor.lengths(inputs), kind="stable").tolist()
-    key = ("exact lengths" if LENGTHS_SIGNATURE in predictor.loaded.signatures
-           else "character-count order")
-    return run, results, order, f"bert-predict Predictor, serving_default, {key}"
+    return run, results, order, detail
 
 
 def _pipeline_engine(args, data):

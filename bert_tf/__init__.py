@@ -4,6 +4,7 @@
     clf = bert_tf.TextClassifier.from_pretrained("path/to/checkpoint", labels=["neg", "pos"])
     clf.fit(train_texts, train_labels, epochs=2)      # or a file path, or a tf.data.Dataset
     clf.predict(["A fine film."])
+    student = clf.distill(train_texts, train_labels, student_layers=3)  # a smaller model
     encoder, tokenizer = bert_tf.from_pretrained("path/to/checkpoint")  # Google or HF layout
     bert_tf.pretrain(PretrainingConfig(...), TrainingConfig(...))
 """
@@ -27,10 +28,11 @@ from bert_tf.task_model import (QuestionAnswerer, TaskModel, TextClassifier,
 from bert_tf.text.packer import SegmentPacker
 from bert_tf.text.tokenizer import BertTokenizer
 from bert_tf.train.config import TrainingConfig
+from bert_tf.train.distillation import DistillationConfig
 from bert_tf.train.pretrain import PretrainingConfig, pretrain
 
 __all__ = ["BertConfig", "corpora", "BertEncoder", "BertPretrainingModel", "BertTokenizer",
-           "PretrainingConfig", "QuestionAnswerer", "SegmentPacker", "TaskModel",
-           "TextClassifier", "TokenClassifier", "TrainingConfig", "from_pretrained", "load",
-           "load_encoder", "load_pretraining_model", "load_tokenizer", "pretrain",
-           "save_pretrained"]
+           "DistillationConfig", "PretrainingConfig", "QuestionAnswerer", "SegmentPacker",
+           "TaskModel", "TextClassifier", "TokenClassifier", "TrainingConfig",
+           "from_pretrained", "load", "load_encoder", "load_pretraining_model",
+           "load_tokenizer", "pretrain", "save_pretrained"]

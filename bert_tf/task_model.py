@@ -23,6 +23,7 @@ accumulation, checkpoints and resume in `model_dir`, TensorBoard, progress) is a
 on it, inspect it, or save it with Keras like any other.
 """
 import contextlib
+import dataclasses
 import os
 
 import keras
@@ -66,6 +67,7 @@ class TaskModel:
         self.config = config or TrainingConfig()
         self.model = model
         self._encoder = encoder
+        self.distillation = None  # a student's DistillationConfig (`distill`)
         limit = find_encoder(model if model is not None else encoder).bert_config \
             .max_position_embeddings
         if task.max_seq_length > limit:
@@ -164,6 +166,51 @@ class TaskModel:
         self.config = config
         return history
 
+    def distill(self, x, y=None, *, validation_data=None, config=None, callbacks=(),
+                **options):
+        """A smaller student of this fine-tuned model, trained on its outputs (soft
+        targets) and the labels; returns the student, a task model like this one (same
+        task, tokenizer, labels, max_seq_length) that saves, loads, evaluates and exports
+        as any other. See `bert_tf.train.distillation` for the student and the loss.
+
+            student = clf.distill("train.jsonl", validation_data="dev.jsonl",
+                                  student_layers=3, temperature=2.0, alpha=0.5, epochs=3)
+
+        Args:
+            x, y, validation_data, callbacks: as in `fit` (the student's best epoch on
+                `validation_data` is kept).
+            config: `TrainingConfig` of the student's training (default: this model's).
+            **options: `DistillationConfig` fields (student_layers, teacher_layers,
+                student_preset, student_checkpoint, temperature, alpha, hidden_weight),
+                or a whole one as `distillation=`; and `TrainingConfig` fields to
+                override (epochs=3, learning_rate=1e-4, model_dir="runs/student", ...).
+        """
+        from bert_tf.train import distillation as distillation_lib
+        distillation, settings = distillation_lib.split_options(options)
+        config = (config or self.config).replace(**settings)
+        train_examples = self.task.make_examples(x, y)
+        eval_examples = (self._examples(validation_data) if validation_data is not None
+                         else None)
+        self.task.targets(train_examples)  # unknown labels: an error now, not mid-epoch
+        if eval_examples:
+            self.task.targets(eval_examples)
+        keras.utils.set_random_seed(config.seed)
+        teacher = TaskModel(self.task, self._built_model())  # self stays as it is
+        strategy = teacher._place(config)
+        with _dtype_policy(config.dtype_policy), strategy.scope():
+            encoder, layer_map = distillation_lib.student_encoder(
+                find_encoder(teacher.model), distillation, self.task.tokenizer)
+        student = _CLASSES.get(self.task.name, TaskModel)(self.task, encoder=encoder,
+                                                          config=config)
+        if distillation.from_teacher_layers:
+            distillation_lib.copy_head(teacher.model, student.model)
+        with _dtype_policy(config.dtype_policy):
+            distillation_lib.distill(self.task, teacher.model, student.model, layer_map,
+                                     train_examples, distillation, config, eval_examples,
+                                     callbacks=callbacks, strategy=strategy)
+        student.distillation = distillation
+        return student
+
     def _examples(self, data, require_labels=True):
         if isinstance(data, tuple) and len(data) == 2 and not isinstance(data[0], str):
             return self.task.make_examples(data[0], data[1], require_labels)
@@ -260,9 +307,11 @@ class TaskModel:
             raise FileExistsError(f"{folder} already holds a saved model; choose another "
                                   "folder or pass overwrite=True")
         self.task.save(self._built_model(), folder)
+        distilled = ({"distillation": dataclasses.asdict(self.distillation)}
+                     if self.distillation else {})
         train_config.write_resolved_config(folder, extra_config or {}, self.config,
                                            {"task": self.task.name,
-                                            **self.task.get_config()})
+                                            **self.task.get_config()}, distilled)
         return folder
 
     def export(self, export_base, model_name, **options):

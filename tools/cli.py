@@ -10,9 +10,19 @@ Imports only the standard library and absl: `bert-predict` stays free of bert_tf
 import os
 import sys
 
-from absl import app
+from absl import app, flags
 
 USER_ERRORS = (ValueError, OSError)
+# Where the training binaries (bert-finetune, bert-distill) put, inside --model_dir, the
+# saved task model and the evaluation metrics.
+EXPORT_DIR = "export"
+EVAL_RESULTS_FILE = "eval_results.json"
+
+
+def require(flag_name, purpose):
+    """A usage error unless flag `flag_name` has a value (after any --config_file)."""
+    if not flags.FLAGS[flag_name].value:
+        raise app.UsageError(f"--{flag_name} is required for {purpose}")
 
 
 def run(main):

@@ -57,19 +57,11 @@ flags.DEFINE_string("predictions_file", None, "Where predictions go (default: in
 flags.DEFINE_bool("overwrite", False, "With --do_train, replace a model already saved in "
                   "--model_dir/export.")
 
-EXPORT_DIR = "export"
-EVAL_RESULTS_FILE = "eval_results.json"
-
-
-def _require(flag_name, purpose):
-    if not FLAGS[flag_name].value:
-        raise app.UsageError(f"--{flag_name} is required for {purpose}")
-
 
 def _train(config, export_dir):
     """Fine-tunes from --init_checkpoint and saves to `export_dir`; the TaskModel."""
-    _require("init_checkpoint", "--do_train")
-    _require("train_file", "--do_train")
+    cli.require("init_checkpoint", "--do_train")
+    cli.require("train_file", "--do_train")
     if os.path.exists(os.path.join(export_dir, MODEL_FILE)) and not FLAGS.overwrite:
         raise app.UsageError(f"{export_dir} already holds a fine-tuned model; give another "
                              "--model_dir, or --overwrite to replace it")
@@ -77,7 +69,7 @@ def _train(config, export_dir):
     model = task_model.TaskModel.from_pretrained(FLAGS.init_checkpoint, task=FLAGS.task,
                                                  config=config, **options)
     if FLAGS.do_predict:  # a malformed predict file is found now, not after training
-        _require("predict_file", "--do_predict")
+        cli.require("predict_file", "--do_predict")
         model.task.make_examples(FLAGS.predict_file, require_labels=False)
     model.fit(FLAGS.train_file, validation_data=FLAGS.eval_file)
     model.save(export_dir, overwrite=True, extra_config=train_flags.resolved_flags(FLAGS))
@@ -89,13 +81,13 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     train_flags.apply_config_file(FLAGS)
-    _require("task", "bert-finetune")
-    _require("model_dir", "bert-finetune")
+    cli.require("task", "bert-finetune")
+    cli.require("model_dir", "bert-finetune")
     if not (FLAGS.do_train or FLAGS.do_eval or FLAGS.do_predict):
         raise app.UsageError("Nothing to do: give --do_train, --do_eval and/or --do_predict")
     config = train_flags.config_from_flags(TrainingConfig)
     train_config.setup(config)  # the strategy first: before any other TF work
-    export_dir = os.path.join(config.model_dir, EXPORT_DIR)
+    export_dir = os.path.join(config.model_dir, cli.EXPORT_DIR)
     if FLAGS.do_train:
         model = _train(config, export_dir)
     else:
@@ -105,14 +97,14 @@ def main(argv):
                                  f"trained for {model.task.name}")
 
     if FLAGS.do_eval:
-        _require("eval_file", "--do_eval")
+        cli.require("eval_file", "--do_eval")
         results = model.evaluate(FLAGS.eval_file)
-        with open(os.path.join(config.model_dir, EVAL_RESULTS_FILE), "w") as f:
+        with open(os.path.join(config.model_dir, cli.EVAL_RESULTS_FILE), "w") as f:
             json.dump(results, f, indent=2)
         print("Evaluation: " + "  ".join(f"{k} {v:.4f}" for k, v in results.items()))
 
     if FLAGS.do_predict:
-        _require("predict_file", "--do_predict")
+        cli.require("predict_file", "--do_predict")
         path = model.write_predictions(
             FLAGS.predict_file,
             FLAGS.predictions_file or os.path.join(config.model_dir,

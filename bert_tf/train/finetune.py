@@ -20,7 +20,7 @@ from bert_tf.train import trainer
 
 
 def finetune(task, model, train_examples, config, eval_examples=None, callbacks=(),
-             strategy=None):
+             strategy=None, training_model=None):
     """Trains `model` on the task's examples; returns the keras History.
 
     Args:
@@ -34,6 +34,9 @@ def finetune(task, model, train_examples, config, eval_examples=None, callbacks=
         callbacks: more keras callbacks.
         strategy: the tf.distribute.Strategy the model was built in (default: the
             config's).
+        training_model: None, or a keras.Model around `model` that computes its own loss
+            (`bert_tf.train.distillation.Distiller`): it is what trains, and what the
+            backups and checkpoints hold; `model` is what the evaluation scores.
     """
     strategy = strategy or train_config.get_strategy(config)
     steps_per_epoch = math.ceil(len(train_examples) / config.batch_size)
@@ -43,6 +46,11 @@ def finetune(task, model, train_examples, config, eval_examples=None, callbacks=
     bucket_by_length = config.bucket_by_length
     evaluate_fn = (task.evaluator(eval_examples, config.eval_batch_size, bucket_by_length)
                    if eval_examples else None)
+    if evaluate_fn and training_model is not None:
+        score = evaluate_fn
+
+        def evaluate_fn(_):  # the trainer passes the training model; score `model`
+            return score(model)
     # Each epoch's batches a function of (seed, epoch): a resumed run sees the same.
     epoch_batches = task_dataset.training_epochs(task, train_examples, config.batch_size,
                                                  config.seed, bucket_by_length)
@@ -51,8 +59,11 @@ def finetune(task, model, train_examples, config, eval_examples=None, callbacks=
     model_dir = config.model_dir or tempfile.mkdtemp(prefix="bert_tf_fit_")
     try:
         return trainer.train(
-            model, epoch_batches, strategy=strategy, model_dir=model_dir, epochs=config.epochs,
-            compile_args=task.compile_args(optimizer), jit_compile=config.jit_compile,
+            model if training_model is None else training_model, epoch_batches,
+            strategy=strategy, model_dir=model_dir, epochs=config.epochs,
+            compile_args=(task.compile_args(optimizer) if training_model is None
+                          else {"optimizer": optimizer}),  # it has its own loss
+            jit_compile=config.jit_compile,
             evaluate_fn=evaluate_fn, best_metric=task.best_metric if evaluate_fn else None,
             checkpoint_every_n_steps=config.checkpoint_every_n_steps,
             keep_checkpoints=config.keep_checkpoints if config.model_dir else 0,
