@@ -17,8 +17,8 @@ float32's, see the README).
 
 bfloat16 pays off only where matmuls run natively in bf16: CPUs with AVX512_BF16 or AMX
 (`bert_tf.hardware.native_bf16`), and GPUs. Elsewhere TensorFlow converts to float32 and
-back, slower than float32: exporting in bf16 on such a CPU logs a warning
-(`warn_if_slow`).
+back, no faster and typically slower than float32: exporting in bf16 on such a CPU logs
+a warning (`warn_if_slow`).
 """
 import contextlib
 
@@ -87,9 +87,10 @@ def warn_if_slow(dtype):
     why = ("has no avx512_bf16 or amx_bf16 flag in /proc/cpuinfo"
            if hardware.native_bf16() is False else "cannot be checked (no /proc/cpuinfo)")
     message = (f"bfloat16 export: this CPU ({hardware.cpu_model()}) {why}, so TensorFlow "
-               "converts the bf16 matmuls to float32 here and the export will run SLOWER "
-               "than a float32 one on this machine. bf16 is faster on CPUs with "
-               "AVX512_BF16 or AMX and on GPUs; for this CPU export float32.")
+               "converts the bf16 matmuls to float32 and back here: the export gains "
+               "nothing and typically runs SLOWER than a float32 one on this machine. bf16 "
+               "is faster on CPUs with AVX512_BF16 or AMX and on GPUs; for this CPU export "
+               "float32.")
     logging.warning(message)
     return message
 
