@@ -230,3 +230,21 @@ def test_qa_serving_in_bf16(tokenizer):
     want = task.serve(model, inputs)
     assert got["score"].dtype == tf.float32 and not any(got["error"].numpy())
     np.testing.assert_allclose(got["nbest_score"], want["nbest_score"], atol=5e-2)
+
+
+def test_encoder_serving_in_bf16(tiny_checkpoint):
+    """`bert-export --task=encoder --dtype=bfloat16`'s module: float32 vectors close to
+    the float32 module's."""
+    texts = {"text": tf.constant(real_texts(4))}
+    want = exporter.serving_module_from_folder(tiny_checkpoint, task="encoder")
+    got = exporter.serving_module_from_folder(tiny_checkpoint, task="encoder",
+                                              dtype="bfloat16")
+    assert (want.dtype, got.dtype) == ("float32", "bfloat16")
+    assert got.export_config()["task"] == "encoder"
+    want, got = want.serve_text(texts), got.serve_text(texts)
+    assert got["pooled_output"].dtype == tf.float32
+    np.testing.assert_allclose(got["pooled_output"], want["pooled_output"], atol=1e-2)
+    # LayerNorm outputs up to ~4, where bf16's last bit is 1/32: within a couple of those.
+    mask = want["input_mask"].numpy()[..., None] == 1
+    np.testing.assert_allclose(np.where(mask, got["sequence_output"], 0),
+                               np.where(mask, want["sequence_output"], 0), atol=6e-2)
