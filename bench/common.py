@@ -21,13 +21,15 @@ Two ways to use child processes:
   Each row holds the child's `info`, the min/median/max of its timings (`summarize`) and
   its memory (`memory_report`).
 
-Also here: a random batch of padded sentence pairs (`make_inputs`), the CPU flags that matter for the kernels TF picks (`cpu_flags`), the model
-FLOPs of a BERT encoder and its heads (`encoder_forward_flops`, `mlm_head_flops`), MFU
-against a peak (`peak_tflops`, `GPU_PEAK_TFLOPS`) and a memory budget verdict.
+Also here: a random batch of padded sentence pairs (`make_inputs`), the CPU flags that
+matter for the kernels TF picks (`cpu_flags`, the library's `bert_tf/hardware.py`), the
+model FLOPs of a BERT encoder and its heads (`encoder_forward_flops`, `mlm_head_flops`),
+MFU against a peak (`peak_tflops`, `GPU_PEAK_TFLOPS`) and a memory budget verdict.
 
 Only the standard library is imported at module level, so a parent process stays light.
 """
 import importlib.metadata
+import importlib.util
 import json
 import os
 import platform
@@ -47,6 +49,24 @@ ONEDNN_VARIABLE = "TF_ENABLE_ONEDNN_OPTS"
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def _load_hardware():
+    """bert_tf/hardware.py (what the CPU can do: flags, native bf16, model name), loaded
+    from its file: it imports only the standard library, while `import bert_tf.hardware`
+    would run bert_tf/__init__ and load TensorFlow into this light parent process."""
+    path = os.path.join(REPO_ROOT, "bert_tf", "hardware.py")
+    spec = importlib.util.spec_from_file_location("_bench_bert_tf_hardware", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+hardware = _load_hardware()
+# The library's CPU checks, under the names the benchmarks use.
+RELEVANT_CPU_FLAGS = hardware.RELEVANT_CPU_FLAGS
+cpu_flags = hardware.cpu_flags
+cpu_model = hardware.cpu_model
+
+
 def bench_argv(name, *args):
     """The command line of benchmark `bench/<name>.py` (e.g. a child of it): run as a
     module with this interpreter, `[sys.executable, "-m", "bench.<name>", *args]`."""
@@ -62,17 +82,6 @@ def cpu_count():
         return os.cpu_count() or 1
 
 
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def total_memory_gib():
     try:
         with open("/proc/meminfo", encoding="utf-8") as f:
@@ -82,27 +91,6 @@ def total_memory_gib():
     except OSError:
         pass
     return None
-
-
-# Flags of /proc/cpuinfo that decide which CPU kernels are fast: FMA/AVX2 fp32 GEMMs,
-# AVX512 ones, and native bfloat16 dot products (AVX512_BF16, AMX) without which bf16
-# matmuls are converted to fp32 and gain nothing.
-RELEVANT_CPU_FLAGS = ("fma", "avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16",
-                      "amx_tile", "amx_bf16", "amx_int8")
-
-
-def cpu_flags(names=RELEVANT_CPU_FLAGS):
-    """{flag: present} for `names`, from the first processor's flags in /proc/cpuinfo
-    (None for every flag where /proc/cpuinfo is unreadable)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    present = set(line.split(":", 1)[1].split())
-                    return {name: name in present for name in names}
-    except OSError:
-        pass
-    return {name: None for name in names}
 
 
 def cpu_flags_line():
@@ -246,7 +234,8 @@ def savedmodel_runner(saved_model, inputs, batch_size):
     order = np.argsort(predictor.lengths(inputs), kind="stable").tolist()
     key = ("exact lengths" if LENGTHS_SIGNATURE in predictor.loaded.signatures
            else "character-count order")
-    return run, order, f"bert-predict Predictor, serving_default, {key}"
+    return run, order, (f"bert-predict Predictor, serving_default, {key}, "
+                        f"{predictor.dtype} export")
 
 
 # --- the keras-hub peer ------------------------------------------------------------------

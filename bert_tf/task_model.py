@@ -22,7 +22,6 @@ accumulation, checkpoints and resume in `model_dir`, TensorBoard, progress) is a
 `model` is the plain functional keras.Model (the three features in, logits out): build
 on it, inspect it, or save it with Keras like any other.
 """
-import contextlib
 import dataclasses
 import os
 
@@ -31,6 +30,7 @@ import keras
 from bert_tf import pretrained
 from bert_tf.export import exporter
 from bert_tf.export.keras_layer import find_encoder
+from bert_tf.export.precision import dtype_policy as _dtype_policy
 from bert_tf.model.encoder import BertEncoder
 from bert_tf.tasks.base import get_task_class, load_task
 from bert_tf.train import config as train_config
@@ -314,12 +314,18 @@ class TaskModel:
                                             **self.task.get_config()}, distilled)
         return folder
 
-    def export(self, export_base, model_name, **options):
+    def export(self, export_base, model_name, dtype="float32", **options):
         """A TF Serving SavedModel `export_base/model_name/VERSION` that takes raw text
-        (see `bert_tf.export.exporter.export_module` for the options: version,
-        warmup_texts, max_seq_length, batching_device, ...); returns its folder."""
+        and computes in `dtype`, "float32" or "bfloat16" (float32 outputs either way;
+        see `bert_tf.export.precision`); the options are `exporter.export_module`'s
+        (version, warmup_texts, batching_device, ...) and `max_seq_length`. Returns the
+        version's folder.
+
+            clf.export("exports", "rt_sentiment_bf16", dtype="bfloat16")
+        """
         max_seq_length = options.pop("max_seq_length", None)
-        module = exporter.serving_module(self.task, self._built_model(), max_seq_length)
+        module = exporter.serving_module(self.task, self._built_model(), max_seq_length,
+                                         dtype)
         return exporter.export_module(module, export_base, model_name, **options)
 
 
@@ -351,16 +357,3 @@ def _lives_in(model, strategy, dtype_policy):
     variable = model.weights[0].value  # the tf.Variable (a distributed one under a strategy)
     return (strategy.extended.variable_created_in_scope(variable)
             and find_encoder(model).dtype_policy.name == dtype_policy)
-
-
-@contextlib.contextmanager
-def _dtype_policy(name):
-    """Sets Keras' global dtype policy for the block (models built in it compute in that
-    dtype), then restores the previous one."""
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(name)
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
-

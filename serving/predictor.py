@@ -12,8 +12,13 @@ model's prediction).
 The sort key is the exact packed length from the export's `sequence_lengths` signature
 (its own in-graph tokenizer), or for exports without one the texts' character counts (a
 proxy that leaves about 7x more padding on real text). `bert-predict` is its CLI.
+
+`predictor.export_config` is what bert_tf's exporter wrote next to the SavedModel
+(`assets.extra/export_config.json`: the dtype it computes in, its task and options), and
+`predictor.dtype` that dtype ("float32", "bfloat16"; outputs are float32 either way).
 """
 import json
+import os
 
 import numpy as np
 import tensorflow as tf
@@ -22,6 +27,8 @@ import tensorflow_text  # noqa: F401  (registers the ops of the raw-text signatu
 # Written by bert_tf.export (serving_module.LENGTHS_SIGNATURE): the raw-text inputs ->
 # `sequence_length` int32 [B], each row's packed length ([CLS]/[SEP], truncation included).
 LENGTHS_SIGNATURE = "sequence_lengths"
+# Written by bert_tf.export (saved_model.EXPORT_CONFIG_FILE): what the export is.
+EXPORT_CONFIG_FILE = os.path.join("assets.extra", "export_config.json")
 
 
 class Predictor:
@@ -44,6 +51,9 @@ class Predictor:
         self.input_names = sorted(self.input_specs)
         self.lengths_fn = self.loaded.signatures.get(LENGTHS_SIGNATURE)
         self.batch_size = int(batch_size)
+        self.export_config = read_export_config(saved_model)
+        # Exports written before the config existed computed in float32.
+        self.dtype = self.export_config.get("dtype", "float32")
 
     def _call(self, fn, inputs, rows):
         specs = fn.structured_input_signature[1]
@@ -90,6 +100,16 @@ def predict(saved_model, inputs, signature="serving_default", batch_size=64):
     """[{output name: numpy value}] per text, in input order, of `signature` on
     {input name: list of str} (see `Predictor`)."""
     return Predictor(saved_model, signature, batch_size)(inputs)
+
+
+def read_export_config(saved_model):
+    """The dict bert_tf's exporter wrote to `saved_model`/EXPORT_CONFIG_FILE ({} for a
+    SavedModel without one)."""
+    path = os.path.join(saved_model, EXPORT_CONFIG_FILE)
+    if not os.path.isfile(path):
+        return {}
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
 
 
 def read_input_file(path):

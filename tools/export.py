@@ -2,6 +2,10 @@ r"""Exports a model as a TF Serving SavedModel that takes raw text.
 
     # a fine-tuned task folder (Task.save: model.keras, vocab.txt, task_config.json)
     bert-export --model_dir=runs/rt/export --export_base=exports --model_name=rt_sentiment
+    # the same model computing in bfloat16 (float32 outputs): fast on CPUs with
+    # AVX512_BF16 or AMX and on GPUs; on other CPUs slower than float32, and it says so
+    bert-export --model_dir=runs/rt/export --export_base=exports --model_name=rt_bf16 \
+        --dtype=bfloat16
     # feature extraction from any pretrained checkpoint folder (Google or HF layout)
     bert-export --task=encoder --model_dir=uncased_L-12_H-768_A-12 \
         --export_base=exports --model_name=bert_base --max_seq_length=128
@@ -11,13 +15,14 @@ Writes `<export_base>/<model_name>/<version>/` (version: the next integer, or
 model to `<export_base>/models.config` and writes `<export_base>/batching_parameters.txt`
 if there is none. Signatures: `serving_default` (raw text), `serve_ids` (ids) and
 `sequence_lengths` (each row's packed length, for client-side length bucketing); see
-serving/README.md for running TF Serving on the export base.
+serving/README.md for running TF Serving on the export base. The version's
+`assets.extra/export_config.json` records its dtype, task and options.
 """
 import os
 
 from absl import flags
 
-from bert_tf.export import tf_serving
+from bert_tf.export import precision, tf_serving
 from bert_tf.export.exporter import export, read_warmup_texts
 from bert_tf_tools import cli
 
@@ -43,6 +48,11 @@ flags.DEFINE_enum("batching_device", "cpu", sorted(tf_serving.BATCHING_PRESETS),
                   "Device the server runs the model on; picks batching_parameters.txt.")
 flags.DEFINE_integer("num_batch_threads", os.cpu_count() or 1, "Batch threads for "
                      "batching_parameters.txt (the server's CPU cores).")
+# A string checked by the library (not DEFINE_enum): a bad value is one line, the
+# library's ValueError, as for every other user error of the binaries (tools/cli.py).
+flags.DEFINE_string("dtype", "float32", "What the export computes in: "
+                    f"{' or '.join(precision.EXPORT_DTYPES)} (outputs are float32 either "
+                    "way). bfloat16 is faster only on CPUs with AVX512_BF16 or AMX, and GPUs.")
 flags.mark_flags_as_required(["model_dir", "export_base", "model_name"])
 
 
@@ -51,7 +61,8 @@ def main(argv):
     export(FLAGS.model_dir, FLAGS.export_base, FLAGS.model_name, FLAGS.task, FLAGS.version,
            FLAGS.max_seq_length, FLAGS.text_pair,
            read_warmup_texts(FLAGS.warmup_texts_file) if FLAGS.warmup_texts_file else None,
-           FLAGS.serving_base_path, FLAGS.batching_device, FLAGS.num_batch_threads)
+           FLAGS.serving_base_path, FLAGS.batching_device, FLAGS.num_batch_threads,
+           FLAGS.dtype)
 
 
 def run():

@@ -19,8 +19,11 @@ graph to its longest text) holds texts of similar length; the results are put ba
 input order. The sort key is the exact packed length from the SavedModel's
 `sequence_lengths` signature (its own in-graph tokenizer) when the export has one, else
 the texts' character counts (a proxy: it leaves about 7x more padding on real text).
+A line on stderr says what the export computes in (float32, or bfloat16 for a
+`bert-export --dtype=bfloat16` export: its `assets.extra/export_config.json`).
 """
 import json
+import sys
 
 from absl import app, flags
 
@@ -57,7 +60,10 @@ def main(argv):
             raise app.UsageError(str(e)) from None
     for name, value in _int_inputs(FLAGS.int_input):
         inputs.setdefault(name, []).append(value)
-    rows = predictor.predict(FLAGS.saved_model, inputs, FLAGS.signature, FLAGS.batch_size)
+    model = predictor.Predictor(FLAGS.saved_model, FLAGS.signature, FLAGS.batch_size)
+    # On stderr, so that stdout stays one JSON line per row.
+    print(f"bert-predict: {FLAGS.saved_model} computes in {model.dtype}", file=sys.stderr)
+    rows = model(inputs)
     for i, row in enumerate(rows):
         print(json.dumps(jsonable({**{name: texts[i] for name, texts in inputs.items()}, **row}),
                          ensure_ascii=False))

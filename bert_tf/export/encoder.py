@@ -31,6 +31,9 @@ class EncoderServingModule(ServingModule):
         self.packer = SegmentPacker(max_seq_length, tokenizer.cls_id, tokenizer.sep_id,
                                     tokenizer.pad_id, pad_to_max_length=False)
 
+    def export_config(self):
+        return {**super().export_config(), "task": "encoder"}
+
     def preprocess(self, texts):
         return self.packer([self.tokenizer.tokenize(texts[name]) for name in self.text_inputs])
 

@@ -2,12 +2,15 @@
 `bert-export` and `TaskModel.export` do.
 
     path = export("runs/rt/export", "exports", "rt_sentiment")   # exports/rt_sentiment/1
+    path = export("runs/rt/export", "exports", "rt_bf16", dtype="bfloat16")
     path = export(checkpoint_dir, "exports", "bert_base", task="encoder")
     path = export_module(serving_module(task, model), "exports", "rt_sentiment")
 
 Every SavedModel has the signatures `serving_default` (raw text), `serve_ids` (token
 ids) and `sequence_lengths` (see serving_module.py); a task that can explain adds
-`explain` (see task.py).
+`explain` (see task.py). `dtype` is what it computes in: "float32" (default) or
+"bfloat16" (see precision.py; float32 outputs either way), recorded in the version's
+`assets.extra/export_config.json`.
 """
 import os
 import posixpath
@@ -15,7 +18,7 @@ import posixpath
 from absl import logging
 
 from bert_tf import pretrained
-from bert_tf.export import tf_serving
+from bert_tf.export import precision, tf_serving
 from bert_tf.export.encoder import EncoderServingModule
 from bert_tf.export.keras_layer import find_encoder
 from bert_tf.export.saved_model import export_saved_model
@@ -24,18 +27,24 @@ from bert_tf.tasks.base import TASK_CONFIG_FILE, load_task
 DEFAULT_ENCODER_SEQ_LENGTH = 128
 
 
-def serving_module(task, model, max_seq_length=None):
+def serving_module(task, model, max_seq_length=None, dtype="float32"):
     """The export module of a fine-tuned task: the one its `serving_module_class` names.
 
     Args:
       task, model: a `bert_tf.tasks.Task` and its keras.Model.
       max_seq_length: int or None (the task's own).
+      dtype: what the export computes in, one of `precision.EXPORT_DTYPES` ("float32",
+        "bfloat16"; the model is rebuilt in it if it computes in another), or None: as
+        `model` computes (e.g. a model you quantized with `model.quantize`).
     """
+    if dtype is not None:
+        model = precision.in_dtype(model, dtype, task.build_model)
+        precision.warn_if_slow(dtype)
     return task.serving_module_class().for_task(task, model, max_seq_length)
 
 
 def serving_module_from_folder(model_dir, task="auto", max_seq_length=None,
-                               text_pair=False):
+                               text_pair=False, dtype="float32"):
     """The export module for a fine-tuned task folder or (task="encoder") a checkpoint.
 
     Args:
@@ -43,7 +52,9 @@ def serving_module_from_folder(model_dir, task="auto", max_seq_length=None,
       task: "auto" (the folder's task) or "encoder" (feature extraction).
       max_seq_length: int or None (the task's length; 128 for a checkpoint's encoder).
       text_pair: bool, for "encoder": take text and text_b.
+      dtype: "float32" or "bfloat16", what the export computes in (precision.py).
     """
+    precision.check_dtype(dtype)  # before seconds of loading
     if not os.path.isdir(model_dir):
         raise FileNotFoundError(f"Model folder not found: {model_dir}")
     if task not in ("auto", "encoder"):
@@ -56,11 +67,13 @@ def serving_module_from_folder(model_dir, task="auto", max_seq_length=None,
     if is_task_folder:
         saved_task, model = load_task(model_dir)
         if task == "auto":
-            return serving_module(saved_task, model, max_seq_length)
+            return serving_module(saved_task, model, max_seq_length, dtype)
         encoder, tokenizer = find_encoder(model), saved_task.tokenizer
         max_seq_length = max_seq_length or saved_task.max_seq_length
     else:
         encoder, tokenizer = pretrained.from_pretrained(model_dir)
+    encoder = precision.in_dtype(encoder, dtype)
+    precision.warn_if_slow(dtype)
     return EncoderServingModule(encoder, tokenizer,
                                 max_seq_length or DEFAULT_ENCODER_SEQ_LENGTH, text_pair)
 
@@ -76,9 +89,11 @@ def read_warmup_texts(path):
 
 def export(model_dir, export_base, model_name, task="auto", version=None,
            max_seq_length=None, text_pair=False, warmup_texts=None,
-           serving_base_path="/models", batching_device="cpu", num_batch_threads=1):
-    """Everything `bert-export` does; returns the new version's folder."""
-    module = serving_module_from_folder(model_dir, task, max_seq_length, text_pair)
+           serving_base_path="/models", batching_device="cpu", num_batch_threads=1,
+           dtype="float32"):
+    """Everything `bert-export` does; returns the new version's folder. `dtype`:
+    "float32" or "bfloat16", what the export computes in (see precision.py)."""
+    module = serving_module_from_folder(model_dir, task, max_seq_length, text_pair, dtype)
     return export_module(module, export_base, model_name, version, warmup_texts,
                          serving_base_path, batching_device, num_batch_threads)
 
@@ -95,7 +110,8 @@ def export_module(module, export_base, model_name, version=None, warmup_texts=No
         export_base, model_name, posixpath.join(serving_base_path, model_name))
     batching_path, written = tf_serving.write_batching_parameters(
         export_base, batching_device, num_batch_threads)
-    print(f"Exported {model_name} version {os.path.basename(path)} to {path}\n"
+    print(f"Exported {model_name} version {os.path.basename(path)} to {path}, computing "
+          f"in {module.dtype}\n"
           f"  serving_default: {', '.join(module.text_inputs)} (string [B]); "
           "serve_ids: input_word_ids, input_mask, input_type_ids (int32 [B, S]); "
           "sequence_lengths: the raw-text inputs"

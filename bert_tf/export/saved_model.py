@@ -7,7 +7,13 @@ folder in it. A version is therefore never changed once it is there: the SavedMo
 its warmup file are written to a hidden staging folder next to the versions (a name the
 server ignores), checked, and renamed into place in one step. An existing version is
 never overwritten.
+
+Each version also holds `assets.extra/export_config.json` (`EXPORT_CONFIG_FILE`; TF
+Serving ignores it): what the export is (its dtype, task and options, signatures, model
+name and version), which `bert-predict` shows
+(`bert_tf_serving.predictor.read_export_config`).
 """
+import json
 import os
 import re
 import shutil
@@ -22,6 +28,8 @@ from bert_tf.export import tf_serving
 
 # The REST API matches model names with [^/:]+; this also keeps them file-name safe.
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# Next to the warmup requests: TF Serving ignores assets.extra/ but for those.
+EXPORT_CONFIG_FILE = os.path.join("assets.extra", "export_config.json")
 
 
 def existing_versions(model_dir):
@@ -90,6 +98,8 @@ def export_saved_model(module, export_base, model_name, version=None,
         functions = write_saved_model(module, staging)
         requests = tf_serving.warmup_requests(module, warmup_texts)
         tf_serving.write_warmup_file(staging, tf_serving.warmup_records(model_name, requests))
+        write_export_config(staging, {**module.export_config(), "model_name": model_name,
+                                      "version": version})
         if verify:
             verify_saved_model(staging, functions, requests)
         if os.path.exists(final_dir):  # Another export took the number meanwhile.
@@ -100,6 +110,16 @@ def export_saved_model(module, export_base, model_name, version=None,
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return final_dir
+
+
+def write_export_config(saved_model_dir, config):
+    """Writes `config` (a JSON-able dict) as the version's EXPORT_CONFIG_FILE."""
+    path = os.path.join(saved_model_dir, EXPORT_CONFIG_FILE)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(config, f, indent=2, sort_keys=True)
+        f.write("\n")
+    return path
 
 
 _STAGING = re.compile(r"^\.\d+\.partial-(?:(\d+)-)?")

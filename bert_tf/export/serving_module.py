@@ -33,6 +33,7 @@ dict, as NER does. Design after tensorflow/models `official/nlp/serving/`.
 import tensorflow as tf
 
 from bert_tf.export.keras_layer import find_encoder
+from bert_tf.export.precision import model_dtype
 from bert_tf.model.encoder import INPUT_NAMES
 from bert_tf.tasks.base import model_features
 from bert_tf.text.packer import packed_lengths
@@ -83,6 +84,9 @@ class ServingModule(tf.Module):
         self.tokenizer = tokenizer
         self.max_seq_length = int(max_seq_length)
         self.text_inputs = tuple(text_inputs)
+        # What the model's matmuls compute in ("float32", "bfloat16", "int8"): recorded
+        # with the export (`export_config`); the outputs are float32 whatever it is.
+        self.dtype = model_dtype(model)
 
     # --- what a subclass defines -----------------------------------------------------------
     def preprocess(self, texts):
@@ -181,6 +185,14 @@ class ServingModule(tf.Module):
         return ({"input_word_ids": tf.where(keep, word_ids, self.tokenizer.pad_id),
                  "input_mask": tf.where(keep, mask, tf.zeros_like(mask)),
                  "input_type_ids": tf.where(keep, features["input_type_ids"], 0)}, error)
+
+    def export_config(self):
+        """What the export is, written next to it (`saved_model.EXPORT_CONFIG_FILE`):
+        {"dtype", "max_seq_length", "text_inputs", "signatures", "task"} (subclasses add
+        their task's options)."""
+        return {"dtype": self.dtype, "max_seq_length": self.max_seq_length,
+                "text_inputs": list(self.text_inputs), "signatures": sorted(self.endpoints()),
+                "task": None}
 
     def endpoints(self):
         """{signature name: (function, input_signature)} for `keras.export.ExportArchive`."""

@@ -64,6 +64,10 @@ class TaskServingModule(ServingModule):
     def preprocess(self, texts):
         return self.task.preprocess(texts)
 
+    def export_config(self):
+        return {**super().export_config(), "task": self.task.name,
+                "task_config": self.task.get_config()}
+
     def sequence_lengths(self, texts):
         # The task's own measure: QA packs several windows per long context.
         return {"sequence_length": self.task.sequence_lengths(self.task.tokenize(texts))}
