@@ -106,7 +106,9 @@ RT_LABELS = ["fresh", "rotten"]
 TASKS = {"rt": "classification", "conll": "ner"}  # the bert_tf task of each dataset
 # --head finetuned: training examples (the first N of the training split), epochs and
 # peak learning rate per dataset (AdamW, 10% warmup, batch 32); flags override them.
-FINETUNE = {"rt": {"train_examples": 2000, "epochs": 1, "learning_rate": 5e-5},
+# Measured on 300 test examples: rt accuracy 0.830 (0.637 with 2,000 snippets at 5e-5),
+# conll entity F1 0.722: confident enough for label agreement to mean something.
+FINETUNE = {"rt": {"train_examples": 4000, "epochs": 1, "learning_rate": 1e-4},
             "conll": {"train_examples": 2000, "epochs": 2, "learning_rate": 1e-4}}
 # Issue 16's targets (see the module docstring).
 BF16_SPEEDUP, BF16_LABELS_EQUAL, BF16_F1_POINTS = 1.6, 0.995, 0.3
