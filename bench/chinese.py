@@ -322,20 +322,9 @@ def _read_jsonl(path):
 
 
 def _read_conll(path):
-    """[(tokens, tags)] of a `token tag` CoNLL file (the corpus writer's)."""
-    sentences, tokens, tags = [], [], []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                token, tag = line.split()
-                tokens.append(token)
-                tags.append(tag)
-            elif tokens:
-                sentences.append((tokens, tags))
-                tokens, tags = [], []
-    if tokens:
-        sentences.append((tokens, tags))
-    return sentences
+    """[(tokens, tags)] of a CoNLL file, read by the NER task's reader."""
+    from bert_tf.tasks.ner import read_conll
+    return [(sentence.tokens, sentence.tags) for sentence in read_conll(path)]
 
 
 def _cut_splits(data, max_train, max_test):
@@ -349,10 +338,9 @@ def _cut_splits(data, max_train, max_test):
             lines = f.readlines()[:limit]
         with open(path, "w", encoding="utf-8") as f:
             f.writelines(lines)
+        from bert_tf.tasks.ner import read_conll, write_conll
         path = os.path.join(data, "ner", f"{split}.txt")
-        sentences = _read_conll(path)[:limit]
-        with open(path, "w", encoding="utf-8") as f:
-            f.writelines("".join(f"{t} {g}\n" for t, g in zip(*s)) + "\n" for s in sentences)
+        write_conll(path, read_conll(path)[:limit])
 
 
 def _cut_pretraining_text(data, max_documents):
