@@ -348,6 +348,153 @@ def memory_verdict(mib, budget_gib):
 TRAIN_FLOPS_FACTOR = 3
 
 
+def onednn_state():
+    """Whether TF runs oneDNN kernels: TF turns them on by default only on CPUs with
+    AVX512-VNNI/BF16 or AMX; TF_ENABLE_ONEDNN_OPTS=0/1 overrides."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+        return "oneDNN " + ("on" if _pywrap_util_port.IsMklEnabled() else "off")
+    except (ImportError, AttributeError):
+        return "oneDNN ?"
+
+
+def gemm_shapes(batch_size, seq_length, hidden_size, intermediate_size):
+    """The encoder's dense layers as (M, K, N) matmul shapes, M = batch x seq rows."""
+    m, h, i = batch_size * seq_length, hidden_size, intermediate_size
+    return [(m, h, h), (m, h, i), (m, i, h)]
+
+
+def serve_gemm(config, batch_size, seq_length, dtype, repeats, warmup, seed):
+    """Child of a `gemm` engine (`serve_reps`): no model, plain `tf.matmul`s in `dtype`
+    ("float32" or "bfloat16") at the encoder's three dense shapes (`gemm_shapes`), each
+    `repeats` times per timed call; its final info holds GFLOP/s per shape (median time
+    per matmul) and `gemm_peak_gflops`, the best shape: what TF's own matmul reaches at
+    these shapes on this machine, under the same load as the engines it is compared to."""
+    import numpy as np
+    import tensorflow as tf
+
+    dtype = tf.as_dtype(dtype)
+    shapes = gemm_shapes(batch_size, seq_length, config.hidden_size,
+                         config.intermediate_size)
+    rng = np.random.default_rng(seed)
+
+    def random(rows, cols):
+        return tf.cast(tf.constant(rng.standard_normal((rows, cols)), tf.float32), dtype)
+
+    # Per shape, `repeats` distinct left operands (so that no two matmuls are the same
+    # expression) multiplied one after another inside one graph, as the encoder's matmuls
+    # run: no Python or dispatch overhead between them.
+    operands = [([random(m, k) for _ in range(repeats)], random(k, n)) for m, k, n in shapes]
+
+    @tf.function
+    def chain(lefts, right):
+        total = tf.zeros((), dtype)
+        for left in lefts:
+            with tf.control_dependencies([total]):  # one matmul at a time
+                # One element of each product is kept, so the copy to the host is free.
+                total += tf.matmul(left, right)[0, 0]
+        return total
+
+    seconds = {shape: [] for shape in shapes}
+
+    def step():
+        for shape, (lefts, right) in zip(shapes, operands):
+            start = time.perf_counter()
+            chain(lefts, right).numpy()
+            seconds[shape].append((time.perf_counter() - start) / repeats)
+
+    reset_peak_rss()
+    for _ in range(max(warmup, 1)):
+        step()
+    for times in seconds.values():
+        times.clear()
+
+    def final_info():
+        gflops = {f"{m}x{k}x{n}": 2.0 * m * k * n / statistics.median(seconds[(m, k, n)]) / 1e9
+                  for m, k, n in shapes}
+        return {"gemm_gflops": gflops, "gemm_peak_gflops": max(gflops.values())}
+
+    serve_reps(step, {"detail": f"tf.matmul {dtype.name}, {onednn_state()}",
+                      "flops_dtype": "bf16" if dtype == tf.bfloat16 else "tf32"}, final_info)
+
+# TF op types that are matrix products (oneDNN's fused and renamed kernels included).
+MATMUL_OPS = frozenset({"MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3", "Einsum",
+                        "_MklMatMul", "_FusedMatMul", "_MklFusedMatMul", "_MklBatchMatMulV2",
+                        "_MklNativeFusedMatMul", "_MklNativeBatchMatMulV2", "_MklEinsum"})
+
+
+def profile_ops(fn, steps):
+    """Runs `fn()` `steps` times under TF's profiler; returns where the time went.
+
+    The trace's op events (the executor threads' `name:OpType` events; XLA-compiled
+    steps show as their cluster ops) are summed per op type and per phase of the step,
+    read from the op's name scope: `backward` (under `gradient_tape/`), `optimizer` (the
+    Keras optimizer's scope), else `forward`. Ops on several executor threads overlap,
+    so shares are of the summed op time, not of the wall time.
+
+    Returns:
+        {"wall_seconds": float per step, "op_seconds": summed op time per step,
+         "ops": [{"op", "seconds" (per step), "share", "calls"}] largest first,
+         "phases": {phase: share}, "matmul_share": share of MATMUL_OPS}.
+    """
+    import collections
+
+    import tensorflow as tf
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    logdir = tempfile.mkdtemp(prefix="bench_profile_")
+    start = time.perf_counter()
+    tf.profiler.experimental.start(logdir)
+    try:
+        for _ in range(steps):
+            fn()
+    finally:
+        tf.profiler.experimental.stop()
+    wall = (time.perf_counter() - start) / steps
+    seconds, calls = collections.Counter(), collections.Counter()
+    phases = collections.Counter()
+    for root, _, files in os.walk(logdir):
+        for name in files:
+            if not name.endswith(".xplane.pb"):
+                continue
+            space = xplane_pb2.XSpace()
+            with open(os.path.join(root, name), "rb") as f:
+                space.ParseFromString(f.read())
+            for plane in space.planes:
+                for line in plane.lines:
+                    if not line.name.startswith("tf_Compute"):
+                        continue
+                    for event in line.events:
+                        op_name, colon, op_type = plane.event_metadata[
+                            event.metadata_id].name.rpartition(":")
+                        if not colon or op_name.endswith(":"):
+                            continue  # executor bookkeeping ("ExecutorState::Process")
+                        duration = event.duration_ps * 1e-12 / steps
+                        seconds[op_type] += duration
+                        calls[op_type] += 1
+                        phases["backward" if "gradient_tape/" in op_name
+                               else "optimizer" if op_name.split("/")[0].startswith(
+                                   ("adam", "lamb", "loss_scale"))
+                               else "forward"] += duration
+    total = sum(seconds.values()) or 1.0
+    return {"wall_seconds": wall, "op_seconds": total,
+            "ops": [{"op": op, "seconds": s, "share": s / total, "calls": calls[op] // steps}
+                    for op, s in seconds.most_common()],
+            "phases": {phase: s / total for phase, s in phases.most_common()},
+            "matmul_share": sum(s for op, s in seconds.items() if op in MATMUL_OPS) / total}
+
+
+def format_profile(profile, top=12):
+    """The table of `profile_ops`'s `top` op types and its phase/matmul summary lines."""
+    table = format_table(profile["ops"][:top], [
+        ("op", "op type", "{}"), ("seconds", "s/step", "{:.3f}"),
+        ("share", "share of op time", "{:.1%}"), ("calls", "calls/step", "{}")])
+    phases = ", ".join(f"{phase} {share:.1%}" for phase, share in profile["phases"].items())
+    return (f"{table}\nwall {profile['wall_seconds']:.3f} s/step, summed op time "
+            f"{profile['op_seconds']:.3f} s/step; matmuls {profile['matmul_share']:.1%} of op "
+            f"time; by phase: {phases}")
+
+
 def encoder_forward_flops(num_layers, hidden_size, intermediate_size, lengths):
     """Matmul FLOPs (a multiply-add counts 2) of a BERT encoder's Transformer layers'
     forward pass over sequences of the given lengths, summed.

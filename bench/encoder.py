@@ -198,16 +198,6 @@ def _load_batch(workdir):
     return inputs, data["sequence_output"], data["pooled_output"]
 
 
-def _onednn():
-    """Whether TF runs oneDNN kernels: TF turns them on by default only on CPUs with
-    AVX512-VNNI/BF16 or AMX; TF_ENABLE_ONEDNN_OPTS=0/1 overrides."""
-    try:
-        from tensorflow.python.util import _pywrap_util_port
-        return "oneDNN " + ("on" if _pywrap_util_port.IsMklEnabled() else "off")
-    except (ImportError, AttributeError):
-        return "oneDNN ?"
-
-
 def _build_bert_tf(args, folder, inputs, jit, dtype):
     import tensorflow as tf
     from bert_tf.config import BertConfig
@@ -226,7 +216,7 @@ def _build_bert_tf(args, folder, inputs, jit, dtype):
 
     batch = {k: tf.constant(v) for k, v in inputs.items()}
     return (lambda: [t.numpy() for t in forward(batch)],
-            f"tf.function(jit_compile={jit}), {dtype}, {_onednn()}")
+            f"tf.function(jit_compile={jit}), {dtype}, {common.onednn_state()}")
 
 
 def _build_keras_hub(args, folder, inputs):
@@ -247,7 +237,7 @@ def _build_keras_hub(args, folder, inputs):
              "segment_ids": tf.constant(inputs["input_type_ids"]),
              "padding_mask": tf.constant(inputs["input_mask"])}
     return (lambda: [t.numpy() for t in forward(batch)],
-            f"tf.function, {_onednn()}, FFN act {hidden_act}")
+            f"tf.function, {common.onednn_state()}, FFN act {hidden_act}")
 
 
 def _build_transformers(args, folder, inputs):
@@ -275,67 +265,14 @@ def _build_transformers(args, folder, inputs):
                   f"{'autocast bf16' if bf16 else 'fp32'}, inference_mode")
 
 
-def gemm_shapes(batch_size, seq_length, hidden_size, intermediate_size):
-    """The encoder's dense layers as (M, K, N) matmul shapes, M = batch x seq rows."""
-    m, h, i = batch_size * seq_length, hidden_size, intermediate_size
-    return [(m, h, h), (m, h, i), (m, i, h)]
-
-
 def run_gemm(args):
-    """Child of a gemm engine: times `--gemm_repeats` plain matmuls per encoder shape per
-    call, in float32 (`gemm`) or bfloat16 (`gemm_bf16`); reports per-shape GFLOP/s."""
-    import statistics
-    import time
-
-    import tensorflow as tf
+    """Child of a gemm engine: plain matmuls at the encoder's shapes (`common.serve_gemm`)."""
     from bert_tf.config import BertConfig
 
     config = BertConfig.from_json_file(os.path.join(args.workdir, "hf", "config.json"))
-    dtype = tf.bfloat16 if args.engine == "gemm_bf16" else tf.float32
-    shapes = gemm_shapes(args.batch_size, args.seq_length, config.hidden_size,
-                         config.intermediate_size)
-    rng = np.random.default_rng(args.seed)
-
-    def random(rows, cols):
-        return tf.cast(tf.constant(rng.standard_normal((rows, cols)), tf.float32), dtype)
-
-    # Per shape, `--gemm_repeats` distinct left operands (so that no two matmuls are the
-    # same expression) multiplied one after another inside one graph, as the encoder's
-    # matmuls run: no Python or dispatch overhead between them.
-    operands = [([random(m, k) for _ in range(args.gemm_repeats)], random(k, n))
-                for m, k, n in shapes]
-
-    @tf.function
-    def chain(lefts, right):
-        total = tf.zeros((), dtype)
-        for left in lefts:
-            with tf.control_dependencies([total]):  # one matmul at a time
-                # One element of each product is kept, so the copy to the host is free.
-                total += tf.matmul(left, right)[0, 0]
-        return total
-
-    seconds = {shape: [] for shape in shapes}
-
-    def step():
-        for shape, (lefts, right) in zip(shapes, operands):
-            start = time.perf_counter()
-            chain(lefts, right).numpy()
-            seconds[shape].append((time.perf_counter() - start) / args.gemm_repeats)
-
-    common.reset_peak_rss()
-    for _ in range(max(args.warmup, 1)):
-        step()
-    for times in seconds.values():
-        times.clear()
-
-    def final_info():
-        gflops = {f"{m}x{k}x{n}": 2.0 * m * k * n / statistics.median(seconds[(m, k, n)]) / 1e9
-                  for m, k, n in shapes}
-        return {"gemm_gflops": gflops, "gemm_peak_gflops": max(gflops.values())}
-
-    common.serve_reps(step, {"detail": f"tf.matmul {dtype.name}, {_onednn()}",
-                             "flops_dtype": "bf16" if dtype == tf.bfloat16 else "tf32"},
-                      final_info)
+    common.serve_gemm(config, args.batch_size, args.seq_length,
+                      "bfloat16" if args.engine == "gemm_bf16" else "float32",
+                      args.gemm_repeats, args.warmup, args.seed)
 
 
 def run_engine(args):

@@ -30,6 +30,9 @@ How it works: the parent process (which imports no TensorFlow) runs the children
      versions, a row per engine and the ratios.
 
 Engines:
+  gemm / gemm_bf16      no model: plain `tf.matmul`s at the encoder's three dense shapes
+                        (`common.serve_gemm`, as in bench/encoder.py), timed in the same
+                        rounds: the GEMM peak of this machine under the same load.
   bert_tf[_bf16][_jit]  `bert_tf.train.pretraining.PretrainingTrainer` (custom loop, MLM +
                         NSP loss), float32 or mixed_bfloat16, with or without XLA.
   bert_tf[_bf16][_jit]_synthetic
@@ -57,7 +60,9 @@ FLOPs of the Transformer layers at the padded length plus the masked-LM head at
 `common.mlm_head_flops`); `MFU` (only with `--peak_tflops`, or `--device gpu` on a GPU in
 `common.GPU_PEAK_TFLOPS`): GFLOP/s over that peak; `peak RSS`: the child's whole-process
 peak (`ru_maxrss`: TF, data pipeline, model, optimizer slots, activations, gradients),
-with PASS/FAIL against `--memory_budget_gib`; `run HWM`: the peak from just before the first
+with PASS/FAIL against `--memory_budget_gib`; `%GEMM`: GFLOP/s over the `gemm` row's fp32
+peak (target >= 75% for bert_tf in float32); `--profile_steps N`: TF's profiler over N
+steps of each bert_tf engine, its top op types printed (`common.profile_ops`); `run HWM`: the peak from just before the first
 train step to the end (Linux `VmHWM` after resetting it), i.e. without what building the
 datasets and the model took before.
 """
@@ -73,11 +78,14 @@ import numpy as np
 
 from bench import common
 
-ENGINES = ("bert_tf", "bert_tf_jit", "bert_tf_bf16", "bert_tf_bf16_jit", "keras_hub",
+ENGINES = ("gemm", "gemm_bf16", "bert_tf", "bert_tf_jit", "bert_tf_bf16", "bert_tf_bf16_jit", "keras_hub",
            "keras_hub_jit", "bert_tf_synthetic", "bert_tf_jit_synthetic",
            "bert_tf_bf16_jit_synthetic")
-DEFAULT_ENGINES = ("bert_tf", "bert_tf_jit", "bert_tf_bf16", "bert_tf_bf16_jit", "keras_hub",
+DEFAULT_ENGINES = ("gemm", "gemm_bf16", "bert_tf", "bert_tf_jit", "bert_tf_bf16", "bert_tf_bf16_jit", "keras_hub",
                    "keras_hub_jit", "bert_tf_synthetic")
+GEMM_ENGINES = ("gemm", "gemm_bf16")
+# A float32 pretraining step must reach this fraction of the float32 GEMM peak (issue 16).
+GEMM_FRACTION_TARGET = 0.75
 SYNTHETIC = "_synthetic"
 PIPELINE_RATIO_TARGET = 0.95
 PACKAGES = ("tensorflow", "tensorflow-text", "keras", "keras-hub", "numpy", "rdata")
@@ -102,6 +110,11 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=common.cpu_count())
     p.add_argument("--engines", default=",".join(DEFAULT_ENGINES),
                    help=f"comma-separated subset of {','.join(ENGINES)}")
+    p.add_argument("--gemm_repeats", type=int, default=2,
+                   help="matmuls of each encoder shape per timed call of a gemm engine")
+    p.add_argument("--profile_steps", type=int, default=0,
+                   help="trace this many steps of each bert_tf engine with TF's profiler "
+                        "(before timing) and print its top ops")
     p.add_argument("--eval_batches", type=int, default=8,
                    help="held-out batches the masked LM is scored on")
     p.add_argument("--malloc_arena_max", type=int, default=2,
@@ -115,7 +128,7 @@ def parse_args(argv=None):
     p.add_argument("--workdir", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     for name in ("batch_size", "seq_length", "max_predictions_per_seq", "train_steps",
-                 "steps_per_rep", "threads", "eval_batches"):
+                 "steps_per_rep", "threads", "eval_batches", "gemm_repeats"):
         if getattr(args, name) < 1:
             p.error(f"--{name} must be >= 1")
     if args.reps < 5:
@@ -318,6 +331,10 @@ def run_engine(args):
 
     keras.utils.set_random_seed(SEED)
     config = BertConfig.from_preset(args.config)
+    if args.engine in GEMM_ENGINES:
+        return common.serve_gemm(config, args.batch_size, args.seq_length,
+                                 "bfloat16" if args.engine == "gemm_bf16" else "float32",
+                                 args.gemm_repeats, 1, SEED)
     train_dataset, eval_batches = _datasets(args)
     synthetic = args.engine.endswith(SYNTHETIC)
     jit = args.engine.removesuffix(SYNTHETIC).endswith("_jit")
@@ -339,10 +356,12 @@ def run_engine(args):
     else:
         detail += ", tf.data over TFRecords"
     train_steps(iterator, args.steps_per_rep)  # warm-up of the timed group
+    profile = (common.profile_ops(lambda: train_steps(iterator, 1), args.profile_steps)
+               if args.profile_steps and args.engine.startswith("bert_tf") else None)
     common.serve_reps(lambda: train_steps(iterator, args.steps_per_rep),
                       {"detail": f"{detail}, XLA {'on' if jit else 'off'}",
                        "eval_mlm_loss": eval_loss, "eval_mlm_accuracy": eval_accuracy,
-                       "learning_seconds": learning_seconds,
+                       "learning_seconds": learning_seconds, "profile": profile,
                        "num_layers": config.num_hidden_layers,
                        "hidden_size": config.hidden_size,
                        "intermediate_size": config.intermediate_size,
@@ -381,23 +400,35 @@ def _print_ratios(rows):
 
 
 def _add_flops(rows, args, device_name):
-    """GFLOP/s (training model FLOPs) and MFU per row; returns (FLOPs per step, peak note)."""
-    first = rows[0]
+    """GFLOP/s (training model FLOPs), fraction of the fp32 GEMM peak (if a `gemm` row is
+    there) and MFU per row; returns (FLOPs per step, fp32 GEMM peak or None, peak note)."""
+    first = next(row for row in rows if row["engine"] not in GEMM_ENGINES)
     per_step = common.TRAIN_FLOPS_FACTOR * (
         common.encoder_forward_flops(first["num_layers"], first["hidden_size"],
                                      first["intermediate_size"],
                                      [args.seq_length] * args.batch_size)
         + common.mlm_head_flops(first["hidden_size"], first["vocab_size"],
                                 args.batch_size * args.max_predictions_per_seq))
+    gemm_peak = next((row["gemm_peak_gflops"] for row in rows if row["engine"] == "gemm"),
+                     None)
     notes = set()
     for row in rows:
-        row["gflops"] = per_step * row["per_sec_median"] / args.batch_size / 1e9
+        if row["engine"] in GEMM_ENGINES:
+            row["gflops"] = row["gemm_peak_gflops"]
+            row["detail"] += ", GFLOP/s by shape " + ", ".join(
+                f"{shape}: {value:.1f}" for shape, value in row["gemm_gflops"].items())
+            for key in ("per_sec_min", "per_sec_median", "per_sec_max"):
+                row[key] = None  # no sequences
+        else:
+            row["gflops"] = per_step * row["per_sec_median"] / args.batch_size / 1e9
+        if gemm_peak:
+            row["gemm_fraction"] = row["gflops"] / gemm_peak
         peak, source = common.peak_tflops("bf16" if "_bf16" in row["engine"] else "tf32",
                                           args.peak_tflops, device_name)
         row["mfu"] = common.mfu(row["gflops"] * 1e9, peak)
         if peak:
             notes.add(f"{peak:.1f} TFLOP/s ({source})")
-    return per_step, ", ".join(sorted(notes))
+    return per_step, gemm_peak, ", ".join(sorted(notes))
 
 
 def _print_memory(rows, args):
@@ -418,7 +449,8 @@ def main(args):
                 "train_steps": args.train_steps, "steps_per_rep": args.steps_per_rep,
                 "reps": args.reps,
                 "learning_rate": args.learning_rate, "threads": args.threads,
-                "eval_batches": args.eval_batches, "device": args.device,
+                "eval_batches": args.eval_batches, "gemm_repeats": args.gemm_repeats,
+                "profile_steps": args.profile_steps, "device": args.device,
                 "malloc_arena_max": args.malloc_arena_max}
     print(common.header(f"bert_tf pretraining vs keras-hub BertMaskedLM "
                         f"({args.device.upper()})", PACKAGES, settings))
@@ -443,13 +475,14 @@ def main(args):
             reps=args.reps, items=args.steps_per_rep * args.batch_size, env=env,
             on_start=lambda engine: print(f"training {engine} ...", flush=True))
 
-    per_step, peak_note = _add_flops(rows, args, device_name)
+    per_step, gemm_peak, peak_note = _add_flops(rows, args, device_name)
     columns = [
         ("engine", "engine", "{}"),
         ("per_sec_min", "seq/s min", "{:.2f}"),
         ("per_sec_median", "seq/s median", "{:.2f}"),
         ("per_sec_max", "seq/s max", "{:.2f}"),
         ("gflops", "GFLOP/s", "{:.1f}"),
+        ("gemm_fraction", "%GEMM", "{:.1%}"),
         ("eval_mlm_loss", "eval loss", "{:.3f}"),
         ("eval_mlm_accuracy", "eval acc", "{:.3f}"),
         ("learning_seconds", "learn s", "{:.0f}"),
@@ -467,6 +500,18 @@ def main(args):
     print(common.load_after_run_line())
     if peak_note:
         print(f"MFU against {peak_note}")
+    if gemm_peak:
+        print(f"\nfraction of the fp32 GEMM peak ({gemm_peak:.1f} GFLOP/s, best median of the "
+              f"gemm row's shapes; target >= {GEMM_FRACTION_TARGET:.0%} for bert_tf in float32):")
+        for row in rows:
+            if row["engine"] in ("bert_tf", "bert_tf_jit"):
+                verdict = "met" if row["gemm_fraction"] >= GEMM_FRACTION_TARGET else "NOT met"
+                print(f"  {row['engine']:<12} {row['gemm_fraction']:.1%} ({verdict})")
+    for row in rows:
+        if row.get("profile"):
+            print(f"\nwhere {row['engine']}'s step goes (TF profiler, {args.profile_steps} "
+                  "steps):")
+            print(common.format_profile(row["profile"]))
     _print_ratios(rows)
     _print_memory(rows, args)
     return 0

@@ -6,6 +6,8 @@ config, same batch, loss and optimizer, with and without XLA, timed interleaved 
     . .venv/bin/activate
     python -m bench.train_step --config base --batch_size 32 --seq_length 128 --reps 5
     python -m bench.train_step --config mini --reps 5          # a quick check (~2 minutes)
+    # where the time goes: TF's profiler over 3 steps of each bert_tf engine
+    python -m bench.train_step --config base --engines gemm,bert_tf,keras_hub --profile_steps 3
 
 How it works: the parent process (which imports no TensorFlow) starts one child per engine,
 one after another; each builds its model from scratch (same seed, random weights: speed
@@ -28,7 +30,11 @@ a timed step has finished when it returns):
                    Dense), compiled with the same loss and metric. Its feed-forward uses
                    the config's exact erf GELU as bert_tf does (keras-hub's default is the
                    tanh approximation), as in bench/encoder.py.
-Both: dropout 0.1 (hidden and attention), AdamW from `bert_tf.train.optimization.
+  gemm / gemm_bf16  no model: plain `tf.matmul`s at the encoder's three dense shapes with
+                   M = batch x seq_length rows (`common.serve_gemm`, as in bench/encoder.py),
+                   float32 / bfloat16, timed in the same rounds as the models: the GEMM
+                   peak of this machine under the same load.
+Both models: dropout 0.1 (hidden and attention), AdamW from `bert_tf.train.optimization.
 make_optimizer` (BERT's schedule, weight decay 0.01 except LayerNorm and biases, global
 clipnorm 1.0), sparse categorical cross-entropy from logits + accuracy metric, the same
 batch: sentence pairs with padding (`common.make_inputs`, as in bench/encoder.py), random
@@ -38,12 +44,17 @@ labels.
 Columns: seq/s over the timed groups (min/median/max); `CPU s/step`: the child's CPU
 seconds per step (all threads; well below threads x wall means it waited for cores);
 `GFLOP/s`: training FLOPs (3 x the encoder's forward matmul FLOPs at the padded length,
-`common.encoder_forward_flops`) per second; `MFU` (only with `--peak_tflops`, or on a
+`common.encoder_forward_flops`) per second; `%GEMM`: GFLOP/s over the fp32 GEMM peak of the `gemm` row (target >= 75% for bert_tf in
+float32); `MFU` (only with `--peak_tflops`, or on a
 known GPU with `--device gpu`): GFLOP/s over that peak; `params`: trainable parameters
 (equal for equal models); `loss`: the first train step's loss (about ln(num_classes));
 `peak RSS`: the child's whole-process peak (`ru_maxrss`); `run HWM`: the peak from just
 before the first train step (weights, optimizer slots, tracing/compilation, activations
 and gradients).
+
+`--profile_steps N` traces N train steps of each bert_tf engine with TF's profiler after
+its warm-up (`common.profile_ops`) and prints its top op types with their share of the op
+time, the matmuls' share, and the forward / backward / optimizer split.
 """
 import argparse
 
@@ -51,7 +62,11 @@ import numpy as np
 
 from bench import common
 
-ENGINES = ("bert_tf", "bert_tf_jit", "keras_hub", "keras_hub_jit")
+ENGINES = ("gemm", "gemm_bf16", "bert_tf", "bert_tf_jit", "keras_hub", "keras_hub_jit")
+DEFAULT_ENGINES = ("gemm", "bert_tf", "bert_tf_jit", "keras_hub", "keras_hub_jit")
+GEMM_ENGINES = ("gemm", "gemm_bf16")
+# A float32 train step must reach this fraction of the float32 GEMM peak (issue 16).
+GEMM_FRACTION_TARGET = 0.75
 PACKAGES = ("tensorflow", "keras", "keras-hub", "numpy")
 
 
@@ -70,14 +85,20 @@ def parse_args(argv=None):
     p.add_argument("--dtype", default="float32", choices=("float32", "mixed_bfloat16"))
     p.add_argument("--threads", type=int, default=common.cpu_count(),
                    help="TF intra/inter-op threads (default: all cores)")
-    p.add_argument("--engines", default=",".join(ENGINES),
+    p.add_argument("--gemm_repeats", type=int, default=2,
+                   help="matmuls of each encoder shape per timed call of a gemm engine")
+    p.add_argument("--profile_steps", type=int, default=0,
+                   help="trace this many train steps of each bert_tf engine with TF's "
+                        "profiler (after warm-up, before timing) and print its top ops")
+    p.add_argument("--engines", default=",".join(DEFAULT_ENGINES),
                    help=f"comma-separated subset of {','.join(ENGINES)}")
     p.add_argument("--seed", type=int, default=0)
     common.add_device_args(p)
     # Internal: what a child process runs.
     p.add_argument("--engine", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    for name in ("batch_size", "seq_length", "reps", "steps_per_rep", "warmup", "threads"):
+    for name in ("batch_size", "seq_length", "reps", "steps_per_rep", "warmup", "threads",
+                 "gemm_repeats"):
         if getattr(args, name) < 1:
             p.error(f"--{name} must be >= 1")
     if args.num_classes < 2:
@@ -140,6 +161,10 @@ def run_engine(args):
 
     keras.utils.set_random_seed(args.seed)
     config = BertConfig.from_preset(args.config)
+    if args.engine in GEMM_ENGINES:
+        return common.serve_gemm(config, args.batch_size, args.seq_length,
+                                 "bfloat16" if args.engine == "gemm_bf16" else "float32",
+                                 args.gemm_repeats, args.warmup, args.seed)
     jit = args.engine.endswith("_jit")
     build = _bert_tf_model if args.engine.startswith("bert_tf") else _keras_hub_model
     model, features, detail = build(args, config, jit)
@@ -161,11 +186,13 @@ def run_engine(args):
         raise SystemExit(f"{args.engine}: the first train step's loss is {first_loss}")
     train_steps(args.warmup - 1)
     params = int(sum(np.prod(v.shape) for v in model.trainable_variables))
+    profile = (common.profile_ops(lambda: train_steps(1), args.profile_steps)
+               if args.profile_steps and args.engine.startswith("bert_tf") else None)
     common.serve_reps(lambda: train_steps(args.steps_per_rep),
                       {"detail": f"{detail}, train_on_batch, AdamW, {args.dtype}, "
                                  f"XLA {'on' if jit else 'off'}",
                        "params": params, "first_loss": first_loss,
-                       "num_layers": config.num_hidden_layers,
+                       "num_layers": config.num_hidden_layers, "profile": profile,
                        "hidden_size": config.hidden_size,
                        "intermediate_size": config.intermediate_size})
 
@@ -177,6 +204,7 @@ def main(args):
                 "reps": args.reps, "steps_per_rep": args.steps_per_rep,
                 "warmup": args.warmup, "learning_rate": args.learning_rate,
                 "dtype": args.dtype, "threads": args.threads, "seed": args.seed,
+                "gemm_repeats": args.gemm_repeats, "profile_steps": args.profile_steps,
                 "device": args.device}
     print(common.header(f"classification train step: bert_tf vs keras-hub "
                         f"({args.device.upper()})", PACKAGES, settings))
@@ -188,17 +216,31 @@ def main(args):
         reps=args.reps, items=args.steps_per_rep * args.batch_size, env=env,
         on_start=lambda engine: print(f"starting {engine} ...", flush=True))
 
-    first = rows[0]
+    models = [row for row in rows if row["engine"] not in GEMM_ENGINES]
+    if not models:
+        raise SystemExit("--engines: name at least one model engine besides gemm")
+    first = models[0]
     flops = common.TRAIN_FLOPS_FACTOR * common.encoder_forward_flops(
         first["num_layers"], first["hidden_size"], first["intermediate_size"],
         [args.seq_length] * args.batch_size)
     peak, peak_source = common.peak_tflops("bf16" if args.dtype == "mixed_bfloat16" else "tf32",
                                            args.peak_tflops, device_name)
+    by_engine = {row["engine"]: row for row in rows}
+    gemm_peak = by_engine["gemm"]["gemm_peak_gflops"] if "gemm" in by_engine else None
     for row in rows:
+        if row["engine"] in GEMM_ENGINES:
+            row["gflops"] = row["gemm_peak_gflops"]
+            row["detail"] += ", GFLOP/s by shape " + ", ".join(
+                f"{shape}: {value:.1f}" for shape, value in row["gemm_gflops"].items())
+            for key in ("per_sec_min", "per_sec_median", "per_sec_max"):
+                row[key] = None  # no sequences
+            continue
         row["sec_per_step"] = row["sec_median"] / args.steps_per_rep
         row["cpu_per_step"] = row["cpu_sec_median"] / args.steps_per_rep
         row["gflops"] = flops / row["sec_per_step"] / 1e9
         row["mfu"] = common.mfu(row["gflops"] * 1e9, peak)
+        if gemm_peak:
+            row["gemm_fraction"] = row["gflops"] / gemm_peak
     columns = [
         ("engine", "engine", "{}"),
         ("per_sec_min", "seq/s min", "{:.2f}"),
@@ -207,6 +249,7 @@ def main(args):
         ("sec_per_step", "s/step median", "{:.2f}"),
         ("cpu_per_step", "CPU s/step", "{:.2f}"),
         ("gflops", "GFLOP/s", "{:.1f}"),
+        ("gemm_fraction", "%GEMM", "{:.1%}"),
         ("params", "params", "{:,}"),
         ("first_loss", "loss", "{:.3f}"),
         ("peak_rss_mib", "peak RSS MiB", "{:.0f}"),
@@ -222,10 +265,22 @@ def main(args):
     print(common.load_after_run_line())
     if peak:
         print(f"MFU = GFLOP/s / {peak:.1f} TFLOP/s ({peak_source})")
-    if len({row["params"] for row in rows}) > 1:
+    if gemm_peak:
+        print(f"\nfraction of the fp32 GEMM peak ({gemm_peak:.1f} GFLOP/s, best median of the "
+              f"gemm row's shapes; target >= {GEMM_FRACTION_TARGET:.0%} for bert_tf in float32):")
+        for row in models:
+            if row["engine"].startswith("bert_tf"):
+                met = args.dtype == "float32" and row["gemm_fraction"] >= GEMM_FRACTION_TARGET
+                print(f"  {row['engine']:<12} {row['gemm_fraction']:.1%} "
+                      f"({'met' if met else 'NOT met'})")
+    for row in models:
+        if row.get("profile"):
+            print(f"\nwhere {row['engine']}'s train step goes (TF profiler, "
+                  f"{args.profile_steps} steps):")
+            print(common.format_profile(row["profile"]))
+    if len({row["params"] for row in models}) > 1:
         print("WARNING: the engines' trainable parameter counts differ; the models are not "
               "the same size")
-    by_engine = {row["engine"]: row for row in rows}
     pairs = [(a, b) for a, b in (("bert_tf", "keras_hub"), ("bert_tf_jit", "keras_hub_jit"),
                                  ("bert_tf_jit", "keras_hub"))
              if a in by_engine and b in by_engine]

@@ -81,7 +81,7 @@ def test_cpu_flags_lists_the_relevant_flags():
 
 
 def test_gemm_shapes_are_the_encoders_dense_layers():
-    assert encoder.gemm_shapes(32, 128, 768, 3072) == [
+    assert common.gemm_shapes(32, 128, 768, 3072) == [
         (4096, 768, 768), (4096, 768, 3072), (4096, 3072, 768)]
 
 
@@ -96,7 +96,7 @@ def test_engine_selection():
     args = encoder.parse_args(["--jit"])
     assert "bert_tf" not in args.engine_list and "bert_tf_bf16" not in args.engine_list
     assert {"gemm", "bert_tf_jit", "bert_tf_bf16_jit"} <= set(args.engine_list)
-    assert train_step.parse_args([]).engine_list == list(train_step.ENGINES)
+    assert train_step.parse_args([]).engine_list == list(train_step.DEFAULT_ENGINES)
     chosen = pretrain.parse_args([]).engine_list
     assert chosen == list(pretrain.DEFAULT_ENGINES) and "bert_tf_synthetic" in chosen
     with pytest.raises(SystemExit):
@@ -211,3 +211,23 @@ def test_benchmarks_import_only_common_and_leave_sys_path_alone(name):
     assert imported <= {"common"}, f"bench/{name}.py imports {imported - {'common'}}"
     assert "sys.path" not in source
     assert f"python -m bench.{name}" in ast.get_docstring(tree)  # how to run it
+
+
+def test_profile_ops_finds_the_matmuls_and_the_phases():
+    import keras
+    import tensorflow as tf
+
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(256),
+                              keras.layers.Dense(2)])
+    model.compile(keras.optimizers.AdamW(), keras.losses.SparseCategoricalCrossentropy(
+        from_logits=True))
+    x, y = tf.random.normal((128, 64)), tf.zeros((128,), tf.int32)
+    model.train_on_batch(x, y)  # traces
+    profile = common.profile_ops(lambda: model.train_on_batch(x, y), steps=2)
+    ops = {row["op"] for row in profile["ops"]}
+    assert ops & common.MATMUL_OPS and "Process" not in ops
+    assert 0 < profile["matmul_share"] < 1
+    assert {"forward", "backward", "optimizer"} <= set(profile["phases"])
+    assert sum(profile["phases"].values()) == pytest.approx(1.0)
+    assert sum(row["share"] for row in profile["ops"]) == pytest.approx(1.0)
+    assert "matmuls" in common.format_profile(profile)
