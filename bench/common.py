@@ -364,16 +364,20 @@ def gemm_shapes(batch_size, seq_length, hidden_size, intermediate_size):
     return [(m, h, h), (m, h, i), (m, i, h)]
 
 
-def serve_gemm(config, batch_size, seq_length, dtype, repeats, warmup, seed):
-    """Child of a `gemm` engine (`serve_reps`): no model, plain `tf.matmul`s in `dtype`
-    ("float32" or "bfloat16") at the encoder's three dense shapes (`gemm_shapes`), each
-    `repeats` times per timed call; its final info holds GFLOP/s per shape (median time
-    per matmul) and `gemm_peak_gflops`, the best shape: what TF's own matmul reaches at
-    these shapes on this machine, under the same load as the engines it is compared to."""
+# The engines with no model, only matmuls (`serve_gemm`), and the dtype each computes in.
+GEMM_ENGINES = {"gemm": "float32", "gemm_bf16": "bfloat16"}
+
+
+def serve_gemm(engine, config, batch_size, seq_length, repeats, warmup, seed):
+    """Child of a `GEMM_ENGINES` engine (`serve_reps`): no model, plain `tf.matmul`s in
+    the engine's dtype at the encoder's three dense shapes (`gemm_shapes`), each `repeats`
+    times per timed call; its final info holds GFLOP/s per shape (median time per matmul)
+    and `gemm_peak_gflops`, the best shape: what TF's own matmul reaches at these shapes
+    on this machine, under the same load as the engines it is compared to."""
     import numpy as np
     import tensorflow as tf
 
-    dtype = tf.as_dtype(dtype)
+    dtype = tf.as_dtype(GEMM_ENGINES[engine])
     shapes = gemm_shapes(batch_size, seq_length, config.hidden_size,
                          config.intermediate_size)
     rng = np.random.default_rng(seed)
@@ -417,6 +421,42 @@ def serve_gemm(config, batch_size, seq_length, dtype, repeats, warmup, seed):
     serve_reps(step, {"detail": f"tf.matmul {dtype.name}, {onednn_state()}",
                       "flops_dtype": "bf16" if dtype == tf.bfloat16 else "tf32"}, final_info)
 
+
+def finish_gemm_rows(rows):
+    """Makes each gemm engine's row (`serve_gemm`) a table row: its GFLOP/s is its best
+    shape's, its detail lists every shape's, and it has no sequences/s. Returns the fp32
+    GEMM peak in GFLOP/s (the `gemm` row's), or None when the run has no `gemm` row."""
+    peak = None
+    for row in rows:
+        if row["engine"] not in GEMM_ENGINES:
+            continue
+        row["gflops"] = row["gemm_peak_gflops"]
+        row["detail"] += ", GFLOP/s by shape " + ", ".join(
+            f"{shape}: {value:.1f}" for shape, value in row["gemm_gflops"].items())
+        for key in ("per_sec_min", "per_sec_median", "per_sec_max"):
+            row[key] = None  # no sequences
+        if row["engine"] == "gemm":
+            peak = row["gemm_peak_gflops"]
+    return peak
+
+
+# A float32 train step (fine-tuning or pretraining) must reach this fraction of the fp32
+# GEMM peak measured in the same run (issue 16).
+TRAIN_GEMM_FRACTION_TARGET = 0.75
+
+
+def print_gemm_fractions(gemm_peak, rows, target, judged=True):
+    """Prints each row's `gemm_fraction` of the fp32 GEMM peak, met / NOT met against
+    `target` (never met when not `judged`, e.g. a bf16 run); nothing without a peak."""
+    if not gemm_peak:
+        return
+    print(f"\nfraction of the fp32 GEMM peak ({gemm_peak:.1f} GFLOP/s, best median of the gemm "
+          f"row's shapes; target >= {target:.0%} for bert_tf in float32):")
+    for row in rows:
+        met = judged and row["gemm_fraction"] >= target
+        print(f"  {row['engine']:<12} {row['gemm_fraction']:.1%} ({'met' if met else 'NOT met'})")
+
+
 # TF op types that are matrix products (oneDNN's fused and renamed kernels included).
 MATMUL_OPS = frozenset({"MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3", "Einsum",
                         "_MklMatMul", "_FusedMatMul", "_MklFusedMatMul", "_MklBatchMatMulV2",
@@ -442,46 +482,52 @@ def profile_ops(fn, steps):
     import tensorflow as tf
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
-    logdir = tempfile.mkdtemp(prefix="bench_profile_")
-    start = time.perf_counter()
-    tf.profiler.experimental.start(logdir)
-    try:
-        for _ in range(steps):
-            fn()
-    finally:
-        tf.profiler.experimental.stop()
-    wall = (time.perf_counter() - start) / steps
+    spaces = []
+    with tempfile.TemporaryDirectory(prefix="bench_profile_") as logdir:
+        start = time.perf_counter()
+        tf.profiler.experimental.start(logdir)
+        try:
+            for _ in range(steps):
+                fn()
+        finally:
+            tf.profiler.experimental.stop()
+        wall = (time.perf_counter() - start) / steps
+        for root, _, files in os.walk(logdir):
+            for name in files:
+                if name.endswith(".xplane.pb"):
+                    spaces.append(xplane_pb2.XSpace())
+                    with open(os.path.join(root, name), "rb") as f:
+                        spaces[-1].ParseFromString(f.read())
     seconds, calls = collections.Counter(), collections.Counter()
     phases = collections.Counter()
-    for root, _, files in os.walk(logdir):
-        for name in files:
-            if not name.endswith(".xplane.pb"):
-                continue
-            space = xplane_pb2.XSpace()
-            with open(os.path.join(root, name), "rb") as f:
-                space.ParseFromString(f.read())
-            for plane in space.planes:
-                for line in plane.lines:
-                    if not line.name.startswith("tf_Compute"):
-                        continue
-                    for event in line.events:
-                        op_name, colon, op_type = plane.event_metadata[
-                            event.metadata_id].name.rpartition(":")
-                        if not colon or op_name.endswith(":"):
-                            continue  # executor bookkeeping ("ExecutorState::Process")
-                        duration = event.duration_ps * 1e-12 / steps
-                        seconds[op_type] += duration
-                        calls[op_type] += 1
-                        phases["backward" if "gradient_tape/" in op_name
-                               else "optimizer" if op_name.split("/")[0].startswith(
-                                   ("adam", "lamb", "loss_scale"))
-                               else "forward"] += duration
+    events = ((plane, event) for space in spaces for plane in space.planes
+              for line in plane.lines if line.name.startswith("tf_Compute")
+              for event in line.events)
+    for plane, event in events:
+        op_name, colon, op_type = plane.event_metadata[event.metadata_id].name.rpartition(":")
+        if not colon or op_name.endswith(":"):
+            continue  # executor bookkeeping ("ExecutorState::Process")
+        duration = event.duration_ps * 1e-12 / steps
+        seconds[op_type] += duration
+        calls[op_type] += 1
+        phases["backward" if "gradient_tape/" in op_name
+               else "optimizer" if op_name.split("/")[0].startswith(("adam", "lamb",
+                                                                     "loss_scale"))
+               else "forward"] += duration
     total = sum(seconds.values()) or 1.0
     return {"wall_seconds": wall, "op_seconds": total,
             "ops": [{"op": op, "seconds": s, "share": s / total, "calls": calls[op] // steps}
                     for op, s in seconds.most_common()],
             "phases": {phase: s / total for phase, s in phases.most_common()},
             "matmul_share": sum(s for op, s in seconds.items() if op in MATMUL_OPS) / total}
+
+
+def print_profiles(rows, steps):
+    """Prints `format_profile` of every row that holds a `profile` (`profile_ops`)."""
+    for row in rows:
+        if row.get("profile"):
+            print(f"\nwhere {row['engine']}'s step goes (TF profiler, {steps} steps):")
+            print(format_profile(row["profile"]))
 
 
 def format_profile(profile, top=12):

@@ -91,7 +91,6 @@ from bench import common
 
 ENGINES = ("gemm", "gemm_bf16", "bert_tf", "bert_tf_jit", "bert_tf_bf16", "bert_tf_bf16_jit",
            "keras_hub", "transformers")
-GEMM_ENGINES = ("gemm", "gemm_bf16")
 OURS = ("bert_tf", "bert_tf_jit", "bert_tf_bf16", "bert_tf_bf16_jit")
 PEERS = ("keras_hub", "transformers")
 # The fp32 forward must reach this fraction of the fp32 GEMM peak, bf16 this speed-up.
@@ -270,8 +269,7 @@ def run_gemm(args):
     from bert_tf.config import BertConfig
 
     config = BertConfig.from_json_file(os.path.join(args.workdir, "hf", "config.json"))
-    common.serve_gemm(config, args.batch_size, args.seq_length,
-                      "bfloat16" if args.engine == "gemm_bf16" else "float32",
+    common.serve_gemm(args.engine, config, args.batch_size, args.seq_length,
                       args.gemm_repeats, args.warmup, args.seed)
 
 
@@ -279,7 +277,7 @@ def run_engine(args):
     """Child: build one engine, check it against the reference, time it, report."""
     common.set_threads(args.threads, tf=args.engine != "transformers",
                        torch=args.engine == "transformers")
-    if args.engine in GEMM_ENGINES:
+    if args.engine in common.GEMM_ENGINES:
         return run_gemm(args)
     folder = os.path.join(args.workdir, "hf")
     inputs, ref_sequence, ref_pooled = _load_batch(args.workdir)
@@ -322,16 +320,9 @@ def add_flops(rows, info, batch_size, seq_length, peak_tflops=None, device_name=
     dims = (info["num_layers"], info["hidden_size"], info["intermediate_size"])
     padded = common.encoder_forward_flops(*dims, [seq_length] * batch_size)
     real = common.encoder_forward_flops(*dims, info["lengths"])
-    by_engine = {row["engine"]: row for row in rows}
-    gemm_peak = by_engine["gemm"]["gemm_peak_gflops"] if "gemm" in by_engine else None
+    gemm_peak = common.finish_gemm_rows(rows)
     for row in rows:
-        if row["engine"] in GEMM_ENGINES:
-            row["gflops"] = row["gemm_peak_gflops"]
-            row["detail"] += ", GFLOP/s by shape " + ", ".join(
-                f"{shape}: {value:.1f}" for shape, value in row["gemm_gflops"].items())
-            for key in ("per_sec_min", "per_sec_median", "per_sec_max"):
-                row[key] = None  # no sequences
-        else:
+        if row["engine"] not in common.GEMM_ENGINES:
             row["gflops"] = padded / row["sec_median"] / 1e9
             row["real_gflops"] = real / row["sec_median"] / 1e9
         if gemm_peak:

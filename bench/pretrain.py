@@ -62,9 +62,9 @@ FLOPs of the Transformer layers at the padded length plus the masked-LM head at
 peak (`ru_maxrss`: TF, data pipeline, model, optimizer slots, activations, gradients),
 with PASS/FAIL against `--memory_budget_gib`; `%GEMM`: GFLOP/s over the `gemm` row's fp32
 peak (target >= 75% for bert_tf in float32); `--profile_steps N`: TF's profiler over N
-steps of each bert_tf engine, its top op types printed (`common.profile_ops`); `run HWM`: the peak from just before the first
-train step to the end (Linux `VmHWM` after resetting it), i.e. without what building the
-datasets and the model took before.
+steps of each bert_tf engine, its top op types printed (`common.profile_ops`); `run HWM`:
+the peak from just before the first train step to the end (Linux `VmHWM` after resetting
+it), i.e. without what building the datasets and the model took before.
 """
 import argparse
 import gzip
@@ -78,14 +78,11 @@ import numpy as np
 
 from bench import common
 
-ENGINES = ("gemm", "gemm_bf16", "bert_tf", "bert_tf_jit", "bert_tf_bf16", "bert_tf_bf16_jit", "keras_hub",
-           "keras_hub_jit", "bert_tf_synthetic", "bert_tf_jit_synthetic",
+ENGINES = ("gemm", "gemm_bf16", "bert_tf", "bert_tf_jit", "bert_tf_bf16", "bert_tf_bf16_jit",
+           "keras_hub", "keras_hub_jit", "bert_tf_synthetic", "bert_tf_jit_synthetic",
            "bert_tf_bf16_jit_synthetic")
-DEFAULT_ENGINES = ("gemm", "gemm_bf16", "bert_tf", "bert_tf_jit", "bert_tf_bf16", "bert_tf_bf16_jit", "keras_hub",
-                   "keras_hub_jit", "bert_tf_synthetic")
-GEMM_ENGINES = ("gemm", "gemm_bf16")
-# A float32 pretraining step must reach this fraction of the float32 GEMM peak (issue 16).
-GEMM_FRACTION_TARGET = 0.75
+DEFAULT_ENGINES = ("gemm", "bert_tf", "bert_tf_jit", "bert_tf_bf16", "bert_tf_bf16_jit",
+                   "keras_hub", "keras_hub_jit", "bert_tf_synthetic")
 SYNTHETIC = "_synthetic"
 PIPELINE_RATIO_TARGET = 0.95
 PACKAGES = ("tensorflow", "tensorflow-text", "keras", "keras-hub", "numpy", "rdata")
@@ -331,9 +328,8 @@ def run_engine(args):
 
     keras.utils.set_random_seed(SEED)
     config = BertConfig.from_preset(args.config)
-    if args.engine in GEMM_ENGINES:
-        return common.serve_gemm(config, args.batch_size, args.seq_length,
-                                 "bfloat16" if args.engine == "gemm_bf16" else "float32",
+    if args.engine in common.GEMM_ENGINES:
+        return common.serve_gemm(args.engine, config, args.batch_size, args.seq_length,
                                  args.gemm_repeats, 1, SEED)
     train_dataset, eval_batches = _datasets(args)
     synthetic = args.engine.endswith(SYNTHETIC)
@@ -402,24 +398,17 @@ def _print_ratios(rows):
 def _add_flops(rows, args, device_name):
     """GFLOP/s (training model FLOPs), fraction of the fp32 GEMM peak (if a `gemm` row is
     there) and MFU per row; returns (FLOPs per step, fp32 GEMM peak or None, peak note)."""
-    first = next(row for row in rows if row["engine"] not in GEMM_ENGINES)
+    first = next(row for row in rows if row["engine"] not in common.GEMM_ENGINES)
     per_step = common.TRAIN_FLOPS_FACTOR * (
         common.encoder_forward_flops(first["num_layers"], first["hidden_size"],
                                      first["intermediate_size"],
                                      [args.seq_length] * args.batch_size)
         + common.mlm_head_flops(first["hidden_size"], first["vocab_size"],
                                 args.batch_size * args.max_predictions_per_seq))
-    gemm_peak = next((row["gemm_peak_gflops"] for row in rows if row["engine"] == "gemm"),
-                     None)
+    gemm_peak = common.finish_gemm_rows(rows)
     notes = set()
     for row in rows:
-        if row["engine"] in GEMM_ENGINES:
-            row["gflops"] = row["gemm_peak_gflops"]
-            row["detail"] += ", GFLOP/s by shape " + ", ".join(
-                f"{shape}: {value:.1f}" for shape, value in row["gemm_gflops"].items())
-            for key in ("per_sec_min", "per_sec_median", "per_sec_max"):
-                row[key] = None  # no sequences
-        else:
+        if row["engine"] not in common.GEMM_ENGINES:
             row["gflops"] = per_step * row["per_sec_median"] / args.batch_size / 1e9
         if gemm_peak:
             row["gemm_fraction"] = row["gflops"] / gemm_peak
@@ -500,18 +489,10 @@ def main(args):
     print(common.load_after_run_line())
     if peak_note:
         print(f"MFU against {peak_note}")
-    if gemm_peak:
-        print(f"\nfraction of the fp32 GEMM peak ({gemm_peak:.1f} GFLOP/s, best median of the "
-              f"gemm row's shapes; target >= {GEMM_FRACTION_TARGET:.0%} for bert_tf in float32):")
-        for row in rows:
-            if row["engine"] in ("bert_tf", "bert_tf_jit"):
-                verdict = "met" if row["gemm_fraction"] >= GEMM_FRACTION_TARGET else "NOT met"
-                print(f"  {row['engine']:<12} {row['gemm_fraction']:.1%} ({verdict})")
-    for row in rows:
-        if row.get("profile"):
-            print(f"\nwhere {row['engine']}'s step goes (TF profiler, {args.profile_steps} "
-                  "steps):")
-            print(common.format_profile(row["profile"]))
+    common.print_gemm_fractions(
+        gemm_peak, [row for row in rows if row["engine"] in ("bert_tf", "bert_tf_jit")],
+        common.TRAIN_GEMM_FRACTION_TARGET)
+    common.print_profiles(rows, args.profile_steps)
     _print_ratios(rows)
     _print_memory(rows, args)
     return 0

@@ -44,9 +44,9 @@ labels.
 Columns: seq/s over the timed groups (min/median/max); `CPU s/step`: the child's CPU
 seconds per step (all threads; well below threads x wall means it waited for cores);
 `GFLOP/s`: training FLOPs (3 x the encoder's forward matmul FLOPs at the padded length,
-`common.encoder_forward_flops`) per second; `%GEMM`: GFLOP/s over the fp32 GEMM peak of the `gemm` row (target >= 75% for bert_tf in
-float32); `MFU` (only with `--peak_tflops`, or on a
-known GPU with `--device gpu`): GFLOP/s over that peak; `params`: trainable parameters
+`common.encoder_forward_flops`) per second; `%GEMM`: GFLOP/s over the fp32 GEMM peak of
+the `gemm` row (target >= 75% for bert_tf in float32); `MFU` (only with `--peak_tflops`,
+or on a known GPU with `--device gpu`): GFLOP/s over that peak; `params`: trainable parameters
 (equal for equal models); `loss`: the first train step's loss (about ln(num_classes));
 `peak RSS`: the child's whole-process peak (`ru_maxrss`); `run HWM`: the peak from just
 before the first train step (weights, optimizer slots, tracing/compilation, activations
@@ -64,9 +64,6 @@ from bench import common
 
 ENGINES = ("gemm", "gemm_bf16", "bert_tf", "bert_tf_jit", "keras_hub", "keras_hub_jit")
 DEFAULT_ENGINES = ("gemm", "bert_tf", "bert_tf_jit", "keras_hub", "keras_hub_jit")
-GEMM_ENGINES = ("gemm", "gemm_bf16")
-# A float32 train step must reach this fraction of the float32 GEMM peak (issue 16).
-GEMM_FRACTION_TARGET = 0.75
 PACKAGES = ("tensorflow", "keras", "keras-hub", "numpy")
 
 
@@ -161,9 +158,8 @@ def run_engine(args):
 
     keras.utils.set_random_seed(args.seed)
     config = BertConfig.from_preset(args.config)
-    if args.engine in GEMM_ENGINES:
-        return common.serve_gemm(config, args.batch_size, args.seq_length,
-                                 "bfloat16" if args.engine == "gemm_bf16" else "float32",
+    if args.engine in common.GEMM_ENGINES:
+        return common.serve_gemm(args.engine, config, args.batch_size, args.seq_length,
                                  args.gemm_repeats, args.warmup, args.seed)
     jit = args.engine.endswith("_jit")
     build = _bert_tf_model if args.engine.startswith("bert_tf") else _keras_hub_model
@@ -216,7 +212,7 @@ def main(args):
         reps=args.reps, items=args.steps_per_rep * args.batch_size, env=env,
         on_start=lambda engine: print(f"starting {engine} ...", flush=True))
 
-    models = [row for row in rows if row["engine"] not in GEMM_ENGINES]
+    models = [row for row in rows if row["engine"] not in common.GEMM_ENGINES]
     if not models:
         raise SystemExit("--engines: name at least one model engine besides gemm")
     first = models[0]
@@ -225,16 +221,8 @@ def main(args):
         [args.seq_length] * args.batch_size)
     peak, peak_source = common.peak_tflops("bf16" if args.dtype == "mixed_bfloat16" else "tf32",
                                            args.peak_tflops, device_name)
-    by_engine = {row["engine"]: row for row in rows}
-    gemm_peak = by_engine["gemm"]["gemm_peak_gflops"] if "gemm" in by_engine else None
-    for row in rows:
-        if row["engine"] in GEMM_ENGINES:
-            row["gflops"] = row["gemm_peak_gflops"]
-            row["detail"] += ", GFLOP/s by shape " + ", ".join(
-                f"{shape}: {value:.1f}" for shape, value in row["gemm_gflops"].items())
-            for key in ("per_sec_min", "per_sec_median", "per_sec_max"):
-                row[key] = None  # no sequences
-            continue
+    gemm_peak = common.finish_gemm_rows(rows)
+    for row in models:
         row["sec_per_step"] = row["sec_median"] / args.steps_per_rep
         row["cpu_per_step"] = row["cpu_sec_median"] / args.steps_per_rep
         row["gflops"] = flops / row["sec_per_step"] / 1e9
@@ -265,22 +253,14 @@ def main(args):
     print(common.load_after_run_line())
     if peak:
         print(f"MFU = GFLOP/s / {peak:.1f} TFLOP/s ({peak_source})")
-    if gemm_peak:
-        print(f"\nfraction of the fp32 GEMM peak ({gemm_peak:.1f} GFLOP/s, best median of the "
-              f"gemm row's shapes; target >= {GEMM_FRACTION_TARGET:.0%} for bert_tf in float32):")
-        for row in models:
-            if row["engine"].startswith("bert_tf"):
-                met = args.dtype == "float32" and row["gemm_fraction"] >= GEMM_FRACTION_TARGET
-                print(f"  {row['engine']:<12} {row['gemm_fraction']:.1%} "
-                      f"({'met' if met else 'NOT met'})")
-    for row in models:
-        if row.get("profile"):
-            print(f"\nwhere {row['engine']}'s train step goes (TF profiler, "
-                  f"{args.profile_steps} steps):")
-            print(common.format_profile(row["profile"]))
+    common.print_gemm_fractions(
+        gemm_peak, [row for row in models if row["engine"].startswith("bert_tf")],
+        common.TRAIN_GEMM_FRACTION_TARGET, judged=args.dtype == "float32")
+    common.print_profiles(models, args.profile_steps)
     if len({row["params"] for row in models}) > 1:
         print("WARNING: the engines' trainable parameter counts differ; the models are not "
               "the same size")
+    by_engine = {row["engine"]: row for row in rows}
     pairs = [(a, b) for a, b in (("bert_tf", "keras_hub"), ("bert_tf_jit", "keras_hub_jit"),
                                  ("bert_tf_jit", "keras_hub"))
              if a in by_engine and b in by_engine]

@@ -99,6 +99,7 @@ def test_engine_selection():
     assert train_step.parse_args([]).engine_list == list(train_step.DEFAULT_ENGINES)
     chosen = pretrain.parse_args([]).engine_list
     assert chosen == list(pretrain.DEFAULT_ENGINES) and "bert_tf_synthetic" in chosen
+    assert "gemm" in chosen and "gemm_bf16" not in chosen  # the fp32 peak, by default
     with pytest.raises(SystemExit):
         pretrain.parse_args(["--engines", "bert_tf_nope"])
 
@@ -231,3 +232,17 @@ def test_profile_ops_finds_the_matmuls_and_the_phases():
     assert sum(profile["phases"].values()) == pytest.approx(1.0)
     assert sum(row["share"] for row in profile["ops"]) == pytest.approx(1.0)
     assert "matmuls" in common.format_profile(profile)
+
+
+def test_gemm_rows_give_the_fp32_peak_and_no_sequences_per_second():
+    rows = [{"engine": "gemm_bf16", "gemm_peak_gflops": 380.0, "detail": "bf16",
+             "gemm_gflops": {"4096x768x768": 380.0}, "per_sec_median": 1.0},
+            {"engine": "gemm", "gemm_peak_gflops": 210.0, "detail": "fp32",
+             "gemm_gflops": {"4096x768x768": 190.0, "4096x768x3072": 210.0},
+             "per_sec_median": 1.0},
+            {"engine": "bert_tf", "detail": "model", "per_sec_median": 2.0}]
+    assert common.finish_gemm_rows(rows) == 210.0
+    assert rows[1]["gflops"] == 210.0 and rows[1]["per_sec_median"] is None
+    assert "4096x768x3072: 210.0" in rows[1]["detail"]
+    assert rows[2] == {"engine": "bert_tf", "detail": "model", "per_sec_median": 2.0}
+    assert common.finish_gemm_rows(rows[2:]) is None
