@@ -77,9 +77,9 @@ class FusedAdamW(keras.optimizers.AdamW):
     """Keras's AdamW, the same update, in two passes over each variable instead of ~15.
 
     Keras writes Adam's update as element-wise ops (m: 3, v: 4, the step: 5, weight
-    decay: 3), and each one reads and writes the whole variable: for BERT-base's 110M
-    parameters that is about 7% of a fine-tuning step on a 2-core CPU (bench/train_step.py's
-    profile). TF's `ResourceApplyAdam` kernel does m, v and the step in one pass, with
+    decay: 3), and each one reads and writes the whole variable: on a CPU, where memory
+    bandwidth bounds them, that is a visible part of a BERT-base step (measured: README,
+    "Benchmarks", bench.train_step). TF's `ResourceApplyAdam` kernel does m, v and the step in one pass, with
     Keras's formula (bias-corrected step size, epsilon added to sqrt(v)); the decoupled
     weight decay is one scaled subtraction before it, as Keras orders them.
     """
