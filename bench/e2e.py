@@ -9,6 +9,9 @@ model's bfloat16 and int8 exports against its float32 one.
     # bf16 and int8 vs float32 (issue 16): fine-tuned heads, cached in --workdir
     python -m bench.e2e --head finetuned --workdir /tmp/bench_e2e \
         --engines savedmodel,savedmodel_bf16,savedmodel_int8,bert_tf,bert_tf_int8
+    # the bf16 target at bert-predict's own default batch (64 texts per call)
+    python -m bench.e2e --head finetuned --workdir /tmp/bench_e2e --batch_size 64 \
+        --engines savedmodel,savedmodel_bf16
 
 Datasets (every example of the test split unless --max_examples, in file order):
   rt     Rotten Tomatoes test snippets (`bert_tf.corpora.rotten_tomatoes("test")`),
