@@ -79,9 +79,10 @@ class FusedAdamW(keras.optimizers.AdamW):
     Keras writes Adam's update as element-wise ops (m: 3, v: 4, the step: 5, weight
     decay: 3), and each one reads and writes the whole variable: on a CPU, where memory
     bandwidth bounds them, that is a visible part of a BERT-base step (measured: README,
-    "Benchmarks", bench.train_step). TF's `ResourceApplyAdam` kernel does m, v and the step in one pass, with
-    Keras's formula (bias-corrected step size, epsilon added to sqrt(v)); the decoupled
-    weight decay is one scaled subtraction before it, as Keras orders them.
+    "Benchmarks", bench.train_step). TF's `ResourceApplyAdam` kernel does m, v and the
+    step in one pass, with Keras's formula (bias-corrected step size, epsilon added to
+    sqrt(v)); the decoupled weight decay is one scaled subtraction before it, as Keras
+    orders them.
     """
 
     def __init__(self, *args, name="adamw", **kwargs):
