@@ -355,8 +355,10 @@ def _pretrain_command(data_dir, config_file, model_dir, steps):
             "--shuffle_buffer_size=200"]
 
 
-@pytest.mark.slow  # three bert-pretrain runs, ~90 s
+@pytest.mark.slow  # four bert-pretrain runs, ~110 s
 def test_sigkill_and_restart_ends_like_an_uninterrupted_run(data_dir, tmp_path):
+    """The killed run's --model_dir is relative, as a user types it; the uninterrupted
+    one's absolute."""
     steps = 60
     config_file = _write_config(data_dir, tmp_path, dropout=0.1)
     straight_dir, killed_dir = tmp_path / "straight", tmp_path / "killed"
@@ -364,8 +366,8 @@ def test_sigkill_and_restart_ends_like_an_uninterrupted_run(data_dir, tmp_path):
                    timeout=SUBPROCESS_TIMEOUT, env=_subprocess_env(), capture_output=True)
 
     # Kill the second run with SIGKILL as soon as its first checkpoint is recorded.
-    proc = subprocess.Popen(_pretrain_command(data_dir, config_file, killed_dir, steps),
-                            env=_subprocess_env(), stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen(_pretrain_command(data_dir, config_file, "killed", steps),
+                            cwd=tmp_path, env=_subprocess_env(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + SUBPROCESS_TIMEOUT
@@ -379,11 +381,12 @@ def test_sigkill_and_restart_ends_like_an_uninterrupted_run(data_dir, tmp_path):
     killed_at = tf.train.latest_checkpoint(str(killed_dir))
     assert not killed_at.endswith(f"ckpt-{steps}"), "the run ended before the kill"
 
-    restarted = subprocess.run(_pretrain_command(data_dir, config_file, killed_dir, steps),
-                               timeout=SUBPROCESS_TIMEOUT, env=_subprocess_env(),
+    restarted = subprocess.run(_pretrain_command(data_dir, config_file, "killed", steps),
+                               cwd=tmp_path, timeout=SUBPROCESS_TIMEOUT, env=_subprocess_env(),
                                capture_output=True, text=True)
     assert restarted.returncode == 0, restarted.stderr[-3000:]
-    assert f"Resumed from {killed_at}" in restarted.stderr
+    assert f"Resumed from {os.path.join('killed', os.path.basename(killed_at))}" \
+        in restarted.stderr
 
     straight = tf.train.load_checkpoint(str(straight_dir / f"ckpt-{steps}"))
     resumed = tf.train.load_checkpoint(str(killed_dir / f"ckpt-{steps}"))
@@ -398,13 +401,50 @@ def test_sigkill_and_restart_ends_like_an_uninterrupted_run(data_dir, tmp_path):
     assert exported.encoder.bert_config == _config(data_dir, dropout=0.1)
     assert json.loads((killed_dir / "resolved_config.json").read_text())["num_train_steps"] == steps
 
+    # The finished run given again, from another working directory: restored, and done.
+    (tmp_path / "elsewhere").mkdir()
+    rerun = subprocess.run(
+        _pretrain_command(data_dir, config_file, os.path.join("..", "killed"), steps),
+        cwd=tmp_path / "elsewhere", timeout=SUBPROCESS_TIMEOUT, env=_subprocess_env(),
+        capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert f"Resumed from {os.path.join('..', 'killed', f'ckpt-{steps}')} at step {steps}" \
+        in rerun.stderr
+    assert not os.listdir(tmp_path / "elsewhere")  # nothing written beside the run
+    assert json.loads((killed_dir / "results.json").read_text())["train"]["loss"] > 0
 
-@pytest.mark.parametrize("damage", ["truncated_data", "truncated_index"])
-def test_resume_skips_a_corrupted_latest_checkpoint(data_dir, tmp_path, caplog, damage):
-    """A crash that truncated the newest checkpoint: the run resumes from the one before
-    it, with a warning naming the skipped file."""
+
+def test_resume_from_a_relative_model_dir_in_any_working_directory(data_dir, tmp_path,
+                                                                    monkeypatch):
+    """model_dir relative to the working directory, as a user types it: the newest
+    checkpoint restores, also from another working directory, and a finished run given
+    again is restored and trains no further."""
     config = _config(data_dir)
-    model_dir = str(tmp_path / "run")
+    monkeypatch.chdir(tmp_path)
+    _trainer(config, num_train_steps=4).train(_dataset(data_dir), "run", 4,
+                                              checkpoint_every_n_steps=2)
+    resumed = _trainer(config, num_train_steps=4)
+    assert resumed.restore_newest(resumed.checkpoint(iter(_dataset(data_dir))),
+                                  "run") == os.path.join("run", "ckpt-4")
+    assert int(resumed.step.numpy()) == 4
+
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    finished = _trainer(config, num_train_steps=4)
+    assert finished.train(_dataset(data_dir), os.path.join("..", "run"), 4) == {}
+    assert int(finished.step.numpy()) == 4
+    assert not (tmp_path / "elsewhere" / "run").exists()
+
+
+@pytest.mark.parametrize("damage,model_dir", [("truncated_data", "run"),
+                                              ("truncated_index", "absolute")])
+def test_resume_skips_a_corrupted_latest_checkpoint(data_dir, tmp_path, caplog, monkeypatch,
+                                                    damage, model_dir):
+    """A crash that truncated the newest checkpoint: the run resumes from the one before
+    it, with a warning naming the skipped file (model_dir relative or absolute)."""
+    config = _config(data_dir)
+    monkeypatch.chdir(tmp_path)
+    model_dir = str(tmp_path / "run") if model_dir == "absolute" else model_dir
     _trainer(config, num_train_steps=8).train(_dataset(data_dir), model_dir, 4,
                                               checkpoint_every_n_steps=2)
     suffix = ".data-00000-of-00001" if damage == "truncated_data" else ".index"
@@ -417,8 +457,9 @@ def test_resume_skips_a_corrupted_latest_checkpoint(data_dir, tmp_path, caplog, 
     assert "Skipped checkpoint" in caplog.text and "ckpt-4" in caplog.text
 
 
-def test_resume_with_another_model_configuration_says_so(data_dir, tmp_path):
-    model_dir = str(tmp_path / "run")
+def test_resume_with_another_model_configuration_says_so(data_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    model_dir = "run"  # relative: its checkpoints must still be found to be compared
     _trainer(_config(data_dir), num_train_steps=4).train(_dataset(data_dir), model_dir, 2)
     bigger = dataclasses.replace(_config(data_dir), hidden_size=64, intermediate_size=128)
     with pytest.raises(ValueError, match="holds checkpoints of another model configuration"):

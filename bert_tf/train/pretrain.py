@@ -165,6 +165,10 @@ def pretrain(config, training):
             "(bert-create-pretraining-data) or leave them out of input_files; the run "
             "resumes from its last checkpoint") from None
 
+    results_file = os.path.join(training.model_dir, RESULTS_FILE)
+    if not metrics and os.path.exists(results_file):  # a finished run given again
+        with open(results_file, encoding="utf-8") as f:
+            metrics = json.load(f)["train"]
     results = {"train": metrics}
     if config.eval_files:
         held_out = pretraining_dataset(
@@ -177,7 +181,7 @@ def pretrain(config, training):
             f"{k} {v:.4f}" for k, v in results["eval"].items()), config.eval_files)
     export_dir = os.path.join(training.model_dir, f"pretrained_step_{config.num_train_steps}")
     if strategy.extended.should_checkpoint:
-        with open(os.path.join(training.model_dir, RESULTS_FILE), "w") as f:
+        with open(results_file, "w", encoding="utf-8") as f:
             json.dump(results, f, indent=2)
         if not os.path.exists(export_dir):
             save_pretrained(model, export_dir, fmt="hf", vocab_path=vocab_file)

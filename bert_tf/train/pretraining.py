@@ -311,12 +311,13 @@ class PretrainingTrainer:
             ValueError when `model_dir` holds checkpoints of another model configuration
             (another preset, vocab or sequence length), or when none reads back.
         """
+        # TF resolves the `checkpoint` file's entries (CheckpointManager writes them
+        # relative to their folder) against `model_dir` as given, so the paths open as
+        # they are, with a relative or absolute model_dir and from any working directory.
         state = tf.train.get_checkpoint_state(model_dir)
         paths = list(reversed(state.all_model_checkpoint_paths)) if state else []
         skipped = []
         for path in paths:
-            if not os.path.isabs(path):
-                path = os.path.join(model_dir, path)
             try:
                 checkpoint.restore(path).assert_existing_objects_matched()
             except ValueError as e:
