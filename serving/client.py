@@ -161,6 +161,13 @@ def jsonable(value):
 
 
 # --- REST -----------------------------------------------------------------------------
+def checked_timeout(timeout):
+    """`timeout` as float seconds; ValueError unless it is a number > 0."""
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise ValueError(f"timeout must be a number of seconds > 0, got {timeout!r}")
+    return float(timeout)
+
+
 class _Client:
     """Closes the connection at the end of a `with` block."""
 
@@ -188,7 +195,7 @@ class RestClient(_Client):
     def __init__(self, host=DEFAULT_HOST, port=DEFAULT_REST_PORT, timeout=10.0,
                  retry=RetryPolicy()):
         self.base_url = f"http://{host}:{port}"
-        self.timeout = timeout
+        self.timeout = checked_timeout(timeout)
         self.retry = retry
         self._session = requests.Session()
 
@@ -323,7 +330,7 @@ class GrpcClient(_Client):
 
         self._grpc = grpc
         self.target = f"{host}:{port}"
-        self.timeout = timeout
+        self.timeout = checked_timeout(timeout)
         self.retry = retry
         self._channel = grpc.insecure_channel(self.target, options=[
             ("grpc.max_send_message_length", max_message_bytes),
@@ -404,8 +411,12 @@ def _define_flags():
     flags.DEFINE_enum("form", "inputs", ["inputs", "instances"],
                       "REST request form: columnar 'inputs' or row 'instances'.")
     flags.DEFINE_float("timeout", 10.0, "Seconds a call may take in all (the whole reply, "
-                       "retries included).")
-    flags.DEFINE_integer("attempts", 4, "Tries in all while the server is UNAVAILABLE.")
+                       "retries included); > 0.")
+    # Checked at flag parsing: a usage error naming the flag, before any request.
+    flags.register_validator("timeout", lambda seconds: seconds > 0,
+                             message="must be a number of seconds > 0")
+    flags.DEFINE_integer("attempts", 4, "Tries in all while the server is UNAVAILABLE.",
+                         lower_bound=1)
 
 
 def request_texts(text=None, text_b=None, named=None):

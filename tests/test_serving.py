@@ -385,6 +385,23 @@ def test_cli_texts_by_input_name():
         serving_client.request_texts()
 
 
+@pytest.mark.parametrize("value", ["-1", "0"])
+def test_a_timeout_that_is_not_positive_is_a_usage_error(value):
+    """Refused at flag parsing, naming the flag and what it accepts, before any request
+    (it used to be sent, then reported as "no whole reply within -1.0 s")."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "bert_tf_serving.client", "--model=rt", "--text=x",
+         f"--timeout={value}"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    assert (f"flag --timeout={float(value)}: must be a number of seconds > 0"
+            in proc.stderr.splitlines()[0])
+    assert "no whole reply" not in proc.stderr
+    for client_class in (serving_client.RestClient, serving_client.GrpcClient):
+        with pytest.raises(ValueError, match=rf"timeout must be a number of seconds > 0, "
+                                             rf"got {value}"):
+            client_class(timeout=int(value))
+
+
 def test_predict_input_file_that_is_not_utf8_names_the_line(tmp_path):
     from bert_tf_serving.predictor import read_input_file
 

@@ -30,12 +30,20 @@ class Checkpoint:
 
 def checkpoint_folder(path):
     """The folder of a checkpoint folder or TF1 prefix; FileNotFoundError saying that
-    the folder does not exist (rather than what it lacks)."""
+    the folder does not exist, NotADirectoryError that `path` is some other file
+    (rather than what its folder lacks)."""
     if os.path.isdir(path):
         return path
     if not os.path.exists(path) and not os.path.isfile(path + ".index"):
         raise FileNotFoundError(f"Checkpoint folder {path} does not exist (nor a TF "
                                 f"checkpoint {path}.index)")
+    try:
+        google.checkpoint_prefix(path)
+    except FileNotFoundError:
+        raise NotADirectoryError(
+            f"Checkpoint {path} is a file, not a checkpoint folder: give the folder that "
+            "holds config.json (Hugging Face layout) or bert_config.json (Google layout), "
+            "or a TF checkpoint prefix such as bert_model.ckpt") from None
     return os.path.dirname(path)  # a TF1 prefix or one of its files
 
 
