@@ -9,6 +9,8 @@ Tests marked slow (run with `-m slow`) start TensorFlow in subprocesses: 30-120 
 import dataclasses
 import json
 import os
+import pathlib
+import shutil
 import signal
 import socket
 import subprocess
@@ -414,26 +416,54 @@ def test_sigkill_and_restart_ends_like_an_uninterrupted_run(data_dir, tmp_path):
     assert json.loads((killed_dir / "results.json").read_text())["train"]["loss"] > 0
 
 
-def test_resume_from_a_relative_model_dir_in_any_working_directory(data_dir, tmp_path,
-                                                                    monkeypatch):
-    """model_dir relative to the working directory, as a user types it: the newest
-    checkpoint restores, also from another working directory, and a finished run given
-    again is restored and trains no further."""
+def test_resume_from_relative_paths_in_any_working_directory(data_dir, tmp_path,
+                                                             monkeypatch):
+    """model_dir and input files relative to the working directory, as a user types
+    them: the newest checkpoint restores, and from another working directory the run
+    continues at its data position as an uninterrupted run; a finished run given again
+    is restored and trains no further."""
     config = _config(data_dir)
+    straight = _trainer(config, num_train_steps=4)
+    straight.train(_dataset(data_dir), str(tmp_path / "straight"), 4)
+
+    shutil.copytree(data_dir / "records", tmp_path / "records")
     monkeypatch.chdir(tmp_path)
-    _trainer(config, num_train_steps=4).train(_dataset(data_dir), "run", 4,
-                                              checkpoint_every_n_steps=2)
+    here = pathlib.Path(".")  # _dataset(here) reads records/*.tfrecord
+    _trainer(config, num_train_steps=4).train(_dataset(here), "run", 2)
     resumed = _trainer(config, num_train_steps=4)
-    assert resumed.restore_newest(resumed.checkpoint(iter(_dataset(data_dir))),
-                                  "run") == os.path.join("run", "ckpt-4")
-    assert int(resumed.step.numpy()) == 4
+    assert resumed.restore_newest(resumed.checkpoint(iter(_dataset(here))),
+                                  "run") == os.path.join("run", "ckpt-2")
+    assert int(resumed.step.numpy()) == 2
 
     (tmp_path / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_path / "elsewhere")
+    up, model_dir = pathlib.Path(".."), os.path.join("..", "run")
+    continued = _trainer(config, num_train_steps=4)
+    assert continued.train(_dataset(up), model_dir, 4)["loss"] > 0
+    _assert_same_weights(_weights(straight.model), _weights(continued.model), atol=1e-6)
     finished = _trainer(config, num_train_steps=4)
-    assert finished.train(_dataset(data_dir), os.path.join("..", "run"), 4) == {}
+    assert finished.train(_dataset(up), model_dir, 4) == {}
     assert int(finished.step.numpy()) == 4
-    assert not (tmp_path / "elsewhere" / "run").exists()
+    assert not os.listdir(tmp_path / "elsewhere")  # nothing written beside the run
+
+
+def test_resume_with_the_records_moved_says_so(data_dir, tmp_path):
+    """The checkpoint's data position names its input files: with those gone, one line
+    says so (not that the checkpoint does not read back)."""
+    shutil.copytree(data_dir / "records", tmp_path / "records")
+    config = _config(data_dir)
+    model_dir = str(tmp_path / "run")
+    _trainer(config, num_train_steps=4).train(_dataset(tmp_path), model_dir, 2)
+    (tmp_path / "moved").mkdir()
+    (tmp_path / "records").rename(tmp_path / "moved" / "records")
+    resumed = _trainer(config, num_train_steps=4)
+    with pytest.raises(ValueError) as error:
+        resumed.restore_newest(resumed.checkpoint(iter(_dataset(tmp_path / "moved"))),
+                               model_dir)
+    assert str(error.value) == (
+        f"{model_dir}/ckpt-2 holds the run's position in input file "
+        f"{tmp_path}/records/pretrain-00000-of-00001.tfrecord, which is not there; give "
+        "the records at the paths the run started with, or a new model_dir")
 
 
 @pytest.mark.parametrize("damage,model_dir", [("truncated_data", "run"),
@@ -469,8 +499,6 @@ def test_resume_with_another_model_configuration_says_so(data_dir, tmp_path, mon
 def test_pretrain_names_a_truncated_record_file(data_dir, tmp_path):
     """bert_tf.pretrain on records of which one file was cut short: the error names it
     (TF's own DataLossError names no file)."""
-    import shutil
-
     import bert_tf
 
     records = tmp_path / "records"

@@ -28,6 +28,7 @@ sequences, that equals the gradient of one batch k times larger.
 """
 import datetime
 import os
+import re
 import time
 
 import keras
@@ -38,6 +39,10 @@ from bert_tf.model.encoder import INPUT_NAMES
 
 MODEL_INPUTS = (*INPUT_NAMES, "masked_lm_positions")
 LOGS_DIR = "logs"
+# How TF says that a restored iterator's input file is gone (a relative path recorded
+# in another working directory, or the records moved).
+_MISSING_INPUT_FILE = re.compile(r"restore dataset iterator from checkpoint: (.+?); No such "
+                                 "file or directory")
 # Sums each replica returns per micro-batch; the logged metrics are ratios of them.
 STAT_NAMES = ("sequences", "mlm_loss_sum", "mlm_correct", "mlm_predictions",
               "nsp_loss_sum", "nsp_correct")
@@ -329,6 +334,12 @@ class PretrainingTrainer:
                         "resolved_config.json), or give a new model_dir") from None
                 skipped.append((path, e))
             except (tf.errors.OpError, IndexError, OSError) as e:  # truncated or corrupt
+                missing = _MISSING_INPUT_FILE.search(str(e))
+                if missing:  # the checkpoint is whole: its data position names that file
+                    raise ValueError(
+                        f"{path} holds the run's position in input file {missing[1]}, "
+                        "which is not there; give the records at the paths the run "
+                        "started with, or a new model_dir") from None
                 skipped.append((path, e))
             else:
                 for bad, error in skipped:
