@@ -2,6 +2,11 @@
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Binaries under test run in other working directories too (relative paths, as a user
+# gives them): their import path must not depend on the working directory.
+if os.environ.get("PYTHONPATH"):
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        os.path.abspath(p) for p in os.environ["PYTHONPATH"].split(os.pathsep) if p)
 
 import numpy as np
 import pytest

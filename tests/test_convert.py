@@ -229,17 +229,17 @@ def test_write_refuses_existing_folder_and_cleans_up_on_failure(minilm, tmp_path
 
 
 def test_convert_binary_round_trip(minilm_path, tmp_path):
-    def convert(src, dst, fmt):
+    def convert(src, dst, fmt):  # dst relative to tmp_path, the working directory
         result = subprocess.run(
             [sys.executable, "-m", "bert_tf_tools.convert_checkpoint", f"--input={src}",
              f"--output={dst}", f"--output_format={fmt}"],
-            capture_output=True, text=True, timeout=300)
+            capture_output=True, text=True, timeout=300, cwd=tmp_path)
         assert result.returncode == 0, result.stderr[-3000:]
         return result.stdout
 
-    out = convert(minilm_path, tmp_path / "google", "google")
+    out = convert(minilm_path, "google", "google")
     assert "Verified" in out
-    convert(tmp_path / "google", tmp_path / "hf", "hf")
+    convert("google", "hf", "hf")
     assert {"config.json", "model.safetensors", "vocab.txt"} <= set(os.listdir(tmp_path / "hf"))
     again = subprocess.run(
         [sys.executable, "-m", "bert_tf_tools.convert_checkpoint", f"--input={minilm_path}",

@@ -274,9 +274,9 @@ def test_student_saves_loads_and_exports(distilled, tmp_path):
 
 
 # --- bert-distill -------------------------------------------------------------------------
-def _distill_tool(*args):
+def _distill_tool(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "bert_tf_tools.distill", *args],
-                          capture_output=True, text=True, timeout=600,
+                          capture_output=True, text=True, timeout=600, cwd=cwd,
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
 
 
@@ -293,17 +293,18 @@ def test_binary_usage_errors_are_one_line(tmp_path):
 
 @pytest.mark.slow
 def test_binary_end_to_end(teacher, tmp_path):
-    """~60 s: three subprocesses, as bert-finetune's end-to-end tests."""
+    """~60 s: three subprocesses, as bert-finetune's end-to-end tests. The data and
+    --model_dir are relative to the working directory, as a user types them."""
     teacher_dir = teacher.save(str(tmp_path / "teacher"))
     labels = [p["label"] for p in teacher.predict(TEXTS[:32])]
     train = tmp_path / "train.jsonl"
     train.write_text("".join(json.dumps({"text": t, "label": l}) + "\n"
                              for t, l in zip(TEXTS[:32], labels)))
     model_dir = tmp_path / "run"
-    command = [f"--teacher_dir={teacher_dir}", f"--train_file={train}",
-               f"--eval_file={train}", f"--model_dir={model_dir}", "--student_layers=1",
+    command = [f"--teacher_dir={teacher_dir}", "--train_file=train.jsonl",
+               "--eval_file=train.jsonl", "--model_dir=run", "--student_layers=1",
                "--temperature=3", "--alpha=0.7", "--epochs=1", "--batch_size=16"]
-    proc = _distill_tool(*command)
+    proc = _distill_tool(*command, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Evaluation: student accuracy" in proc.stdout and "teacher accuracy" in proc.stdout
     export = model_dir / "export"
@@ -320,7 +321,7 @@ def test_binary_end_to_end(teacher, tmp_path):
             (command, "already holds a model; give another --model_dir, or --overwrite"),
             ([*command[:3], f"--model_dir={tmp_path / 'b'}", "--student_layers=9"],
              r"The teacher has 4 layers \(0 to 3\); student_layers 9 is more")]:
-        proc = _distill_tool(*args)  # (a usage error prints the flags' help too)
+        proc = _distill_tool(*args, cwd=tmp_path)  # (a usage error prints the help too)
         assert proc.returncode != 0 and re.search(message, proc.stderr), proc.stderr[-2000:]
         assert "Traceback" not in proc.stderr
 

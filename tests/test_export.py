@@ -605,10 +605,11 @@ def test_bert_predict_answers_questions_from_jsonl(reader, tmp_path):
     assert lengths.shape == (3,) and lengths[0] == MAX_SEQ_LENGTH  # one per question
     input_file = tmp_path / "questions.jsonl"
     input_file.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    proc = subprocess.run(
-        [sys.executable, "-m", "bert_tf_tools.predict", f"--saved_model={path}",
-         f"--input_file={input_file}", "--batch_size=2"],
-        capture_output=True, text=True, timeout=300,
+    proc = subprocess.run(  # paths relative to the working directory, as a user types
+        [sys.executable, "-m", "bert_tf_tools.predict",
+         f"--saved_model={os.path.relpath(path, tmp_path)}", "--input_file=questions.jsonl",
+         "--batch_size=2"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     printed = [json.loads(line) for line in proc.stdout.splitlines()]

@@ -56,10 +56,13 @@ def exports(classifier, tmp_path_factory):
     float32 export by `TaskModel.export`, the bf16 one by `bert-export --dtype=bfloat16`."""
     clf, folder = classifier
     base = str(tmp_path_factory.mktemp("exports"))
+    workdir = os.path.dirname(base)  # the folders relative to it, as a user types them
     proc = subprocess.run(
-        [sys.executable, "-m", "bert_tf_tools.export", f"--model_dir={folder}",
-         f"--export_base={base}", "--model_name=rt_bf16", "--dtype=bfloat16"],
-        capture_output=True, text=True, timeout=600, env=ENV)
+        [sys.executable, "-m", "bert_tf_tools.export",
+         f"--model_dir={os.path.relpath(folder, workdir)}",
+         f"--export_base={os.path.basename(base)}", "--model_name=rt_bf16",
+         "--dtype=bfloat16"],
+        capture_output=True, text=True, timeout=600, env=ENV, cwd=workdir)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return {"float32": clf.export(base, "rt"),
             "bfloat16": os.path.join(base, "rt_bf16", "1"), "bert_export": proc}

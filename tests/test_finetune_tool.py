@@ -176,7 +176,8 @@ def test_project_errors_are_one_line_and_finished_models_are_kept(tmp_path, tiny
 def test_sigkill_mid_epoch_and_restart_ends_like_an_uninterrupted_run(tmp_path, minilm_path):
     """bert-finetune on the real MiniLM, shuffled and length-bucketed batches, dropout:
     killed with SIGKILL in the middle of its second epoch and started again with the same
-    command, it exports the weights an uninterrupted run exports. ~3 min on 2 cores."""
+    command, it exports the weights an uninterrupted run exports. The killed run's
+    --model_dir is relative, as a user types it. ~3 min on 2 cores."""
     import signal
     import time
 
@@ -203,7 +204,8 @@ def test_sigkill_mid_epoch_and_restart_ends_like_an_uninterrupted_run(tmp_path, 
 
     state_file = tmp_path / "killed" / "backup" / "state.json"
     log = open(tmp_path / "killed.log", "w")
-    process = subprocess.Popen(command(tmp_path / "killed"), stdout=log, stderr=log, env=env)
+    process = subprocess.Popen(command("killed"), stdout=log, stderr=log, env=env,
+                               cwd=tmp_path)
     deadline = time.monotonic() + 600
     try:
         while time.monotonic() < deadline and process.poll() is None:
@@ -220,8 +222,8 @@ def test_sigkill_mid_epoch_and_restart_ends_like_an_uninterrupted_run(tmp_path, 
         log.close()
     assert process.returncode == -signal.SIGKILL, (tmp_path / "killed.log").read_text()[-3000:]
     assert not (tmp_path / "killed" / "export").exists()
-    resumed = subprocess.run(command(tmp_path / "killed"), capture_output=True, text=True,
-                             timeout=900, env=env)
+    resumed = subprocess.run(command("killed"), capture_output=True, text=True,
+                             timeout=900, env=env, cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
 
     models = [keras.saving.load_model(str(tmp_path / run / "export" / "model.keras"),

@@ -106,6 +106,30 @@ def test_crashed_run_resumes_from_its_backup(tmp_path):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
 
 
+def test_a_relative_model_dir_resumes_from_another_working_directory(tmp_path, monkeypatch):
+    """Backups, epoch checkpoints, the best weights and TensorBoard logs in a model_dir
+    given relative to the working directory: a run that crashed resumes from another
+    working directory (the same folder by another relative path) and ends as an
+    uninterrupted run."""
+    epochs = 4
+    uninterrupted, _ = _train(tmp_path / "straight", epochs)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(RuntimeError, match="preemption"):
+        _train("run", epochs, extra_callbacks=[_Crash(epoch=2)], log_every_n_steps=2)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    resumed, history = _train(os.path.join("..", "run"), epochs, log_every_n_steps=2)
+
+    assert history.epoch == [2, 3]
+    for a, b in zip(uninterrupted.weights, resumed.weights):  # both the best epoch's
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+    run = tmp_path / "run"
+    assert (run / trainer.BEST_WEIGHTS).exists() and not (run / trainer.BACKUP_DIR).exists()
+    assert sorted(os.listdir(run / trainer.CHECKPOINTS_DIR))[-1] == "ckpt-0004.weights.h5"
+    assert glob.glob(str(run / "logs/train/events.*")) and glob.glob(str(run / "logs/steps/*"))
+    assert not os.listdir(tmp_path / "elsewhere")  # nothing written beside the run
+
+
 def test_float16_policy_gets_loss_scaling(tmp_path):
     keras.config.set_dtype_policy("mixed_float16")
     try:
