@@ -496,6 +496,36 @@ def test_resume_with_another_model_configuration_says_so(data_dir, tmp_path, mon
         _trainer(bigger, num_train_steps=4).train(_dataset(data_dir), model_dir, 4)
 
 
+def test_pretrain_with_another_model_keeps_the_record_of_the_checkpoints(data_dir, tmp_path,
+                                                                          monkeypatch):
+    """bert_tf.pretrain into a relative model_dir, then again with a bigger model: one
+    line says so, and resolved_config.json, where it points, still holds the settings
+    the checkpoints were made with."""
+    import bert_tf
+
+    monkeypatch.chdir(tmp_path)
+    for name, config in (("small.json", _config(data_dir)),
+                         ("big.json", dataclasses.replace(_config(data_dir), hidden_size=64,
+                                                          intermediate_size=128))):
+        config.to_json_file(name)
+    settings = dict(input_files=str(data_dir / "records" / "*.tfrecord"), num_train_steps=2,
+                    max_seq_length=SEQ_LENGTH, max_predictions_per_seq=MAX_PREDICTIONS,
+                    shuffle_buffer_size=10)
+    training = bert_tf.TrainingConfig(batch_size=BATCH, model_dir="run", log_every_n_steps=1)
+    try:
+        bert_tf.pretrain(bert_tf.PretrainingConfig(bert_config="small.json", **settings),
+                         training)
+        with pytest.raises(ValueError, match="^run holds checkpoints of another model "
+                                             "configuration .*its resolved_config.json"):
+            bert_tf.pretrain(bert_tf.PretrainingConfig(bert_config="big.json", **settings),
+                             training)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    resolved = json.loads((tmp_path / "run" / "resolved_config.json").read_text())
+    assert resolved["bert_config"]["hidden_size"] == 32
+    assert json.loads((tmp_path / "run" / "results.json").read_text())["train"]["loss"] > 0
+
+
 def test_pretrain_names_a_truncated_record_file(data_dir, tmp_path):
     """bert_tf.pretrain on records of which one file was cut short: the error names it
     (TF's own DataLossError names no file)."""

@@ -146,15 +146,18 @@ def pretrain(config, training):
         config.max_predictions_per_seq, masker=masker, vocab_size=bert_config.vocab_size,
         seed=training.seed, shuffle_buffer_size=config.shuffle_buffer_size)
 
-    train_config.write_resolved_config(training.model_dir, training, config,
-                                       {"bert_config": bert_config.to_dict("google")})
     trainer = PretrainingTrainer(model, optimizer, strategy, training.batch_size,
                                  jit_compile=training.jit_compile, loss_scale=loss_scale)
     try:
+        # The settings are recorded once the checkpoints restored: a run with settings
+        # that do not fit them fails before it overwrites the record of how they were made.
         metrics = trainer.train(dataset, training.model_dir, config.num_train_steps,
                                 training.checkpoint_every_n_steps
                                 or DEFAULT_CHECKPOINT_EVERY_N_STEPS,
-                                training.keep_checkpoints, training.log_every_n_steps)
+                                training.keep_checkpoints, training.log_every_n_steps,
+                                after_restore=lambda: train_config.write_resolved_config(
+                                    training.model_dir, training, config,
+                                    {"bert_config": bert_config.to_dict("google")}))
     except tf.errors.DataLossError:
         damaged = damaged_files(config.input_files)
         if not damaged:

@@ -220,7 +220,7 @@ class PretrainingTrainer:
 
     # --- the loop ----------------------------------------------------------------------
     def train(self, dataset, model_dir, num_train_steps, checkpoint_every_n_steps=1000,
-              keep_checkpoints=3, log_every_n_steps=100):
+              keep_checkpoints=3, log_every_n_steps=100, after_restore=None):
         """Trains to `num_train_steps` updates, resuming from the newest checkpoint in
         `model_dir` if there is one.
 
@@ -236,6 +236,9 @@ class PretrainingTrainer:
             checkpoint_every_n_steps: int, checkpoint interval in updates.
             keep_checkpoints: int, checkpoints kept.
             log_every_n_steps: int, progress/TensorBoard interval in updates.
+            after_restore: callable or None, called once the newest checkpoint restored
+                (or when there is none), before the first update: where the caller
+                records the run's settings, known then to fit the checkpoints.
         Returns:
             dict of the metrics over the last logging interval (empty if nothing ran).
         """
@@ -248,6 +251,8 @@ class PretrainingTrainer:
         iterator = iter(dataset)
         checkpoint = self.checkpoint(iterator)
         self.restore_newest(checkpoint, model_dir)
+        if after_restore is not None:
+            after_restore()
         manager = tf.train.CheckpointManager(checkpoint, self._checkpoint_dir(model_dir),
                                              max_to_keep=keep_checkpoints)
         writer = (tf.summary.create_file_writer(os.path.join(model_dir, LOGS_DIR))
