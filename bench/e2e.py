@@ -14,13 +14,13 @@ model's bfloat16 and int8 exports against its float32 one.
         --engines savedmodel,savedmodel_bf16
 
 Datasets (every example of the test split unless --max_examples, in file order):
-  rt     Rotten Tomatoes test snippets (`bert_tf.corpora.rotten_tomatoes("test")`),
+  rt     Rotten Tomatoes test snippets (`bert_tf.data.corpora.rotten_tomatoes("test")`),
          sentence classification: label + probabilities per snippet; quality: accuracy.
-  conll  CoNLL-2003 test sentences (`bert_tf.corpora.conll2003_path("test")`), their
+  conll  CoNLL-2003 test sentences (`bert_tf.data.corpora.conll2003_path("test")`), their
          tokens joined by spaces: a tag per word (bert_tf) / per word piece (pipeline);
          quality: entity F1 (conlleval).
 
-Model: all-MiniLM-L6-v2 (`bert_tf.corpora.minilm_path()`) with a classification or
+Model: all-MiniLM-L6-v2 (`bert_tf.data.corpora.minilm_path()`) with a classification or
 token-classification head, built by the `prepare` child as
 `bert_tf.TaskModel.from_pretrained(path, task="classification" | "ner", labels=...)`:
   --head random     the head initialised at random (--seed), the encoder as published:
@@ -174,7 +174,7 @@ def parse_args(argv=None):
 def load_split(dataset, split, max_examples):
     """(raw input strings, gold labels) of a split, in file order: rt's label per snippet,
     conll's tags per sentence (its words are the text's space-separated tokens)."""
-    from bert_tf import corpora
+    from bert_tf.data import corpora
     if dataset == "rt":
         pairs = corpora.rotten_tomatoes(split)
         texts, gold = [text for text, _ in pairs], [label for _, label in pairs]
@@ -247,9 +247,9 @@ def prepare(args):
     import transformers
 
     import bert_tf
-    from bert_tf import corpora
+    from bert_tf.data import corpora
     from bert_tf.export import exporter
-    from bert_tf.export.keras_layer import find_encoder
+    from bert_tf.model.encoder import find_encoder
     from bert_tf.tasks.ner import label_vocabulary, read_conll
 
     paths = _paths(args)
@@ -357,7 +357,7 @@ def _task_model(args, source, labels, paths):
     if args.dataset == "rt":  # texts and labels
         x, y = load_split(args.dataset, "train", settings["train_examples"])
     else:  # the task's examples (words and tags)
-        from bert_tf import corpora
+        from bert_tf.data import corpora
         from bert_tf.tasks.ner import read_conll
         x, y = read_conll(corpora.conll2003_path("train"))[:settings["train_examples"]], None
     clf = bert_tf.TaskModel.from_pretrained(source, task=task, labels=labels,

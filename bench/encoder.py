@@ -159,7 +159,7 @@ def random_weights(encoder, seed):
 def prepare(args):
     """Writes the shared HF folder, the input batch and the fp32 reference outputs."""
     common.set_threads(args.threads, tf=True)
-    from bert_tf.config import BertConfig
+    from bert_tf.model.config import BertConfig
     from bert_tf.convert.hf import write_weights
     from bert_tf.convert.weights import set_weights
     from bert_tf.model.encoder import BertEncoder
@@ -199,7 +199,7 @@ def _load_batch(workdir):
 
 def _build_bert_tf(args, folder, inputs, jit, dtype):
     import tensorflow as tf
-    from bert_tf.config import BertConfig
+    from bert_tf.model.config import BertConfig
     from bert_tf.convert.hf import from_hf, read_weights
     from bert_tf.convert.weights import set_weights
     from bert_tf.model.encoder import BertEncoder
@@ -221,7 +221,7 @@ def _build_bert_tf(args, folder, inputs, jit, dtype):
 def _build_keras_hub(args, folder, inputs):
     import keras_hub
     import tensorflow as tf
-    from bert_tf.config import BertConfig
+    from bert_tf.model.config import BertConfig
 
     backbone = keras_hub.models.BertBackbone.from_preset(folder, dtype=args.dtype)
     hidden_act = BertConfig.from_json_file(os.path.join(folder, "config.json")).hidden_act
@@ -266,7 +266,7 @@ def _build_transformers(args, folder, inputs):
 
 def run_gemm(args):
     """Child of a gemm engine: plain matmuls at the encoder's shapes (`common.serve_gemm`)."""
-    from bert_tf.config import BertConfig
+    from bert_tf.model.config import BertConfig
 
     config = BertConfig.from_json_file(os.path.join(args.workdir, "hf", "config.json"))
     common.serve_gemm(args.engine, config, args.batch_size, args.seq_length,

@@ -14,11 +14,11 @@ Run it from the repository root; each engine runs in a child process of its own
 (`python -m bench.finetune --engine=...`, `bench/common.py`), with --threads threads.
 
 Tasks and data (`--max_train_examples` / `--max_test_examples` keep the first N):
-  classification  Rotten Tomatoes snippets (`bert_tf.corpora.rotten_tomatoes`), labels
+  classification  Rotten Tomatoes snippets (`bert_tf.data.corpora.rotten_tomatoes`), labels
                   fresh/rotten; test accuracy (scikit-learn). Recipe:
                   configs/finetune/rotten_tomatoes.json; first 1000 training snippets by
                   default.
-  ner             CoNLL-2003 (`bert_tf.corpora.conll2003_path`), IOB2 tags; test entity
+  ner             CoNLL-2003 (`bert_tf.data.corpora.conll2003_path`), IOB2 tags; test entity
                   F1 (`seqeval`, conlleval's definition). Recipe:
                   configs/finetune/conll2003.json; first 1000 training sentences by
                   default. Each whitespace token is split into word pieces on its own; the
@@ -196,7 +196,7 @@ def load_data(args, version=None):
     """(train, test), the first --max_train_examples / --max_test_examples of: (text,
     label) pairs (classification), `TaggedSentence`s in IOB2 (ner), or `QaExample`s of
     `version` (qa)."""
-    from bert_tf import corpora
+    from bert_tf.data import corpora
     if args.task == "classification":
         train, test = corpora.rotten_tomatoes("train"), corpora.rotten_tomatoes("test")
     elif args.task == "ner":
@@ -220,10 +220,10 @@ def data_note(args, version, train, test):
     """The parent's line on the data."""
     if args.task == "classification":
         return (f"data    : {len(train)} training / {len(test)} test snippets "
-                "(bert_tf.corpora.rotten_tomatoes), labels fresh/rotten")
+                "(bert_tf.data.corpora.rotten_tomatoes), labels fresh/rotten")
     if args.task == "ner":
         return (f"data    : {len(train)} training / {len(test)} test sentences "
-                "(bert_tf.corpora.conll2003_path), IOB2 tags, entity F1 by seqeval")
+                "(bert_tf.data.corpora.conll2003_path), IOB2 tags, entity F1 by seqeval")
     return (f"data    : {version}: {len(train)} training / {len(test)} dev questions "
             f"({os.path.relpath(squad_file('train', version), common.REPO_ROOT)}, "
             f"dev-{version}.json: hand-written, no SQuAD offline), official EM/F1")
@@ -308,7 +308,7 @@ def run_bert_tf(args):
     import keras
 
     import bert_tf
-    from bert_tf import corpora
+    from bert_tf.data import corpora
 
     variant = BERT_TF_VARIANTS[args.engine]
     train, test = load_data(args, args.version)
@@ -431,7 +431,7 @@ def run_transformers_classification(args):
     import transformers
     from sklearn.metrics import accuracy_score
 
-    from bert_tf import corpora
+    from bert_tf.data import corpora
 
     torch.manual_seed(args.seed)
     train, test = load_data(args)
@@ -476,7 +476,7 @@ def run_transformers_ner(args):
     import torch
     import transformers
 
-    from bert_tf import corpora
+    from bert_tf.data import corpora
     from bert_tf.tasks.ner import OUTSIDE, label_vocabulary
 
     torch.manual_seed(args.seed)

@@ -114,9 +114,9 @@ def _optimizer(args):
 
 def _bert_tf_model(args, config, jit):
     """(model, features) for bert_tf: the classification task's model on a BertEncoder."""
-    from bert_tf import corpora
+    from bert_tf.data import corpora
     from bert_tf.model.encoder import BertEncoder
-    from bert_tf.pretrained import load_tokenizer
+    from bert_tf.convert.pretrained import load_tokenizer
     from bert_tf.tasks.classification import ClassificationTask
 
     # The tokenizer is not used by the train step; the task needs one to exist.
@@ -154,7 +154,7 @@ def run_engine(args):
     common.set_threads(args.threads, tf=True)
     import keras
     import tensorflow as tf
-    from bert_tf.config import BertConfig
+    from bert_tf.model.config import BertConfig
 
     keras.utils.set_random_seed(args.seed)
     config = BertConfig.from_preset(args.config)

@@ -27,13 +27,14 @@ import os
 
 import keras
 
-from bert_tf import pretrained
+from bert_tf.convert import pretrained
 from bert_tf.export import exporter
-from bert_tf.export.keras_layer import find_encoder
+from bert_tf.model.encoder import find_encoder
 from bert_tf.export.precision import dtype_policy as _dtype_policy
 from bert_tf.model.encoder import BertEncoder
 from bert_tf.tasks.base import get_task_class, load_task
 from bert_tf.train import config as train_config
+from bert_tf.train import strategy as strategy_lib
 from bert_tf.train.config import TrainingConfig
 from bert_tf.train.finetune import finetune
 
@@ -95,7 +96,7 @@ class TaskModel:
         task = task_class(tokenizer, **options)
         config = config or TrainingConfig()
         # Loaded where it will train, so that the model needs no copy to get there.
-        with _dtype_policy(config.dtype_policy), train_config.get_strategy(config).scope():
+        with _dtype_policy(config.dtype_policy), strategy_lib.get_strategy(config).scope():
             encoder = pretrained.load_encoder(checkpoint)
         return _CLASSES.get(task.name, cls)(task, encoder=encoder, config=config)
 
@@ -111,7 +112,7 @@ class TaskModel:
         """Makes `self.model` live under the config's strategy and dtype policy: built
         on the pretrained encoder if there is no model yet, rebuilt with the same weights
         if it lives elsewhere. Returns the strategy."""
-        strategy = train_config.get_strategy(config)
+        strategy = strategy_lib.get_strategy(config)
         policy = config.dtype_policy
         if self.model is not None and _lives_in(self.model, strategy, policy):
             return strategy

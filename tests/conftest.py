@@ -6,7 +6,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 import pytest
 
-from bert_tf import corpora
+from bert_tf.data import corpora
 
 
 def pytest_configure(config):
@@ -47,9 +47,9 @@ def tiny_checkpoint(tmp_path_factory, minilm_path):
     folder: a real checkpoint for the library and the binaries, fast to train."""
     import keras
 
-    from bert_tf.config import BertConfig
+    from bert_tf.model.config import BertConfig
     from bert_tf.model.encoder import BertEncoder
-    from bert_tf.pretrained import save_pretrained
+    from bert_tf.convert.pretrained import save_pretrained
 
     folder = str(tmp_path_factory.mktemp("tiny") / "checkpoint")  # must not exist yet
     keras.utils.set_random_seed(0)

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from bert_tf.config import BertConfig, preset_names
+from bert_tf.model.config import BertConfig, preset_names
 
 
 def test_presets_have_published_shapes():

@@ -14,9 +14,9 @@ import pytest
 import tensorflow as tf
 
 import bert_tf
-from bert_tf import corpora
-from bert_tf.config import BertConfig
-from bert_tf.export.keras_layer import find_encoder
+from bert_tf.data import corpora
+from bert_tf.model.config import BertConfig
+from bert_tf.model.encoder import find_encoder
 from bert_tf.model.encoder import BertEncoder
 from bert_tf.tasks.base import model_features
 from bert_tf.tasks.classification import ClassificationTask
@@ -120,7 +120,7 @@ def test_bad_students_are_named_before_training(teacher, tokenizer, tmp_path):
         teacher.distill(TEXTS[:4], LABELS * 2, student_layers=1, temprature=1)
     vocab = tmp_path / "other"
     vocab.mkdir()
-    from bert_tf.pretrained import save_pretrained
+    from bert_tf.convert.pretrained import save_pretrained
     (tmp_path / "vocab.txt").write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\na\n")
     save_pretrained(_encoder(1, seed=0, vocab_size=6), str(vocab / "ckpt"),
                     vocab_path=str(tmp_path / "vocab.txt"), lower_case=True)

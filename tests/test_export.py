@@ -19,9 +19,10 @@ import pytest
 import tensorflow as tf
 from google.protobuf import text_format
 
-from bert_tf.config import BertConfig
+from bert_tf.model.config import BertConfig
 from bert_tf.export import tf_serving
-from bert_tf.export.keras_layer import find_encoder, load_encoder_as_layer
+from bert_tf.export.keras_layer import load_encoder_as_layer
+from bert_tf.model.encoder import find_encoder
 from bert_tf.export.ner import entity_word_spans
 from bert_tf.export.saved_model import export_saved_model, new_version
 from bert_tf.model.encoder import BertEncoder, encoder_inputs
@@ -448,7 +449,7 @@ def test_entity_decoding_in_graph_matches_conlleval():
 @pytest.fixture(scope="module")
 def tagger(tokenizer, tmp_path_factory):
     """(task, model, SavedModel dir): a tiny NER model on CoNLL-2003's tag set."""
-    from bert_tf import corpora
+    from bert_tf.data import corpora
     keras.utils.set_random_seed(0)
     sentences = read_conll(corpora.conll2003_path("valid"))[:200]
     task = NerTask(tokenizer, max_seq_length=MAX_SEQ_LENGTH,
@@ -469,7 +470,7 @@ def python_entities(text, tags):
 
 
 def test_ner_entities_with_character_offsets(tagger, tmp_path):
-    from bert_tf import corpora
+    from bert_tf.data import corpora
     task, model, path = tagger
     # Real CoNLL sentences, with non-ASCII text and odd spacing, one truncated.
     sentences = [" ".join(s.tokens) for s in read_conll(corpora.conll2003_path("test"))[3:8]]

@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bert_tf import corpora, hardware
-from bert_tf.config import BertConfig
+from bert_tf.common import hardware
+
+from bert_tf.data import corpora
+from bert_tf.model.config import BertConfig
 from bert_tf.export import exporter, precision
 from bert_tf.model.encoder import BertEncoder
 from bert_tf.task_model import TextClassifier, TokenClassifier

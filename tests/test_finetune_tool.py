@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from bert_tf import corpora
+from bert_tf.data import corpora
 from bert_tf.tasks.ner import read_conll
 
 

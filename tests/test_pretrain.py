@@ -20,18 +20,18 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bert_tf import corpora
-from bert_tf.config import BertConfig
+from bert_tf.data import corpora
+from bert_tf.model.config import BertConfig
 from bert_tf.convert import checkpoint as checkpoint_io
 from bert_tf.convert.weights import get_weights
 from bert_tf.data import PretrainingDataOptions, create_pretraining_data, pretraining_dataset
 from bert_tf.data.documents import write_documents
 from bert_tf.model.encoder import BertEncoder
 from bert_tf.model.pretraining import BertPretrainingModel
-from bert_tf.pretrained import load_pretraining_model, save_pretrained
+from bert_tf.convert.pretrained import load_pretraining_model, save_pretrained
 from bert_tf.text import learn_vocab, write_vocab
 from bert_tf.train.optimization import make_optimizer
-from bert_tf.train.pretraining import (DynamicLossScale, PretrainingTrainer,
+from bert_tf.train.pretrain_loop import (DynamicLossScale, PretrainingTrainer,
                                        metrics_from_stats)
 
 SEQ_LENGTH = 32
@@ -220,12 +220,12 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import keras
-from bert_tf.config import BertConfig
+from bert_tf.model.config import BertConfig
 from bert_tf.data import pretraining_dataset
 from bert_tf.model.encoder import BertEncoder
 from bert_tf.model.pretraining import BertPretrainingModel
 from bert_tf.train.optimization import make_optimizer
-from bert_tf.train.pretraining import PretrainingTrainer, metrics_from_stats
+from bert_tf.train.pretrain_loop import PretrainingTrainer, metrics_from_stats
 
 pattern, config_file, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
 config = BertConfig.from_json_file(config_file)
@@ -255,12 +255,12 @@ _WORKER_SCRIPT = r"""
 import sys
 import numpy as np
 import keras
-from bert_tf.config import BertConfig
+from bert_tf.model.config import BertConfig
 from bert_tf.data import pretraining_dataset
 from bert_tf.model.encoder import BertEncoder
 from bert_tf.model.pretraining import BertPretrainingModel
 from bert_tf.train.optimization import make_optimizer
-from bert_tf.train.pretraining import PretrainingTrainer
+from bert_tf.train.pretrain_loop import PretrainingTrainer
 from bert_tf.train.strategy import make_strategy
 
 pattern, config_file, model_dir, out = sys.argv[1:5]

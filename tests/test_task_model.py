@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 import bert_tf
-from bert_tf import corpora
+from bert_tf.data import corpora
 from bert_tf.tasks.base import get_task_class, task_names
 
 RT = corpora.rotten_tomatoes("train")[:64]

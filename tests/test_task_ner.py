@@ -7,10 +7,10 @@ import tensorflow as tf
 from seqeval import metrics as seqeval_metrics
 from seqeval.scheme import IOB2, IOBES
 
-from bert_tf import corpora
-from bert_tf.config import BertConfig
+from bert_tf.data import corpora
+from bert_tf.model.config import BertConfig
 from bert_tf.model.encoder import INPUT_NAMES, BertEncoder
-from bert_tf.pretrained import load_tokenizer
+from bert_tf.convert.pretrained import load_tokenizer
 from bert_tf.task_model import TokenClassifier
 from bert_tf.tasks import load_task, metrics
 from bert_tf.tasks.ner import NerTask, TaggedSentence, convert_tags, label_vocabulary, read_conll

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bert_tf.config import BertConfig
+from bert_tf.model.config import BertConfig
 from bert_tf.model.encoder import BertEncoder
-from bert_tf.pretrained import load_tokenizer
+from bert_tf.convert.pretrained import load_tokenizer
 from bert_tf.task_model import QuestionAnswerer
 from bert_tf.tasks import load_task, metrics
 from bert_tf.tasks.qa import NO_ANSWER, QaTask, read_squad

@@ -13,7 +13,7 @@ import os
 import shutil
 import tempfile
 
-from bert_tf.config import BertConfig
+from bert_tf.model.config import BertConfig
 from bert_tf.convert import google, hf
 
 FORMATS = ("google", "hf")

@@ -17,10 +17,10 @@ import posixpath
 
 from absl import logging
 
-from bert_tf import pretrained
+from bert_tf.convert import pretrained
 from bert_tf.export import precision, tf_serving
 from bert_tf.export.encoder import EncoderServingModule
-from bert_tf.export.keras_layer import find_encoder
+from bert_tf.model.encoder import find_encoder
 from bert_tf.export.saved_model import export_saved_model
 from bert_tf.tasks.base import TASK_CONFIG_FILE, load_task
 

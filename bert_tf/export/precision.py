@@ -17,7 +17,7 @@ float32 export. The signatures are the same; `explain` runs on the bf16 model to
 float32's, see the README).
 
 bfloat16 pays off only where matmuls run natively in bf16: CPUs with AVX512_BF16 or AMX
-(`bert_tf.hardware.native_bf16`), and GPUs. Elsewhere TensorFlow converts to float32 and
+(`bert_tf.common.hardware.native_bf16`), and GPUs. Elsewhere TensorFlow converts to float32 and
 back, no faster and typically slower than float32: exporting in bf16 on such a CPU logs
 a warning (`warn_if_slow`).
 """
@@ -26,8 +26,8 @@ import contextlib
 import keras
 from absl import logging
 
-from bert_tf import hardware
-from bert_tf.export.keras_layer import find_encoder
+from bert_tf.common import hardware
+from bert_tf.model.encoder import find_encoder
 from bert_tf.model.encoder import BertEncoder
 
 EXPORT_DTYPES = ("float32", "bfloat16")

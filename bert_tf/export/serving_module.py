@@ -32,7 +32,7 @@ dict, as NER does. Design after tensorflow/models `official/nlp/serving/`.
 """
 import tensorflow as tf
 
-from bert_tf.export.keras_layer import find_encoder
+from bert_tf.model.encoder import find_encoder
 from bert_tf.export.precision import model_dtype
 from bert_tf.model.encoder import INPUT_NAMES
 from bert_tf.tasks.base import model_features

@@ -12,7 +12,7 @@ import dataclasses
 
 import keras
 
-from bert_tf.config import BertConfig
+from bert_tf.model.config import BertConfig
 from bert_tf.model.embeddings import BertEmbeddings
 from bert_tf.model.transformer import TransformerBlock
 
@@ -133,3 +133,26 @@ class BertEncoder(keras.Model):
         if isinstance(config.get("dtype"), dict):
             config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
         return cls(**config)
+
+
+def find_encoder(model):
+    """The one `BertEncoder` in `model` (`model` itself, or a layer nested in it).
+
+    Raises:
+      ValueError: `model` holds no BertEncoder, or more than one.
+    """
+    if isinstance(model, BertEncoder):
+        return model
+    found = list(_encoders_in(model))
+    if len(found) != 1:
+        raise ValueError(f"Model {model.name!r} holds {len(found)} BertEncoder layers; "
+                         "expected exactly one")
+    return found[0]
+
+
+def _encoders_in(model):
+    for layer in model.layers:
+        if isinstance(layer, BertEncoder):
+            yield layer
+        elif isinstance(layer, keras.Model):
+            yield from _encoders_in(layer)

@@ -59,7 +59,7 @@ import keras
 import tensorflow as tf
 
 from bert_tf.model.encoder import INPUT_NAMES
-from bert_tf.settings import config_field
+from bert_tf.common.fields import config_field
 from bert_tf.text.packer import SegmentPacker, packed_lengths
 from bert_tf.text.tokenizer import BertTokenizer
 

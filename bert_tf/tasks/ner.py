@@ -32,7 +32,7 @@ import tensorflow_text as tf_text
 from bert_tf.data import files
 from bert_tf.explain import words as explain_words
 from bert_tf.model.encoder import encoder_inputs
-from bert_tf.settings import config_field
+from bert_tf.common.fields import config_field
 from bert_tf.tasks import metrics
 from bert_tf.tasks.base import Task, TaskConfig, model_features, register_task, require_labels
 from bert_tf.text.packer import packed_lengths

@@ -40,7 +40,7 @@ import tensorflow as tf
 from bert_tf.data import files
 from bert_tf.explain import words as explain_words
 from bert_tf.model.encoder import encoder_inputs
-from bert_tf.settings import config_field
+from bert_tf.common.fields import config_field
 from bert_tf.tasks import metrics
 from bert_tf.tasks.base import Task, TaskConfig, model_features, register_task
 

@@ -41,12 +41,13 @@ import dataclasses
 import keras
 import tensorflow as tf
 
-from bert_tf import pretrained
-from bert_tf.config import BertConfig
-from bert_tf.export.keras_layer import find_encoder
+from bert_tf.convert import pretrained
+from bert_tf.model.config import BertConfig
+from bert_tf.model.encoder import find_encoder
 from bert_tf.model.encoder import BertEncoder
-from bert_tf.settings import config_field
+from bert_tf.common.fields import config_field
 from bert_tf.train import config as train_config
+from bert_tf.train import strategy as strategy_lib
 from bert_tf.train.finetune import finetune
 
 
@@ -360,7 +361,7 @@ def distill(task, teacher_model, student_model, layer_map, train_examples, disti
         distillation: DistillationConfig.
         config: TrainingConfig of the student's training.
     """
-    strategy = strategy or train_config.get_strategy(config)
+    strategy = strategy or strategy_lib.get_strategy(config)
     hard_loss = task.compile_args(None)["loss"]
     if not (isinstance(hard_loss, keras.losses.SparseCategoricalCrossentropy)
             and hard_loss.get_config().get("from_logits")):

@@ -20,16 +20,18 @@ import os
 import tensorflow as tf
 from absl import logging
 
-from bert_tf.config import BertConfig
+from bert_tf.model.config import BertConfig
 from bert_tf.data import MaskedLMMasker, pretraining_dataset
 from bert_tf.data.dataset import damaged_files
 from bert_tf.model.encoder import BertEncoder
 from bert_tf.model.pretraining import BertPretrainingModel
-from bert_tf.pretrained import load_pretraining_model, save_pretrained
-from bert_tf.settings import config_field
+from bert_tf.convert.pretrained import load_pretraining_model, save_pretrained
+from bert_tf.common.fields import config_field
 from bert_tf.text import BertTokenizer
 from bert_tf.train import config as train_config
-from bert_tf.train.pretraining import DynamicLossScale, PretrainingTrainer
+from bert_tf.train import strategy as strategy_lib
+from bert_tf.train import optimization
+from bert_tf.train.pretrain_loop import DynamicLossScale, PretrainingTrainer
 
 DEFAULT_CHECKPOINT_EVERY_N_STEPS = 1000
 # Written in model_dir: the last logging interval's training metrics, held-out metrics.
@@ -117,13 +119,13 @@ def pretrain(config, training):
     config.check()
     if not training.model_dir:
         raise ValueError("model_dir is required for pretraining (checkpoints go there)")
-    strategy = train_config.setup(training)
+    strategy = strategy_lib.setup(training)
     bert_config = config.model_config()
     vocab_file = config.resolved_vocab_file()
     with strategy.scope():
         model = (load_pretraining_model(config.init_checkpoint) if config.init_checkpoint
                  else BertPretrainingModel(BertEncoder.from_bert_config(bert_config)))
-        optimizer = train_config.make_optimizer(training, config.num_train_steps)
+        optimizer = optimization.from_config(training, config.num_train_steps)
         loss_scale = DynamicLossScale() if training.mixed_precision == "float16" else None
     bert_config = model.encoder.bert_config
     if config.max_seq_length > bert_config.max_position_embeddings:

@@ -12,7 +12,9 @@ import dataclasses
 import json
 import os
 
-PRESETS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "presets")
+# bert_tf/presets links to configs/bert, so the presets install with the package.
+PRESETS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                           "presets")
 
 # The activations that Google and HF configs name; "gelu" is the exact (erf) form in HF
 # and in the weights both publish, the tanh forms are the approximation.

@@ -1,7 +1,7 @@
 """What this machine's CPU can do, read from /proc/cpuinfo: the flags that decide which
 CPU kernels TensorFlow runs fast.
 
-    from bert_tf import hardware
+    from bert_tf.common import hardware
     hardware.cpu_flags()     # {"fma": True, "avx2": True, "avx512f": False, ...}
     hardware.native_bf16()   # True with AVX512_BF16 or AMX-BF16, False without, None: unknown
 
