@@ -327,7 +327,7 @@ def _read_jsonl(path):
 
 def _read_conll(path):
     """[(tokens, tags)] of a CoNLL file, read by the NER task's reader."""
-    from bert_tf.tasks.ner import read_conll
+    from bert_tf.data.conll import read_conll
     return [(sentence.tokens, sentence.tags) for sentence in read_conll(path)]
 
 
@@ -342,7 +342,7 @@ def _cut_splits(data, max_train, max_test):
             lines = f.readlines()[:limit]
         with open(path, "w", encoding="utf-8") as f:
             f.writelines(lines)
-        from bert_tf.tasks.ner import read_conll, write_conll
+        from bert_tf.data.conll import read_conll, write_conll
         path = os.path.join(data, "ner", f"{split}.txt")
         write_conll(path, read_conll(path)[:limit])
 

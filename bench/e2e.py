@@ -179,7 +179,7 @@ def load_split(dataset, split, max_examples):
         pairs = corpora.rotten_tomatoes(split)
         texts, gold = [text for text, _ in pairs], [label for _, label in pairs]
     else:
-        from bert_tf.tasks.ner import read_conll
+        from bert_tf.data.conll import read_conll
         sentences = read_conll(corpora.conll2003_path(split))
         texts, gold = [" ".join(s.tokens) for s in sentences], [list(s.tags) for s in sentences]
     if max_examples:
@@ -250,7 +250,8 @@ def prepare(args):
     from bert_tf.data import corpora
     from bert_tf.export import exporter
     from bert_tf.model.encoder import find_encoder
-    from bert_tf.tasks.ner import label_vocabulary, read_conll
+    from bert_tf.data.conll import read_conll
+    from bert_tf.tasks.ner import label_vocabulary
 
     paths = _paths(args)
     shutil.rmtree(paths["folder"], ignore_errors=True)  # exports start at version 1
@@ -358,7 +359,7 @@ def _task_model(args, source, labels, paths):
         x, y = load_split(args.dataset, "train", settings["train_examples"])
     else:  # the task's examples (words and tags)
         from bert_tf.data import corpora
-        from bert_tf.tasks.ner import read_conll
+        from bert_tf.data.conll import read_conll
         x, y = read_conll(corpora.conll2003_path("train"))[:settings["train_examples"]], None
     clf = bert_tf.TaskModel.from_pretrained(source, task=task, labels=labels,
                                             max_seq_length=args.max_seq_length)

@@ -200,11 +200,11 @@ def load_data(args, version=None):
     if args.task == "classification":
         train, test = corpora.rotten_tomatoes("train"), corpora.rotten_tomatoes("test")
     elif args.task == "ner":
-        from bert_tf.tasks.ner import read_conll
+        from bert_tf.data.conll import read_conll
         train = read_conll(corpora.conll2003_path("train"), tag_scheme="iob2")
         test = read_conll(corpora.conll2003_path("test"), tag_scheme="iob2")
     else:
-        from bert_tf.tasks.qa import read_squad
+        from bert_tf.data.squad import read_squad
         train, test = (read_squad(squad_file(split, version),
                                   version_2_with_negative=version == "v2.0")
                        for split in ("train", "dev"))
@@ -477,7 +477,8 @@ def run_transformers_ner(args):
     import transformers
 
     from bert_tf.data import corpora
-    from bert_tf.tasks.ner import OUTSIDE, label_vocabulary
+    from bert_tf.data.conll import OUTSIDE
+    from bert_tf.tasks.ner import label_vocabulary
 
     torch.manual_seed(args.seed)
     train, test = load_data(args)
