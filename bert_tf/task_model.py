@@ -28,18 +28,16 @@ import os
 import keras
 
 from bert_tf.convert import pretrained
+from bert_tf.explain import explainer
 from bert_tf.export import exporter
-from bert_tf.model.encoder import find_encoder
 from bert_tf.export.precision import dtype_policy as _dtype_policy
-from bert_tf.model.encoder import BertEncoder
-from bert_tf.tasks.base import get_task_class, load_task
+from bert_tf.model.encoder import BertEncoder, find_encoder
+from bert_tf.tasks.registry import get_task_class
+from bert_tf.tasks.saving import MODEL_FILE, load_task
 from bert_tf.train import config as train_config
 from bert_tf.train import strategy as strategy_lib
 from bert_tf.train.config import TrainingConfig
 from bert_tf.train.finetune import finetune
-
-_CLASSES = {}  # task name -> TaskModel subclass, for `load`
-
 
 class TaskModel:
     """A fine-tuning task (`bert_tf.tasks`) with its keras.Model.
@@ -57,11 +55,6 @@ class TaskModel:
     """
 
     task_name = None  # the task a subclass is for
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        if cls.task_name:
-            _CLASSES[cls.task_name] = cls
 
     def __init__(self, task, model=None, encoder=None, config=None):
         self.task = task
@@ -98,7 +91,7 @@ class TaskModel:
         # Loaded where it will train, so that the model needs no copy to get there.
         with _dtype_policy(config.dtype_policy), strategy_lib.get_strategy(config).scope():
             encoder = pretrained.load_encoder(checkpoint)
-        return _CLASSES.get(task.name, cls)(task, encoder=encoder, config=config)
+        return _class_of(task.name, cls)(task, encoder=encoder, config=config)
 
     @classmethod
     def _require_task_name(cls):
@@ -201,7 +194,7 @@ class TaskModel:
         with _dtype_policy(config.dtype_policy), strategy.scope():
             encoder, layer_map = distillation_lib.student_encoder(
                 find_encoder(teacher.model), distillation, self.task.tokenizer)
-        student = _CLASSES.get(self.task.name, TaskModel)(self.task, encoder=encoder,
+        student = _class_of(self.task.name)(self.task, encoder=encoder,
                                                           config=config)
         if distillation.from_teacher_layers:
             distillation_lib.copy_head(teacher.model, student.model)
@@ -274,9 +267,8 @@ class TaskModel:
 
             clf.explain(["A warm, funny film."])[0]["scores"]
         """
-        from bert_tf.explain.explainer import explain
-        return explain(self.task, self._built_model(), self.predict_examples(x), target,
-                       method, steps, attention, batch_size)
+        return explainer.explain(self.task, self._built_model(), self.predict_examples(x),
+                                 target, method, steps, attention, batch_size)
 
     def write_predictions(self, x, path=None):
         """Predicts `x` and writes the task's predictions file (default name
@@ -303,7 +295,6 @@ class TaskModel:
             FileExistsError when `folder` already holds a saved model and not
             `overwrite`.
         """
-        from bert_tf.tasks.base import MODEL_FILE
         if os.path.exists(os.path.join(folder, MODEL_FILE)) and not overwrite:
             raise FileExistsError(f"{folder} already holds a saved model; choose another "
                                   "folder or pass overwrite=True")
@@ -349,7 +340,7 @@ def load(folder, config=None):
     """The task model saved in `folder` (`TaskModel.save`, or `bert-finetune`'s
     `model_dir/export`), as its task's class (TextClassifier, ...)."""
     task, model = load_task(folder)
-    return _CLASSES.get(task.name, TaskModel)(task, model, config=config)
+    return _class_of(task.name)(task, model, config=config)
 
 
 def _lives_in(model, strategy, dtype_policy):
@@ -358,3 +349,11 @@ def _lives_in(model, strategy, dtype_policy):
     variable = model.weights[0].value  # the tf.Variable (a distributed one under a strategy)
     return (strategy.extended.variable_created_in_scope(variable)
             and find_encoder(model).dtype_policy.name == dtype_policy)
+
+
+def _class_of(task_name, default=TaskModel):
+    """The TaskModel class of a task: the subclass named for it (TextClassifier, ...)
+    if there is one, else `default`. Tasks are registered once, in bert_tf.tasks; this
+    only finds the API's own convenience classes."""
+    return next((cls for cls in TaskModel.__subclasses__() if cls.task_name == task_name),
+                default)

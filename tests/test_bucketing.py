@@ -14,7 +14,8 @@ from bert_tf.model.encoder import BertEncoder
 from bert_tf.convert.pretrained import load_tokenizer
 from bert_tf.data import task_dataset
 from bert_tf.tasks.classification import ClassificationTask, TextExample
-from bert_tf.tasks.ner import NerTask, label_vocabulary, read_conll
+from bert_tf.data.conll import read_conll
+from bert_tf.tasks.ner import NerTask, label_vocabulary
 
 NUM_EXAMPLES, BATCH_SIZE, WINDOW_BATCHES = 100, 8, 3
 

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 import bert_tf
 from bert_tf.data import corpora
-from bert_tf.tasks.base import get_task_class, task_names
+from bert_tf.tasks.registry import get_task_class, task_names
 
 RT = corpora.rotten_tomatoes("train")[:64]
 TEXTS = [text for text, _ in RT]

@@ -27,7 +27,7 @@ import os
 from absl import app, flags
 
 from bert_tf import task_model
-from bert_tf.tasks.base import MODEL_FILE
+from bert_tf.tasks.saving import MODEL_FILE
 from bert_tf.train import strategy as strategy_lib
 from bert_tf.train import flags as train_flags
 from bert_tf.train.config import TrainingConfig

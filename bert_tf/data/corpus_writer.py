@@ -33,7 +33,7 @@ import shutil
 
 from bert_tf.data import corpora
 from bert_tf.data.documents import write_documents
-from bert_tf.tasks.ner import TaggedSentence, write_conll
+from bert_tf.data.conll import TaggedSentence, write_conll
 from bert_tf.text.sentences import sentence_spans, split_sentences
 from bert_tf.text.unicode_tables import CJK_PY_CLASS
 
