@@ -24,7 +24,7 @@ from bert_tf.model.config import BertConfig
 from bert_tf.export import tf_serving
 from bert_tf.export.keras_layer import load_encoder_as_layer
 from bert_tf.model.encoder import find_encoder
-from bert_tf.export.ner import entity_word_spans
+from bert_tf.tasks.ner.serving import entity_word_spans
 from bert_tf.export.saved_model import export_saved_model, new_version
 from bert_tf.model.encoder import BertEncoder, encoder_inputs
 from bert_tf.tasks.base import model_features
