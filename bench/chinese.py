@@ -220,7 +220,7 @@ class Pipeline:
         keras.utils.set_random_seed(0)
         encoder = BertEncoder.from_bert_config(
             BertConfig.from_json_file(os.path.join(pretrained, "config.json")))
-        save_pretrained(encoder, self.path("random_init"), fmt="hf",
+        save_pretrained(encoder, self.path("random_init"), checkpoint_format="hf",
                         vocab_path=os.path.join(pretrained, "vocab.txt"))
         return {"model": self.path("random_init")}
 

@@ -277,7 +277,7 @@ def prepare(args):
                                paths["exports"], EXPORTS["savedmodel_int8"])
 
     # The same weights as a transformers model: the encoder's checkpoint, then the head.
-    bert_tf.save_pretrained(find_encoder(clf.model), paths["hf"], fmt="hf",
+    bert_tf.save_pretrained(find_encoder(clf.model), paths["hf"], checkpoint_format="hf",
                             vocab_path=os.path.join(source, "vocab.txt"), lower_case=True)
     kernel, bias = clf.model.get_layer("logits").get_weights()  # [H, C], [C]
     hf_model = hf_class.from_pretrained(paths["hf"], num_labels=len(labels),

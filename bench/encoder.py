@@ -171,7 +171,7 @@ def prepare(args):
     folder = os.path.join(args.workdir, "hf")
     os.makedirs(folder, exist_ok=True)
     write_weights(weights, folder)
-    config.to_json_file(os.path.join(folder, "config.json"), flavor="hf")
+    config.to_json_file(os.path.join(folder, "config.json"), checkpoint_format="hf")
 
     inputs = common.make_inputs(config.vocab_size, args.batch_size, args.seq_length, args.seed)
     outputs = encoder(inputs, training=False)

@@ -56,6 +56,6 @@ def tiny_checkpoint(tmp_path_factory, minilm_path):
     encoder = BertEncoder.from_bert_config(BertConfig.from_preset(
         "tiny", num_hidden_layers=1, hidden_size=32, num_attention_heads=2,
         intermediate_size=64))
-    save_pretrained(encoder, folder, fmt="hf", vocab_path=os.path.join(minilm_path, "vocab.txt"),
+    save_pretrained(encoder, folder, checkpoint_format="hf", vocab_path=os.path.join(minilm_path, "vocab.txt"),
                     lower_case=True)
     return folder

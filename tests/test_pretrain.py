@@ -183,7 +183,7 @@ def _assert_trains_from(model, data_dir):
 def test_init_from_a_google_checkpoint_with_heads(data_dir, tmp_path):
     keras.utils.set_random_seed(1)
     source = BertPretrainingModel(BertEncoder.from_bert_config(_config(data_dir)))
-    save_pretrained(source, str(tmp_path / "google"), fmt="google")
+    save_pretrained(source, str(tmp_path / "google"), checkpoint_format="google")
     model = load_pretraining_model(str(tmp_path / "google"))
     expected = get_weights(source)
     assert any(name.startswith("cls/") for name in expected)  # the heads come along

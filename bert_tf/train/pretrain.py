@@ -22,6 +22,7 @@ from absl import logging
 
 from bert_tf.model.config import BertConfig
 from bert_tf.data import MaskedLMMasker, pretraining_dataset
+from bert_tf.data.create import MaskingOptions
 from bert_tf.data.dataset import damaged_files
 from bert_tf.model.encoder import BertEncoder
 from bert_tf.model.pretraining import BertPretrainingModel
@@ -39,8 +40,10 @@ RESULTS_FILE = "results.json"
 
 
 @dataclasses.dataclass
-class PretrainingConfig:
-    """What to pretrain on and what model (each field is a `bert-pretrain` flag)."""
+class PretrainingConfig(MaskingOptions):
+    """What to pretrain on and what model (each field is a `bert-pretrain` flag). The
+    record layout and masking settings are `MaskingOptions`, shared with
+    bert-create-pretraining-data (with dynamic_masking, masking happens here)."""
 
     input_files: str | None = config_field(None, "Comma-separated globs of pretraining TFRecords "
                                            "(bert-create-pretraining-data).")
@@ -51,13 +54,6 @@ class PretrainingConfig:
                                            "scratch (instead of preset).")
     init_checkpoint: str | None = config_field(None, "Pretrained BERT folder to continue from "
                                                "(Google or Hugging Face layout).")
-    max_seq_length: int = config_field(128, "Tokens per sequence of the records.")
-    max_predictions_per_seq: int = config_field(20, "Masked-LM slots per sequence.")
-    dynamic_masking: bool = config_field(False, "The records were written with "
-                                         "--dynamic_masking: mask them in the input "
-                                         "pipeline, anew every epoch.")
-    whole_word_masking: bool = config_field(True, "Dynamic masking: mask whole words.")
-    masked_lm_prob: float = config_field(0.15, "Dynamic masking: fraction of tokens predicted.")
     vocab_file: str | None = config_field(None, "vocab.txt of the records; needed for dynamic "
                                           "masking and copied into the final export "
                                           "(default: the init_checkpoint folder's).")
@@ -182,6 +178,6 @@ def pretrain(config, training):
         with open(os.path.join(training.model_dir, RESULTS_FILE), "w") as f:
             json.dump(results, f, indent=2)
         if not os.path.exists(export_dir):
-            save_pretrained(model, export_dir, fmt="hf", vocab_path=vocab_file)
+            save_pretrained(model, export_dir, checkpoint_format="hf", vocab_path=vocab_file)
             logging.info("Wrote the pretrained model to %s", export_dir)
     return model, metrics, export_dir

@@ -6,9 +6,9 @@ model predicts tags of that scheme. Entity-level scores are the same in every sc
 
 Words are the whitespace-separated tokens of a text, except that every CJK ideograph is
 a word of its own (as BERT's tokenizer makes it), so Chinese or Japanese text is tagged
-character by character without spaces (`bert_tf.text.words.split_words`). A sentence's raw input is its
-tokens joined by spaces, so serving takes the same kind of text. Each word is split into word pieces
-(`BertTokenizer.tokenize_words`); the label sits on its first piece, the other pieces
+character by character without spaces (`bert_tf.text.words.split_words`). A sentence's
+raw input is its tokens joined by spaces, so serving takes the same kind of text. Each
+word is split into word pieces (`BertTokenizer.tokenize_words`); the label sits on its first piece, the other pieces
 (and [CLS], [SEP], padding) get sample weight 0, so the loss and the token accuracy count
 each word once. A word's predicted tag is the prediction at its first piece.
 
