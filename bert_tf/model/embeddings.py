@@ -90,3 +90,12 @@ class BertEmbeddings(keras.layers.Layer):
                 "initializer_range": self.initializer_range,
                 "layer_norm_eps": self.layer_norm_eps,
                 "hidden_dropout_prob": self.hidden_dropout_prob}
+
+    @classmethod
+    def from_config(cls, config):
+        # `.keras` files saved before the name was unified with BertConfig's call it
+        # dropout_rate: they still load.
+        config = dict(config)
+        if "dropout_rate" in config:
+            config["hidden_dropout_prob"] = config.pop("dropout_rate")
+        return cls(**config)
