@@ -139,7 +139,7 @@ def split(name, limit):
 def train_model(args):
     """Child: fine-tunes the teacher (--engine=prepare) or distils student --layers,
     saves and exports it, writes its done file."""
-    harness.set_threads(args.threads, tf=True)
+    machine.set_threads(args.threads, tf=True)
     import bert_tf
     from bert_tf.export.keras_layer import find_encoder
 
@@ -183,7 +183,7 @@ def train_model(args):
 def time_model(args):
     """Child: one export, raw test text in, labels out; scores accuracy, then serves
     timed passes."""
-    harness.set_threads(args.threads, tf=True)
+    machine.set_threads(args.threads, tf=True)
     texts, labels = split("test", args.max_eval_examples)
     folder, _ = model_folder(args, args.engine)
     with open(paths(folder)["done"], encoding="utf-8") as f:

@@ -13,42 +13,29 @@ model's bfloat16 and int8 exports against its float32 one.
     python -m bench.e2e --head finetuned --workdir /tmp/bench_e2e --batch_size 64 \
         --engines savedmodel,savedmodel_bf16
 
-Datasets (the test split, the first --max_examples if given, in file order): `rt`,
-Rotten Tomatoes snippets (a label and probabilities per snippet; quality: accuracy), and
-`conll`, CoNLL-2003 sentences, their tokens joined by spaces (a tag per word; quality:
-entity F1, conlleval). Model: all-MiniLM-L6-v2 with a classification or NER head,
-`bert_tf.TaskModel.from_pretrained(...)` in the `prepare` child: `--head random` (seeded,
-the default: enough to time the engines) or `--head finetuned` (`TaskModel.fit` on the
-first --train_examples for --epochs, defaults `FINETUNE`, so that labels and F1 mean
-something when precisions are compared; cached in --workdir/finetuned/). It is saved
-(`TaskModel.save`), exported (`TaskModel.export`: float32, and bfloat16 for
-savedmodel_bf16; the `model.quantize("int8")` model as it is for savedmodel_int8) and
-written with the same weights as a transformers folder; truncation at --max_seq_length.
+Datasets (test splits, the first --max_examples if given): `rt`, Rotten Tomatoes (label
+and probabilities per snippet; quality: accuracy); `conll`, CoNLL-2003 sentences, tokens
+joined by spaces (a tag per word; quality: entity F1). Model: all-MiniLM-L6-v2 with a
+classification / NER head (`TaskModel.from_pretrained`): `--head random` (seeded; enough
+to time the engines) or `--head finetuned` (`TaskModel.fit`, `FINETUNE`, cached in
+--workdir/finetuned/), saved, exported (float32; bfloat16; the `model.quantize("int8")`
+model as it is) and copied into transformers (bench/peers.py) by the `prepare` child.
 
-Engines, one child each, all at --batch_size:
-  bert_tf             `bert_tf.load(task folder).predict(texts)`: length bucketing, the
-                      tokenizer in the TF graph; rt's last block computes [CLS] only.
-  bert_tf_unbucketed  the same with `bucket_by_length=False`: batches in input order.
-  bert_tf_int8        bert_tf after Keras' `model.quantize("int8")`, in-process.
-  savedmodel[_bf16|_int8]  the float32 (bfloat16, int8) export through `bert-predict`'s
-                      `Predictor`: length-sorted batches through the raw-text signature.
-  hf_pipeline         `transformers.pipeline("text-classification" | "token-
-                      classification")` on CPU torch (fast tokenizer, batches in input
-                      order padded to their longest).
+Engines, one child each, all at --batch_size: `bert_tf` (`bert_tf.load(task).predict`,
+length-bucketed, in-graph tokenizer), `bert_tf_unbucketed` (`bucket_by_length=False`),
+`bert_tf_int8` (after `model.quantize("int8")`), `savedmodel[_bf16|_int8]` (each export
+through `bert-predict`'s `Predictor`, length-sorted batches), `hf_pipeline`
+(`transformers.pipeline`, CPU torch, batches in input order).
 
-A timed call runs the whole dataset, raw strings in, results out. Each engine's first
-(untimed) pass is checked against the reference the prepare child computes with
-transformers' model called directly: the label (rt) or every word's tag (conll; a word's
-tag is its first piece's) must agree for >= 99% of the examples, rt probabilities within
-1e-4; the bf16 and int8 engines, which compute other numbers by design, for >= 90% (a
-sanity bound). For those, `= fp32` is the share of examples whose label (every tag)
-equals the float32 export's, `vs fp32` the speed against their float32 twin. `padding`
-is the share of the model's token positions that are padding in the engine's batches.
-
-Targets (issue 16), printed after each table: bert_tf and savedmodel >= 2x the pipeline;
-the bf16 export >= 1.6x the float32 export with >= 99.5% of rt labels equal and conll
-entity F1 within 0.3 points, on a CPU with native bf16 (AVX512_BF16 or AMX); int8 stays
-a measurement unless it reaches >= 1.3x at <= 0.5 points lost.
+A timed call runs the whole dataset. Each engine's first (untimed) pass must agree with
+transformers' model called directly (label, or every word's first-piece tag) on >= 99%
+of the examples, rt probabilities within 1e-4; bf16 / int8 engines on >= 90% (a sanity
+bound); for them `= fp32` is the share of results equal to the float32 export's and
+`vs fp32` the speed against their float32 twin. `padding`: the share of padded token
+positions in the engine's batches. Targets (issue 16): bert_tf and savedmodel >= 2x the
+pipeline; the bf16 export >= 1.6x float32 with >= 99.5% of rt labels equal and conll F1
+within 0.3 points, on a CPU with native bf16; int8 is an export option only at >= 1.3x
+with <= 0.5 points lost.
 """
 import argparse
 import contextlib
@@ -80,9 +67,8 @@ PROBABILITY_TOLERANCE = 1e-4
 RT_LABELS = ["fresh", "rotten"]
 TASKS = {"rt": "classification", "conll": "ner"}  # the bert_tf task of each dataset
 # --head finetuned: training examples (the first N of the training split), epochs and
-# peak learning rate per dataset (AdamW, 10% warmup, batch 32); flags override them.
-# Measured on 300 test examples: rt accuracy 0.830 (0.637 with 2,000 snippets at 5e-5),
-# conll entity F1 0.722: confident enough for label agreement to mean something.
+# peak learning rate per dataset (AdamW, 10% warmup, batch 32; flags override them):
+# confident enough for label agreement to mean something (README, Benchmarks).
 FINETUNE = {"rt": {"train_examples": 4000, "epochs": 1, "learning_rate": 1e-4},
             "conll": {"train_examples": 2000, "epochs": 2, "learning_rate": 1e-4}}
 # Issue 16's targets (see the module docstring).
@@ -143,24 +129,6 @@ def load_split(dataset, split, max_examples):
     return texts, gold
 
 
-def word_starts(text):
-    """Character offsets of the space-separated words of a CoNLL sentence's text."""
-    starts, offset = [], 0
-    for word in text.split(" "):
-        starts.append(offset)
-        offset += len(word) + 1
-    return starts
-
-
-def tags_from_pieces(text, piece_starts, piece_tags, outside):
-    """A tag per word: that of the piece starting where the word starts (its first
-    piece), `outside` for a word with no piece (truncated, or no pieces at all)."""
-    by_start = {}
-    for start, tag in zip(piece_starts, piece_tags):
-        by_start.setdefault(start, tag)  # the first piece at an offset
-    return [by_start.get(start, outside) for start in word_starts(text)]
-
-
 def padding_fraction(lengths, order, batch_size):
     """Fraction of the token positions that are padding when the examples of `order`
     are batched `batch_size` at a time, each batch padded to its longest."""
@@ -197,28 +165,18 @@ def prepare(args):
     """Builds the model (random or fine-tuned head), saves and exports it for every
     engine, and writes the texts, their gold labels, packed lengths, the transformers
     reference results and (for bf16 / int8 engines) the float32 export's results."""
-    harness.set_threads(args.threads, tf=True, torch=True)
-    import numpy as np
-    import torch
-    import transformers
-
+    machine.set_threads(args.threads, tf=True, torch=True)
     import bert_tf
     from bert_tf import corpora
     from bert_tf.export import exporter
-    from bert_tf.export.keras_layer import find_encoder
     from bert_tf.tasks.ner import label_vocabulary, read_conll
 
     paths = _paths(args)
     shutil.rmtree(paths["folder"], ignore_errors=True)  # exports start at version 1
     source = corpora.minilm_path()
     texts, gold = load_split(args.dataset, "test", args.max_examples)
-    if args.dataset == "rt":
-        labels = RT_LABELS
-        hf_class = transformers.BertForSequenceClassification
-    else:
-        labels = label_vocabulary(read_conll(corpora.conll2003_path("train"))
-                                  + read_conll(corpora.conll2003_path("test")))
-        hf_class = transformers.BertForTokenClassification
+    labels = RT_LABELS if args.dataset == "rt" else label_vocabulary(
+        read_conll(corpora.conll2003_path("train")) + read_conll(corpora.conll2003_path("test")))
     clf = _task_model(args, source, labels, paths)
     clf.save(paths["task"])
     clf.export(paths["exports"], EXPORTS["savedmodel"])
@@ -231,45 +189,7 @@ def prepare(args):
                                                        dtype=None),
                                paths["exports"], EXPORTS["savedmodel_int8"])
 
-    # The same weights as a transformers model: the encoder's checkpoint, then the head.
-    bert_tf.save_pretrained(find_encoder(clf.model), paths["hf"], fmt="hf",
-                            vocab_path=os.path.join(source, "vocab.txt"), lower_case=True)
-    kernel, bias = clf.model.get_layer("logits").get_weights()  # [H, C], [C]
-    hf_model = hf_class.from_pretrained(paths["hf"], num_labels=len(labels),
-                                        id2label=dict(enumerate(labels)),
-                                        label2id={l: i for i, l in enumerate(labels)},
-                                        dtype=torch.float32).eval()
-    with torch.no_grad():
-        hf_model.classifier.weight.copy_(torch.from_numpy(kernel.T))
-        hf_model.classifier.bias.copy_(torch.from_numpy(bias))
-    hf_model.save_pretrained(paths["hf"])
-    hf_tokenizer = transformers.BertTokenizerFast.from_pretrained(
-        source, model_max_length=args.max_seq_length)
-    hf_tokenizer.save_pretrained(paths["hf"])
-
-    # Reference: transformers' model called directly, batch by batch.
-    reference = []
-    with torch.inference_mode():
-        for start in range(0, len(texts), args.batch_size):
-            batch = texts[start:start + args.batch_size]
-            encoded = hf_tokenizer(batch, truncation=True, padding=True, return_tensors="pt",
-                                   return_offsets_mapping=args.dataset == "conll",
-                                   return_special_tokens_mask=True)
-            offsets = encoded.pop("offset_mapping", None)
-            special = encoded.pop("special_tokens_mask").numpy().astype(bool)
-            special |= encoded["attention_mask"].numpy() == 0
-            logits = hf_model(**encoded).logits
-            if args.dataset == "rt":
-                for probs in torch.softmax(logits, -1).numpy():
-                    reference.append({"label": labels[int(probs.argmax())],
-                                      "probabilities": probs.tolist()})
-                continue
-            tag_ids = logits.argmax(-1).numpy()
-            for row, text in enumerate(batch):
-                kept = np.flatnonzero(~special[row])  # the text's pieces
-                reference.append(tags_from_pieces(
-                    text, offsets[row].numpy()[kept, 0].tolist(),
-                    [labels[i] for i in tag_ids[row, kept]], "O"))
+    reference = peers.transformers_reference(clf, paths["hf"], source, labels, texts, args)
     task = clf.task
     lengths = task.raw_lengths(task.raw_inputs(task.examples_from(texts))).tolist()
     data = {"texts": texts, "gold": gold, "labels": labels, "lengths": lengths,
@@ -385,36 +305,6 @@ def _savedmodel_engine(args, data, engine):
     return run, results, order, detail
 
 
-def _pipeline_engine(args, data):
-    import torch
-    import transformers
-
-    kind = "text-classification" if args.dataset == "rt" else "token-classification"
-    pipe = transformers.pipeline(kind, model=_paths(args)["hf"], device="cpu",
-                                 dtype=torch.float32)
-    options = ({"truncation": True, "top_k": None} if args.dataset == "rt"
-               else {"ignore_labels": []})  # every piece's tag, "O" included
-
-    def run():
-        with torch.inference_mode():
-            return pipe(data["texts"], batch_size=args.batch_size, **options)
-
-    def results(outputs):
-        if args.dataset == "rt":
-            rows = []
-            for scores in outputs:
-                by_label = {s["label"]: s["score"] for s in scores}
-                rows.append({"label": max(by_label, key=by_label.get),
-                             "probabilities": [by_label[l] for l in data["labels"]]})
-            return rows
-        return [tags_from_pieces(text, [p["start"] for p in pieces],
-                                 [p["entity"] for p in pieces], "O")
-                for text, pieces in zip(data["texts"], outputs)]
-
-    return (run, results, list(range(len(data["texts"]))),
-            f"pipeline('{kind}'), torch {torch.__version__}")
-
-
 def agreement(args, got, reference):
     """{agreement: fraction of examples whose label / every word tag equals the
     reference's, max_prob_diff (rt)}."""
@@ -438,7 +328,7 @@ def quality(args, got, gold):
 def run_engine(args):
     """Child: build one engine, check its results, warm up, serve timed passes."""
     is_torch = args.engine == PEER
-    harness.set_threads(args.threads, tf=not is_torch, torch=is_torch)
+    machine.set_threads(args.threads, tf=not is_torch, torch=is_torch)
     with open(_paths(args)["data"], encoding="utf-8") as f:
         data = json.load(f)
     if args.engine in ("bert_tf", "bert_tf_unbucketed", "bert_tf_int8"):
@@ -447,7 +337,9 @@ def run_engine(args):
     elif args.engine in EXPORTS:
         run, results, order, detail = _savedmodel_engine(args, data, args.engine)
     else:
-        run, results, order, detail = _pipeline_engine(args, data)
+        run, results, detail = peers.pipeline_engine(_paths(args)["hf"], data["texts"],
+                                                     data["labels"], args)
+        order = list(range(len(data["texts"])))
 
     harness.reset_peak_rss()  # the timed passes' memory, not the model loading's
     got = results(run())
@@ -502,7 +394,7 @@ def main(args):
             rows = harness.interleave(argv, args.engine_list, args.reps, prepared["examples"],
                                       env, prefix=f"[{dataset}] ")
             status |= report(dataset, rows, native)
-    print("\n" + harness.load_after_run_line())
+    print("\n" + machine.load_after_run_line())
     return status
 
 
@@ -523,9 +415,7 @@ def report(dataset, rows, native_bf16=None):
     print(harness.format_table(rows, [
         ("engine", "engine", "{}"),
         ("dtype", "dtype", "{}"),
-        ("per_sec_min", "ex/s min", "{:.1f}"),
-        ("per_sec_median", "ex/s median", "{:.1f}"),
-        ("per_sec_max", "ex/s max", "{:.1f}"),
+        *harness.rate_columns("ex", "{:.1f}"),
         ("ratio", "vs pipeline", "{:.2f}x"),
         ("vs_fp32", "vs fp32", "{:.2f}x"),
         ("quality", "quality", "{:.4f}"),

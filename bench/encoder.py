@@ -77,7 +77,7 @@ def parse_args(argv=None):
 
 def prepare(args):
     """Writes the shared HF folder, the input batch and the fp32 reference outputs."""
-    harness.set_threads(args.threads, tf=True)
+    machine.set_threads(args.threads, tf=True)
     from bert_tf.config import BertConfig
     from bert_tf.convert.hf import write_weights
     from bert_tf.convert.weights import get_weights, set_weights
@@ -171,7 +171,7 @@ def _build_transformers(args, folder, inputs):
 def run_engine(args):
     """Child: build one engine, check it against the reference, time it, report."""
     torch = args.engine == "transformers"
-    harness.set_threads(args.threads, tf=not torch, torch=torch)
+    machine.set_threads(args.threads, tf=not torch, torch=torch)
     folder = os.path.join(args.workdir, "hf")
     if args.engine in compute.GEMM_ENGINES:
         from bert_tf.config import BertConfig
@@ -238,7 +238,7 @@ def main(args):
           f"{padded / 1e9:.1f} GFLOP ({padded / args.batch_size / 1e9:.2f} per sequence of "
           f"{args.seq_length}), real tokens {real / 1e9:.1f} GFLOP")
     print(harness.format_table(rows, compute.with_mfu(columns, peak_note, "peak_rss_mib")))
-    print(harness.load_after_run_line())
+    print(machine.load_after_run_line())
     by_engine = {row["engine"]: row for row in rows}
     compute.print_gemm_fractions(gemm_peak, [by_engine[e] for e in ("bert_tf", "bert_tf_jit")
                                              if e in by_engine], GEMM_FRACTION_TARGET)

@@ -62,7 +62,7 @@ def main(argv=None):
     args = parse_args(argv)
     for name, value in machine.thread_env(args.threads).items():
         os.environ.setdefault(name, value)
-    harness.set_threads(args.threads, tf=True)
+    machine.set_threads(args.threads, tf=True)
     import keras
     import tensorflow as tf
 

@@ -10,51 +10,43 @@ the same recipe in the same run; reports the test metric and training throughput
     python -m bench.finetune --task=qa              # both SQuAD versions, ~10 min on 2 cores
     python -m bench.finetune --task=qa --versions v1.1 --epochs 2
 
-Tasks and data (`--max_train_examples` / `--max_test_examples` keep the first N):
-  classification  Rotten Tomatoes snippets (`bert_tf.corpora.rotten_tomatoes`), labels
-                  fresh/rotten, test accuracy; configs/finetune/rotten_tomatoes.json.
+Tasks (`--max_train_examples` / `--max_test_examples` keep the first N; by default the
+first 1000 training examples, qa: all; recipe: the task's configs/finetune file):
+  classification  Rotten Tomatoes snippets (`bert_tf.corpora.rotten_tomatoes`), fresh /
+                  rotten, test accuracy.
   ner             CoNLL-2003 (`bert_tf.corpora.conll2003_path`), IOB2 tags, test entity
-                  F1 (`bert_tf.tasks.metrics`, conlleval's definition);
-                  configs/finetune/conll2003.json. Each word is split into pieces on its
-                  own; the label sits on its first piece, the others are left out of the
-                  loss (bert_tf: weight 0; transformers: label -100); a word's prediction
-                  is its first piece's, "O" when truncated.
-  qa              the hand-written SQuAD-format files `tests/data/squad/train-v*.json`
-                  (72 questions for v1.1, 96 for v2.0; no SQuAD offline), scored on
-                  `dev-v*.json` with the official EM/F1, for each of `--versions`.
-                  Recipe: configs/finetune/squad.json with `TASKS["qa"]["recipe"]` on top
-                  (not with an explicit --config_file). It proves the whole QA path on
-                  real weights (windows, n-best spans, the v2.0 null threshold, official
-                  scoring), not SQuAD-level accuracy. No transformers peer.
-The first 1000 training examples by default (qa: all).
-
-Recipe (every engine): the config file's learning rate, warmup proportion, weight decay,
-batch size, epochs and max length (each overridden by its flag); AdamW (0.9/0.999,
-epsilon 1e-6) without weight decay on biases and LayerNorm, linear warmup then decay to
-0, gradient norm clipped to 1.0, dropout 0.1; each batch padded to its longest, the
-training set reshuffled each epoch, tokenized once up front.
+                  F1 (`bert_tf.tasks.metrics`, conlleval). A word's label sits on its
+                  first piece, the others are left out of the loss; a truncated word is
+                  predicted "O".
+  qa              the hand-written SQuAD-format files `tests/data/squad/{train,dev}-v*`
+                  (72 / 96 training questions for v1.1 / v2.0; no SQuAD offline), the
+                  official EM/F1, for each of `--versions`; `TASKS["qa"]["recipe"]` over
+                  squad.json unless --config_file. It proves the whole QA path on real
+                  weights, not SQuAD-level accuracy. No transformers peer.
+Every engine: the recipe's learning rate, warmup, weight decay, batch size, epochs and
+max length (each overridden by its flag); AdamW (epsilon 1e-6, no weight decay on biases
+and LayerNorm), linear warmup then decay, gradient norm clipped to 1.0, dropout 0.1;
+batches padded to their longest, reshuffled each epoch, tokenized once up front.
 
 Engines (`--engines`; default: the task's `TASKS` entry), one child each:
-  * bert_tf: `TaskModel.from_pretrained(minilm, task=..., config=TrainingConfig(recipe))`,
-    `.fit(train, callbacks=[step timer], keep_checkpoints=0)` (bert-finetune's training,
-    length-bucketed batches), then `.predict(test)`;
-  * bert_tf_bf16: `mixed_precision="bfloat16"`, its metric printed next to float32's;
-  * bert_tf_unbucketed: `bucket_by_length=False` (random batches, padded to their longest);
-  * bert_tf_fixed: `pad_to_max_length=True` (every batch padded to the max length);
-  * transformers: `BertForSequenceClassification` / `BertForTokenClassification` in a
-    plain PyTorch loop (bench/peers.py), its Python `BertTokenizer`.
+  bert_tf             `TaskModel.from_pretrained(minilm, task=..., config=TrainingConfig(
+                      recipe)).fit(train, ...)` (bert-finetune's training, length-bucketed
+                      batches), then `.predict(test)`;
+  bert_tf_bf16        `mixed_precision="bfloat16"`, its metric next to float32's;
+  bert_tf_unbucketed  `bucket_by_length=False` (random batches padded to their longest);
+  bert_tf_fixed       `pad_to_max_length=True` (every batch padded to the max length);
+  transformers        `BertFor{Sequence,Token}Classification` in a PyTorch loop
+                      (`peers.transformers_finetune`).
 
 Columns: `padding`: the share of the training batches' token positions that are padding;
 `train seq/s`: every training sequence (qa: every window) over the whole training time
-(tracing, compilation and checkpoints included); `steady seq/s` leaves out the first
+(compilation and checkpoints included); `steady seq/s` leaves out the first
 --skip_steps steps; `test s`: prediction time over the test set (qa: `predict q/s`).
 """
 import argparse
 import json
 import os
 import time
-
-import numpy as np
 
 from bench import harness, machine, peers
 
@@ -214,13 +206,6 @@ def keras_step_timer(epoch_rows):
     return StepTimer()
 
 
-def padding_of(masks):
-    """(rows of each batch, share of the token positions that are padding) of a list of
-    [rows, length] 0/1 input masks."""
-    real = sum(int(mask.sum()) for mask in masks)
-    return [int(mask.shape[0]) for mask in masks], 1 - real / sum(mask.size for mask in masks)
-
-
 def throughput(steps, skip_steps):
     """{train_seconds, train_seq_per_sec, steady_seq_per_sec} from (time, size) steps
     whose first entry is the start time."""
@@ -237,7 +222,7 @@ def throughput(steps, skip_steps):
 def scores(args, test, predicted):
     """The test metric of `predicted` (labels or tag lists) on the gold `test` set."""
     if args.task == "classification":
-        return {"accuracy": float(np.mean([p == gold for p, (_, gold) in zip(predicted, test)]))}
+        return {"accuracy": sum(p == gold for p, (_, gold) in zip(predicted, test)) / len(test)}
     from bert_tf.tasks import metrics
     return {"f1": metrics.entity_metrics([list(s.tags) for s in test], predicted)["f1"]}
 
@@ -246,7 +231,7 @@ def scores(args, test, predicted):
 def run_bert_tf(args):
     """Child: fine-tunes from all-MiniLM-L6-v2 as the engine's bert_tf variant says,
     through `TaskModel`, and scores the test set."""
-    harness.set_threads(args.threads, tf=True)
+    machine.set_threads(args.threads, tf=True)
     import keras
 
     import bert_tf
@@ -284,11 +269,11 @@ def run_bert_tf(args):
 
     # One epoch of the pipeline `fit` builds (same examples, batch size, seed and
     # bucketing), outside the timed run: its padding and batch sizes.
-    epoch_rows, padding = padding_of([batch[0]["input_mask"].numpy() for batch in
-                                      clf.task.make_dataset(
-                                          train_examples, config.batch_size, training=True,
-                                          seed=config.seed,
-                                          bucket_by_length=config.bucket_by_length)])
+    masks = [batch[0]["input_mask"].numpy() for batch in clf.task.make_dataset(
+        train_examples, config.batch_size, training=True, seed=config.seed,
+        bucket_by_length=config.bucket_by_length)]
+    epoch_rows = [len(mask) for mask in masks]
+    padding = 1 - sum(int(m.sum()) for m in masks) / sum(m.size for m in masks)
     timer = keras_step_timer(epoch_rows)
     clf.fit(train_examples, callbacks=[timer], keep_checkpoints=0, log_every_n_steps=10 ** 9)
     start = time.perf_counter()
@@ -307,83 +292,18 @@ def run_bert_tf(args):
 
 
 def run_transformers(args):
-    """Child: the same recipe in transformers (bench/peers.py's loop), classification or
-    NER, and the test metric."""
-    harness.set_threads(args.threads, torch=True)
-    import torch
-    import transformers
+    """Child: the same recipe in transformers (`peers.transformers_finetune`), and the
+    test metric."""
+    machine.set_threads(args.threads, torch=True)
+    from bert_tf.tasks.ner import label_vocabulary
 
-    from bert_tf import corpora
-    from bert_tf.tasks.ner import OUTSIDE, label_vocabulary
-
-    torch.manual_seed(args.seed)
     train, test = load_data(args)
-    path = corpora.minilm_path()
-    tokenizer = transformers.BertTokenizer(os.path.join(path, "vocab.txt"), do_lower_case=True)
     ner = args.task == "ner"
-    labels = label_vocabulary(train) if ner else RT_LABELS
-    model = (transformers.BertForTokenClassification if ner else
-             transformers.BertForSequenceClassification).from_pretrained(
-        path, num_labels=len(labels), dtype=torch.float32)
-
-    def encode(example):
-        """(input ids, first-piece position of each word or None if truncated)."""
-        if not ner:
-            return tokenizer(example[0], truncation=True,
-                             max_length=args.max_seq_length)["input_ids"], None
-        ids, positions = [tokenizer.cls_token_id], []
-        budget = args.max_seq_length - 1  # room left before [SEP]
-        for word in example.tokens:
-            kept = tokenizer.convert_tokens_to_ids(tokenizer.tokenize(word))[
-                :max(budget - len(ids), 0)]
-            positions.append(len(ids) if kept else None)
-            ids += kept
-        return ids + [tokenizer.sep_token_id], positions
-
-    def pad(rows, value):
-        width = max(len(row) for row in rows)
-        return torch.tensor([row + [value] * (width - len(row)) for row in rows])
-
-    def model_inputs(encoded):
-        ids = [e[0] for e in encoded]
-        return {"input_ids": pad(ids, tokenizer.pad_token_id),
-                "attention_mask": pad([[1] * len(row) for row in ids], 0),
-                "token_type_ids": pad([[0] * len(row) for row in ids], 0)}
-
-    train_encoded = [encode(e) for e in train]  # tokenized once, like bert_tf
-    targets = []
-    for example, (ids, positions) in zip(train, train_encoded):
-        if not ner:
-            targets.append(labels.index(example[1]))
-            continue
-        target = [-100] * len(ids)
-        for tag, position in zip(example.tags, positions):
-            if position is not None:
-                target[position] = labels.index(tag)
-        targets.append(target)
-    rng = np.random.default_rng(args.seed)
-    masks = []
-
-    def batches():
-        for rows in peers.shuffled_batches(len(train), args.batch_size, rng):
-            inputs = model_inputs([train_encoded[i] for i in rows])
-            masks.append(inputs["attention_mask"].numpy())
-            yield inputs, (pad([targets[i] for i in rows], -100) if ner
-                           else torch.tensor([targets[i] for i in rows]))
-
-    steps = peers.torch_train(model, batches, args, len(train), num_steps)
-    start = time.perf_counter()
-    predicted = []
-    with torch.inference_mode():
-        for begin in range(0, len(test), args.eval_batch_size):
-            encoded = [encode(e) for e in test[begin:begin + args.eval_batch_size]]
-            logits = model(**model_inputs(encoded)).logits.argmax(-1).tolist()
-            for (_, positions), row in zip(encoded, logits):
-                predicted.append([OUTSIDE if p is None else labels[row[p]] for p in positions]
-                                 if ner else labels[row])
-    eval_seconds = time.perf_counter() - start
+    steps, predicted, padding, eval_seconds = peers.transformers_finetune(
+        args, train, test, label_vocabulary(train) if ner else RT_LABELS, ner,
+        num_steps(args, len(train)))
     harness.emit_result({"engine": "transformers", **scores(args, test, predicted),
-                         "eval_seconds": eval_seconds, "padding": padding_of(masks)[1],
+                         "eval_seconds": eval_seconds, "padding": padding,
                          **throughput(steps, args.skip_steps), **harness.memory_report()})
 
 
@@ -427,7 +347,7 @@ def main(args):
         groups.append((version, rows))
     print()
     print(harness.format_table([row for _, rows in groups for row in rows], columns(args)))
-    print(harness.load_after_run_line())
+    print(machine.load_after_run_line())
     for version, rows in groups:
         by_engine = {row["engine"]: row for row in rows}
         if version and "bert_tf" in by_engine and len(by_engine) > 1:

@@ -56,7 +56,7 @@ import zlib
 
 import numpy as np
 
-from bench import compute, harness, peers
+from bench import compute, harness, machine, peers
 
 ENGINES = ("gemm", "gemm_bf16", "bert_tf", "bert_tf_jit", "bert_tf_bf16", "bert_tf_bf16_jit",
            "keras_hub", "keras_hub_jit", "bert_tf_synthetic", "bert_tf_jit_synthetic",
@@ -176,7 +176,7 @@ def prepare(args):
     from bert_tf.data import PretrainingDataOptions, create_pretraining_data
     from bert_tf.data.documents import write_documents
 
-    harness.set_threads(args.threads, tf=True)
+    machine.set_threads(args.threads, tf=True)
     novels = read_novels()
     text_dir = os.path.join(args.workdir, "text")
     os.makedirs(text_dir)
@@ -289,7 +289,7 @@ def run_engine(args):
     serve timed groups of --steps_per_rep steps to the parent."""
     from bert_tf.train.memory import limit_malloc_arenas
     limit_malloc_arenas(args.malloc_arena_max)  # as bert-pretrain does, before TF's threads
-    harness.set_threads(args.threads, tf=True)
+    machine.set_threads(args.threads, tf=True)
     import keras
     from bert_tf.config import BertConfig
 
@@ -363,7 +363,7 @@ def main(args):
           f"MLM head at {args.max_predictions_per_seq} positions) x {args.batch_size} "
           f"sequences = {per_step / 1e9:.1f} GFLOP")
     print(harness.format_table(rows, compute.with_mfu(columns, peak_note, "gemm_fraction")))
-    print(harness.load_after_run_line())
+    print(machine.load_after_run_line())
     if peak_note:
         print(f"MFU against {peak_note}")
     compute.print_gemm_fractions(

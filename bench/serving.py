@@ -75,7 +75,7 @@ def long_texts(tokenizer, count, seq_length):
 
 def prepare(args):
     """Exports the SavedModel, writes the texts and the transformers reference output."""
-    harness.set_threads(args.threads, tf=True, torch=True)
+    machine.set_threads(args.threads, tf=True, torch=True)
     import torch
     import transformers
 
@@ -155,7 +155,7 @@ def _build_pipeline(args):
 def run_engine(args):
     """Child: build one engine, check it against the reference, serve timed calls."""
     is_torch = args.engine == "torch_pipeline"
-    harness.set_threads(args.threads, tf=not is_torch, torch=is_torch)
+    machine.set_threads(args.threads, tf=not is_torch, torch=is_torch)
     with open(os.path.join(args.workdir, "texts.json"), encoding="utf-8") as f:
         texts = json.load(f)
     reference = np.load(os.path.join(args.workdir, "reference.npy"))

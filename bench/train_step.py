@@ -38,7 +38,7 @@ types, the matmuls' share and the forward / backward / optimizer split.
 """
 import numpy as np
 
-from bench import compute, harness, peers
+from bench import compute, harness, machine, peers
 
 ENGINES = ("gemm", "gemm_bf16", "bert_tf", "bert_tf_jit", "keras_hub", "keras_hub_jit")
 DEFAULT_ENGINES = ("gemm", "bert_tf", "bert_tf_jit", "keras_hub", "keras_hub_jit")
@@ -105,7 +105,7 @@ def _model(args, config, jit):
 
 def run_engine(args):
     """Child: build one engine, warm it up, serve timed groups of train steps."""
-    harness.set_threads(args.threads, tf=True)
+    machine.set_threads(args.threads, tf=True)
     import keras
     import tensorflow as tf
     from bert_tf.config import BertConfig
@@ -168,7 +168,7 @@ def main(args):
     print(f"\nFLOPs per train step: 3 x forward = {flops / 1e9:.1f} GFLOP "
           f"(padded length {args.seq_length}, Transformer-layer matmuls)")
     print(harness.format_table(rows, compute.with_mfu(columns, peak_note, "params")))
-    print(harness.load_after_run_line())
+    print(machine.load_after_run_line())
     if peak_note:
         print(f"MFU = GFLOP/s / {peak_note}")
     compute.print_gemm_fractions(
