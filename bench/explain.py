@@ -49,7 +49,7 @@ def parse_args(argv=None):
 
 def long_text(task, seq_length):
     """Real review snippets joined until the text fills `seq_length` pieces."""
-    from bert_tf import corpora
+    from bert_tf.data import corpora
     current = []
     for snippet, _ in corpora.rotten_tomatoes("test"):
         current.append(snippet)
@@ -67,9 +67,9 @@ def main(argv=None):
     import tensorflow as tf
 
     import bert_tf
-    from bert_tf import corpora
+    from bert_tf.data import corpora
     from bert_tf.explain import attributions
-    from bert_tf.export.keras_layer import find_encoder
+    from bert_tf.model.encoder import find_encoder
     from bert_tf.tasks.base import model_features
 
     print(machine.header("explain: in-graph IG signature vs Python loop; attention maps",

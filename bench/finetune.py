@@ -12,9 +12,9 @@ the same recipe in the same run; reports the test metric and training throughput
 
 Tasks (`--max_train_examples` / `--max_test_examples` keep the first N; by default the
 first 1000 training examples, qa: all; recipe: the task's configs/finetune file):
-  classification  Rotten Tomatoes snippets (`bert_tf.corpora.rotten_tomatoes`), fresh /
+  classification  Rotten Tomatoes snippets (`bert_tf.data.corpora.rotten_tomatoes`), fresh /
                   rotten, test accuracy.
-  ner             CoNLL-2003 (`bert_tf.corpora.conll2003_path`), IOB2 tags, test entity
+  ner             CoNLL-2003 (`bert_tf.data.corpora.conll2003_path`), IOB2 tags, test entity
                   F1 (`bert_tf.tasks.metrics`, conlleval). A word's label sits on its
                   first piece, the others are left out of the loss; a truncated word is
                   predicted "O".
@@ -148,15 +148,15 @@ def load_data(args, version=None):
     """(train, test), the first --max_train_examples / --max_test_examples of: (text,
     label) pairs (classification), `TaggedSentence`s in IOB2 (ner), or `QaExample`s of
     `version` (qa)."""
-    from bert_tf import corpora
+    from bert_tf.data import corpora
     if args.task == "classification":
         train, test = corpora.rotten_tomatoes("train"), corpora.rotten_tomatoes("test")
     elif args.task == "ner":
-        from bert_tf.tasks.ner import read_conll
+        from bert_tf.data.conll import read_conll
         train = read_conll(corpora.conll2003_path("train"), tag_scheme="iob2")
         test = read_conll(corpora.conll2003_path("test"), tag_scheme="iob2")
     else:
-        from bert_tf.tasks.qa import read_squad
+        from bert_tf.data.squad import read_squad
         train, test = (read_squad(squad_file(split, version),
                                   version_2_with_negative=version == "v2.0")
                        for split in ("train", "dev"))
@@ -172,10 +172,10 @@ def data_note(args, version, train, test):
     """The parent's line on the data."""
     if args.task == "classification":
         return (f"data    : {len(train)} training / {len(test)} test snippets "
-                "(bert_tf.corpora.rotten_tomatoes), labels fresh/rotten")
+                "(bert_tf.data.corpora.rotten_tomatoes), labels fresh/rotten")
     if args.task == "ner":
         return (f"data    : {len(train)} training / {len(test)} test sentences "
-                "(bert_tf.corpora.conll2003_path), IOB2 tags, entity F1 (conlleval)")
+                "(bert_tf.data.corpora.conll2003_path), IOB2 tags, entity F1 (conlleval)")
     return (f"data    : {version}: {len(train)} training / {len(test)} dev questions "
             f"({os.path.relpath(squad_file('train', version), machine.REPO_ROOT)}, "
             f"dev-{version}.json: hand-written, no SQuAD offline), official EM/F1")
@@ -235,7 +235,7 @@ def run_bert_tf(args):
     import keras
 
     import bert_tf
-    from bert_tf import corpora
+    from bert_tf.data import corpora
 
     variant = BERT_TF_VARIANTS[args.engine]
     train, test = load_data(args, args.version)

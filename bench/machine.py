@@ -17,8 +17,8 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _load_hardware():
-    """bert_tf/hardware.py (what the CPU can do: flags, native bf16, model name), loaded
-    from its file: it imports only the standard library, while `import bert_tf.hardware`
+    """bert_tf/common/hardware.py (what the CPU can do: flags, native bf16, model name), loaded
+    from its file: it imports only the standard library, while `import bert_tf.common.hardware`
     would run bert_tf/__init__ and load TensorFlow into this light parent process."""
     path = os.path.join(REPO_ROOT, "bert_tf", "hardware.py")
     spec = importlib.util.spec_from_file_location("_bench_bert_tf_hardware", path)

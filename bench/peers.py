@@ -70,10 +70,10 @@ def transformers_reference(clf, folder, source, labels, texts, args):
     import transformers
 
     import bert_tf
-    from bert_tf.export.keras_layer import find_encoder
+    from bert_tf.model.encoder import find_encoder
 
     tagged = args.dataset != "rt"
-    bert_tf.save_pretrained(find_encoder(clf.model), folder, fmt="hf",
+    bert_tf.save_pretrained(find_encoder(clf.model), folder, checkpoint_format="hf",
                             vocab_path=f"{source}/vocab.txt", lower_case=True)
     kernel, bias = clf.model.get_layer("logits").get_weights()  # [H, C], [C]
     model = (transformers.BertForTokenClassification if tagged
@@ -166,8 +166,8 @@ def transformers_finetune(args, train, test, labels, ner, steps):
     import torch
     import transformers
 
-    from bert_tf import corpora
-    from bert_tf.tasks.ner import OUTSIDE
+    from bert_tf.data import corpora
+    from bert_tf.data.conll import OUTSIDE
 
     torch.manual_seed(args.seed)
     path = corpora.minilm_path()

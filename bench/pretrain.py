@@ -25,7 +25,7 @@ traces / compiles), scores its masked LM on held-out batches, runs one untimed g
 
 Engines:
   gemm / gemm_bf16      the GEMM peak under the same load (bench/compute.py).
-  bert_tf[_bf16][_jit]  `bert_tf.train.pretraining.PretrainingTrainer` (custom loop, MLM +
+  bert_tf[_bf16][_jit]  `bert_tf.train.pretrain_loop.PretrainingTrainer` (custom loop, MLM +
                         NSP loss), float32 or mixed_bfloat16, with or without XLA.
   bert_tf[_bf16][_jit]_synthetic
                         the same, but the timed steps (and the untimed group before them)
@@ -172,7 +172,7 @@ def novel_to_documents(lines):
 
 def prepare(args):
     """Writes the novels as text and makes the training and held-out records."""
-    from bert_tf import corpora
+    from bert_tf.data import corpora
     from bert_tf.data import PretrainingDataOptions, create_pretraining_data
     from bert_tf.data.documents import write_documents
 
@@ -242,7 +242,7 @@ def _bert_tf_engine(args, config, jit, dtype):
     import tensorflow as tf
     from bert_tf.model.encoder import BertEncoder
     from bert_tf.model.pretraining import BertPretrainingModel
-    from bert_tf.train.pretraining import MODEL_INPUTS, PretrainingTrainer
+    from bert_tf.train.pretrain_loop import MODEL_INPUTS, PretrainingTrainer
 
     model = BertPretrainingModel(BertEncoder.from_bert_config(config, dtype=dtype))
     trainer = PretrainingTrainer(model, _optimizer(args), tf.distribute.get_strategy(),
@@ -291,7 +291,7 @@ def run_engine(args):
     limit_malloc_arenas(args.malloc_arena_max)  # as bert-pretrain does, before TF's threads
     machine.set_threads(args.threads, tf=True)
     import keras
-    from bert_tf.config import BertConfig
+    from bert_tf.model.config import BertConfig
 
     keras.utils.set_random_seed(SEED)
     config = BertConfig.from_preset(args.config)

@@ -59,7 +59,7 @@ def parse_args(argv=None):
 # --- texts, export, reference (the `prepare` child) ----------------------------------------
 def long_texts(tokenizer, count, seq_length):
     """`count` texts of real review snippets, each more than `seq_length` pieces long."""
-    from bert_tf import corpora
+    from bert_tf.data import corpora
     snippets = [text for text, _ in corpora.rotten_tomatoes("test")]
     texts, current = [], []
     for snippet in snippets:
@@ -79,7 +79,7 @@ def prepare(args):
     import torch
     import transformers
 
-    from bert_tf import corpora
+    from bert_tf.data import corpora
     from bert_tf_tools import export as export_tool
 
     folder = corpora.minilm_path()
@@ -113,7 +113,7 @@ def _build_savedmodel(args, raw_text):
                 "serving_default, in-graph tokenization")
 
     import transformers
-    from bert_tf import corpora
+    from bert_tf.data import corpora
     tokenizer = transformers.BertTokenizerFast.from_pretrained(corpora.minilm_path())
     serve = signatures["serve_ids"]
 
@@ -131,7 +131,7 @@ def _build_savedmodel(args, raw_text):
 def _build_pipeline(args):
     import torch
     import transformers
-    from bert_tf import corpora
+    from bert_tf.data import corpora
 
     pipe = transformers.pipeline("feature-extraction", model=corpora.minilm_path(),
                                  device="cpu", dtype=torch.float32)

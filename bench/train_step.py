@@ -78,9 +78,9 @@ def _model(args, config, jit):
     optimizer = make_optimizer("adamw", args.learning_rate, total_steps,
                                num_warmup_steps=max(1, total_steps // 10))
     if args.engine.startswith("bert_tf"):
-        from bert_tf import corpora
+        from bert_tf.data import corpora
         from bert_tf.model.encoder import BertEncoder
-        from bert_tf.pretrained import load_tokenizer
+        from bert_tf.convert.pretrained import load_tokenizer
         from bert_tf.tasks.classification import ClassificationTask
 
         # The tokenizer is not used by the train step; the task needs one to exist.
@@ -108,7 +108,7 @@ def run_engine(args):
     machine.set_threads(args.threads, tf=True)
     import keras
     import tensorflow as tf
-    from bert_tf.config import BertConfig
+    from bert_tf.model.config import BertConfig
 
     keras.utils.set_random_seed(args.seed)
     config = BertConfig.from_preset(args.config)
