@@ -2,13 +2,17 @@
 flags, cores, memory, load, package versions, settings), and the thread settings of its
 children, so that every engine runs with the same pools and TF kernels.
 
-Only the standard library is imported at module level, so a parent process stays light.
+Only the standard library (and bert_tf's TF-free `common` room) is imported at module
+level, so a parent process stays light.
 """
 import importlib.metadata
-import importlib.util
 import os
 import platform
 import subprocess
+
+# Standard library only: `bert_tf/__init__` imports nothing eagerly, so this pulls in no
+# TensorFlow.
+from bert_tf.common import hardware
 
 # TF's switch for its oneDNN CPU kernels, which `import bert_tf` turns on (see there).
 ONEDNN_VARIABLE = "TF_ENABLE_ONEDNN_OPTS"
@@ -16,18 +20,6 @@ ONEDNN_VARIABLE = "TF_ENABLE_ONEDNN_OPTS"
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _load_hardware():
-    """bert_tf/common/hardware.py (what the CPU can do: flags, native bf16, model name), loaded
-    from its file: it imports only the standard library, while `import bert_tf.common.hardware`
-    would run bert_tf/__init__ and load TensorFlow into this light parent process."""
-    path = os.path.join(REPO_ROOT, "bert_tf", "hardware.py")
-    spec = importlib.util.spec_from_file_location("_bench_bert_tf_hardware", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-hardware = _load_hardware()
 # The library's CPU checks, under the names the benchmarks use.
 RELEVANT_CPU_FLAGS = hardware.RELEVANT_CPU_FLAGS
 cpu_flags = hardware.cpu_flags

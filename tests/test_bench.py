@@ -4,6 +4,7 @@ none importing another). (The benchmarks themselves are run by hand, not as test
 bench/.)"""
 import ast
 import os
+import subprocess
 import sys
 
 import pytest
@@ -78,8 +79,13 @@ def test_cpu_flags_lists_the_relevant_flags():
     assert set(flags) == set(machine.RELEVANT_CPU_FLAGS)
     assert all(v in (True, False, None) for v in flags.values())
     assert "avx512_bf16" in machine.cpu_flags_line()
-    # The library's check (bert-export's bf16 warning), loaded without importing bert_tf.
-    assert machine.hardware.__file__ == os.path.join(machine.REPO_ROOT, "bert_tf", "hardware.py")
+    # The library's check (bert-export's bf16 warning), read without importing TensorFlow.
+    assert machine.hardware.__file__ == os.path.join(machine.REPO_ROOT, "bert_tf", "common",
+                                                     "hardware.py")
+    script = "import sys, bench.machine; print('tensorflow' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", script], cwd=machine.REPO_ROOT,
+                            capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
 
 
 def test_gemm_shapes_are_the_encoders_dense_layers():
