@@ -179,7 +179,7 @@ class TaskModel:
                 or a whole one as `distillation=`; and `TrainingConfig` fields to
                 override (epochs=3, learning_rate=1e-4, model_dir="runs/student", ...).
         """
-        from bert_tf.train import distillation as distillation_lib
+        from bert_tf.train import distill_student, distillation as distillation_lib
         distillation, settings = distillation_lib.split_options(options)
         config = (config or self.config).replace(**settings)
         train_examples = self.task.make_examples(x, y)
@@ -192,12 +192,12 @@ class TaskModel:
         teacher = TaskModel(self.task, self._built_model())  # self stays as it is
         strategy = teacher._place(config)
         with _dtype_policy(config.dtype_policy), strategy.scope():
-            encoder, layer_map = distillation_lib.student_encoder(
+            encoder, layer_map = distill_student.student_encoder(
                 find_encoder(teacher.model), distillation, self.task.tokenizer)
         student = _class_of(self.task.name)(self.task, encoder=encoder,
                                                           config=config)
         if distillation.from_teacher_layers:
-            distillation_lib.copy_head(teacher.model, student.model)
+            distill_student.copy_head(teacher.model, student.model)
         with _dtype_policy(config.dtype_policy):
             distillation_lib.distill(self.task, teacher.model, student.model, layer_map,
                                      train_examples, distillation, config, eval_examples,

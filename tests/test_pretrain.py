@@ -31,8 +31,9 @@ from bert_tf.model.pretraining import BertPretrainingModel
 from bert_tf.convert.pretrained import load_pretraining_model, save_pretrained
 from bert_tf.text import learn_vocab, write_vocab
 from bert_tf.train.optimization import make_optimizer
-from bert_tf.train.pretrain_loop import (DynamicLossScale, PretrainingTrainer,
-                                       metrics_from_stats)
+from bert_tf.train.pretrain_checkpoints import restore_newest
+from bert_tf.train.pretrain_loop import DynamicLossScale, PretrainingTrainer
+from bert_tf.train.pretrain_loss import metrics_from_stats
 
 SEQ_LENGTH = 32
 MAX_PREDICTIONS = 5
@@ -225,7 +226,8 @@ from bert_tf.data import pretraining_dataset
 from bert_tf.model.encoder import BertEncoder
 from bert_tf.model.pretraining import BertPretrainingModel
 from bert_tf.train.optimization import make_optimizer
-from bert_tf.train.pretrain_loop import PretrainingTrainer, metrics_from_stats
+from bert_tf.train.pretrain_loop import PretrainingTrainer
+from bert_tf.train.pretrain_loss import metrics_from_stats
 
 pattern, config_file, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
 config = BertConfig.from_json_file(config_file)
@@ -411,8 +413,8 @@ def test_resume_skips_a_corrupted_latest_checkpoint(data_dir, tmp_path, caplog, 
     newest = tmp_path / "run" / f"ckpt-4{suffix}"
     newest.write_bytes(newest.read_bytes()[:len(newest.read_bytes()) // 2])
     resumed = _trainer(config, num_train_steps=8)
-    assert resumed.restore_newest(resumed.checkpoint(iter(_dataset(data_dir))),
-                                  model_dir).endswith("ckpt-2")
+    assert restore_newest(resumed.checkpoint(iter(_dataset(data_dir))),
+                          model_dir).endswith("ckpt-2")
     assert int(resumed.step.numpy()) == 2
     assert "Skipped checkpoint" in caplog.text and "ckpt-4" in caplog.text
 
