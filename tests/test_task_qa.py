@@ -14,7 +14,7 @@ from bert_tf.model.config import BertConfig
 from bert_tf.model.encoder import BertEncoder
 from bert_tf.convert.pretrained import load_tokenizer
 from bert_tf.task_model import QuestionAnswerer
-from bert_tf.tasks import load_task, metrics
+from bert_tf.tasks import load_task
 from bert_tf.data.squad import read_squad
 from bert_tf.tasks.qa import NO_ANSWER, QaTask
 
