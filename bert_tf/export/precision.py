@@ -21,14 +21,11 @@ bfloat16 pays off only where matmuls run natively in bf16: CPUs with AVX512_BF16
 back, no faster and typically slower than float32: exporting in bf16 on such a CPU logs
 a warning (`warn_if_slow`).
 """
-import contextlib
-
-import keras
 from absl import logging
 
 from bert_tf.common import hardware
-from bert_tf.model.encoder import find_encoder
-from bert_tf.model.encoder import BertEncoder
+from bert_tf.model.encoder import BertEncoder, find_encoder
+from bert_tf.train.placement import dtype_policy
 
 EXPORT_DTYPES = ("float32", "bfloat16")
 
@@ -94,15 +91,3 @@ def warn_if_slow(dtype):
                "float32.")
     logging.warning(message)
     return message
-
-
-@contextlib.contextmanager
-def dtype_policy(name):
-    """Sets Keras' global dtype policy for the block (models built in it compute in that
-    dtype), then restores the previous one."""
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(name)
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)

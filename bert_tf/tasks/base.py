@@ -201,15 +201,10 @@ class Task(abc.ABC):
         return model_features(self.pack(tokenized)), targets
 
     def sequence_lengths(self, tokenized):
-        """Graph: `tokenize`'s output [B, ...] to int32 [B], the length bucketing sorts
-        by: each example's packed length ([CLS], [SEP]s and truncation included), i.e. the
-        width its row of `pack` needs before padding.
-
-        This default packs the batch and counts the mask, which fits any task whose
-        `pack` returns one row per example. A task whose `pack` returns another number of
-        rows (windows) overrides it with a per-example size, or sets
-        `bucket_by_length = False`.
-        """
+        """Graph: `tokenize`'s output [B, ...] to int32 [B], each example's packed length
+        ([CLS], [SEP]s and truncation included), which length bucketing sorts by. This
+        default packs and counts, for tasks whose `pack` gives one row per example; one
+        that cuts windows overrides it, or sets `bucket_by_length = False`."""
         return packed_lengths(self.pack(tokenized))
 
     @property

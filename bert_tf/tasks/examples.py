@@ -35,6 +35,37 @@ def make_examples(task, data, labels=None, require_labels=True):
     return examples
 
 
+def training_examples(task, x, y=None, validation_data=None):
+    """(task, training examples, validation examples or None) for `TaskModel.fit`,
+    checked before any training step: labels the task does not know are an error now,
+    not mid-epoch. A task still without labels gets those of the training data (the task
+    returned is then a new one). `validation_data` takes the forms of `x`, a list's labels
+    as a pair `(x_val, y_val)`."""
+    train = make_examples(task, x, y)
+    validation = None
+    if validation_data is not None:
+        pair = (isinstance(validation_data, tuple) and len(validation_data) == 2
+                and not isinstance(validation_data[0], str))
+        validation = (make_examples(task, *validation_data) if pair
+                      else make_examples(task, validation_data))
+    if task.needs_labels():
+        task = task.replace(labels=task.label_vocabulary(train))
+    task.targets(train)
+    if validation:
+        task.targets(validation)
+    return task, train, validation
+
+
+def prediction_examples(task, x):
+    """The task's examples of prediction input (labels optional; labels the task does
+    not know are an error here too, naming the row)."""
+    found = make_examples(task, x, require_labels=False)
+    labelled = [example for example in found if example.is_labelled]
+    if labelled:
+        task.targets(labelled)
+    return found
+
+
 def _from_dataset(dataset):
     """(inputs, labels or None) as Python lists from a dataset of raw inputs or
     (input, label) pairs; strings are decoded from UTF-8."""
