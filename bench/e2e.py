@@ -13,70 +13,29 @@ model's bfloat16 and int8 exports against its float32 one.
     python -m bench.e2e --head finetuned --workdir /tmp/bench_e2e --batch_size 64 \
         --engines savedmodel,savedmodel_bf16
 
-Datasets (every example of the test split unless --max_examples, in file order):
-  rt     Rotten Tomatoes test snippets (`bert_tf.corpora.rotten_tomatoes("test")`),
-         sentence classification: label + probabilities per snippet; quality: accuracy.
-  conll  CoNLL-2003 test sentences (`bert_tf.corpora.conll2003_path("test")`), their
-         tokens joined by spaces: a tag per word (bert_tf) / per word piece (pipeline);
-         quality: entity F1 (conlleval).
+Datasets (test splits, the first --max_examples if given): `rt`, Rotten Tomatoes (label
+and probabilities per snippet; quality: accuracy); `conll`, CoNLL-2003 sentences, tokens
+joined by spaces (a tag per word; quality: entity F1). Model: all-MiniLM-L6-v2 with a
+classification / NER head (`TaskModel.from_pretrained`): `--head random` (seeded; enough
+to time the engines) or `--head finetuned` (`TaskModel.fit`, `FINETUNE`, cached in
+--workdir/finetuned/), saved, exported (float32; bfloat16; the `model.quantize("int8")`
+model as it is) and copied into transformers (bench/peers.py) by the `prepare` child.
 
-Model: all-MiniLM-L6-v2 (`bert_tf.corpora.minilm_path()`) with a classification or
-token-classification head, built by the `prepare` child as
-`bert_tf.TaskModel.from_pretrained(path, task="classification" | "ner", labels=...)`:
-  --head random     the head initialised at random (--seed), the encoder as published:
-                    enough to time the engines (the default).
-  --head finetuned  fine-tuned (`TaskModel.fit`, whole model) on the first
-                    --train_examples of the training split for --epochs (defaults per
-                    dataset: `FINETUNE`), so that labels and entity F1 mean something
-                    when precisions are compared. Saved in --workdir/finetuned/ and
-                    reused by later runs with the same settings and --workdir.
-The model is saved as a task folder (`TaskModel.save`), exported for TF Serving
-(`TaskModel.export`, `bert-export`'s code: float32, and with `dtype="bfloat16"` for
-savedmodel_bf16), quantized with Keras' `model.quantize("int8")` and exported as it is for
-savedmodel_int8, and written with the same weights as a transformers folder; truncation
-at --max_seq_length pieces for all.
+Engines, one child each, all at --batch_size: `bert_tf` (`bert_tf.load(task).predict`,
+length-bucketed, in-graph tokenizer), `bert_tf_unbucketed` (`bucket_by_length=False`),
+`bert_tf_int8` (after `model.quantize("int8")`), `savedmodel[_bf16|_int8]` (each export
+through `bert-predict`'s `Predictor`, length-sorted batches), `hf_pipeline`
+(`transformers.pipeline`, CPU torch, batches in input order).
 
-Engines (one child process each, see bench/common.py), all at --batch_size:
-  bert_tf             `bert_tf.load(task folder).predict(texts)` (`TaskModel.predict`,
-                      texts made the task's examples by `task.examples_from`): length
-                      bucketing (examples sorted by their packed length into batches,
-                      each padded to its longest row, results put back in input order),
-                      tokenization in the TF graph; the rt classifier's last block
-                      computes [CLS] only (`output_range=1`).
-  bert_tf_unbucketed  the same with `bucket_by_length=False` (its `TrainingConfig`):
-                      batches in input order.
-  bert_tf_int8        bert_tf after `model.quantize("int8")` (Keras: int8 weights per
-                      output channel, inputs quantized per call) in the same process.
-  savedmodel          the exported SavedModel run by `bert-predict`'s `Predictor`:
-                      length-sorted batches through the raw-text `serving_default`.
-  savedmodel_bf16     the same for the bfloat16 export (`bert-export --dtype=bfloat16`).
-  savedmodel_int8     the same for the SavedModel of the int8-quantized model.
-  hf_pipeline         `transformers.pipeline("text-classification" | "token-
-                      classification")` on CPU torch (fast tokenizer, `batch_size`,
-                      batches in input order padded to their longest).
-
-Each timed call runs the whole dataset, raw strings in, per-example results out. Before
-timing, every engine's results are checked against a reference computed by the prepare
-child with transformers' model called directly: the predicted label (rt) or every word's
-tag (conll; a word's tag is the one at its first piece) must agree for >= 99% of the
-examples, and rt probabilities within 1e-4; the bf16 and int8 engines, which compute
-other numbers by design, must agree for >= 90% (a sanity bound: a broken conversion
-fails here), and what they change is reported instead: `= fp32` is the fraction of
-examples whose label (rt) or every word tag (conll) equals the float32 export's (the
-prepare child runs it once), and `quality` is the accuracy (rt) or entity F1 (conll) on
-the test set's gold labels. Timing is interleaved across the engines
-(common.run_interleaved): --warmup untimed calls, then --reps rounds of one call each;
-throughput min/median/max over the reps, ratios of medians vs hf_pipeline (target >=
-2x) and of each bf16 / int8 engine vs its float32 twin (`vs fp32`). The checked pass is
-itself an untimed warm-up pass (tracing, first-call allocations). `padding` is the
-fraction of the model's token positions that are padding in the batches the engine forms
-(exact packed lengths, [CLS]/[SEP] included).
-
-Targets (issue 16), printed after each dataset's table: bf16 export >= 1.6x the float32
-export with >= 99.5% of rt labels equal and conll entity F1 within 0.3 points, on a CPU
-with native bf16 (AVX512_BF16 or AMX: the header's cpuflags; elsewhere bf16 is slower
-and the verdict says so); int8 stays a measurement unless it reaches >= 1.3x at <= 0.5
-points of accuracy loss (then it would be worth an export option).
+A timed call runs the whole dataset. Each engine's first (untimed) pass must agree with
+transformers' model called directly (label, or every word's first-piece tag) on >= 99%
+of the examples, rt probabilities within 1e-4; bf16 / int8 engines on >= 90% (a sanity
+bound); for them `= fp32` is the share of results equal to the float32 export's and
+`vs fp32` the speed against their float32 twin. `padding`: the share of padded token
+positions in the engine's batches. Targets (issue 16): bert_tf and savedmodel >= 2x the
+pipeline; the bf16 export >= 1.6x float32 with >= 99.5% of rt labels equal and conll F1
+within 0.3 points, on a CPU with native bf16; int8 is an export option only at >= 1.3x
+with <= 0.5 points lost.
 """
 import argparse
 import contextlib
@@ -86,7 +45,7 @@ import shutil
 import statistics
 import tempfile
 
-from bench import common
+from bench import harness, machine, peers
 
 DATASETS = ("rt", "conll")
 ENGINES = ("bert_tf", "bert_tf_unbucketed", "bert_tf_int8", "savedmodel", "savedmodel_bf16",
@@ -108,9 +67,8 @@ PROBABILITY_TOLERANCE = 1e-4
 RT_LABELS = ["fresh", "rotten"]
 TASKS = {"rt": "classification", "conll": "ner"}  # the bert_tf task of each dataset
 # --head finetuned: training examples (the first N of the training split), epochs and
-# peak learning rate per dataset (AdamW, 10% warmup, batch 32); flags override them.
-# Measured on 300 test examples: rt accuracy 0.830 (0.637 with 2,000 snippets at 5e-5),
-# conll entity F1 0.722: confident enough for label agreement to mean something.
+# peak learning rate per dataset (AdamW, 10% warmup, batch 32; flags override them):
+# confident enough for label agreement to mean something (README, Benchmarks).
 FINETUNE = {"rt": {"train_examples": 4000, "epochs": 1, "learning_rate": 1e-4},
             "conll": {"train_examples": 2000, "epochs": 2, "learning_rate": 1e-4}}
 # Issue 16's targets (see the module docstring).
@@ -119,13 +77,9 @@ INT8_SPEEDUP, INT8_ACCURACY_POINTS = 1.3, 0.5
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = harness.parser(__doc__, ENGINES, DEFAULT_ENGINES)
     p.add_argument("--datasets", default=",".join(DATASETS),
                    help=f"comma-separated subset of {','.join(DATASETS)}")
-    p.add_argument("--engines", default=",".join(DEFAULT_ENGINES),
-                   help=f"comma-separated subset of {','.join(ENGINES)} (default: "
-                        f"{','.join(DEFAULT_ENGINES)})")
     p.add_argument("--batch_size", type=int, default=32)
     p.add_argument("--max_seq_length", type=int, default=128)
     p.add_argument("--max_examples", type=int, default=0,
@@ -133,8 +87,6 @@ def parse_args(argv=None):
     p.add_argument("--reps", type=int, default=5, help="timed passes per engine")
     p.add_argument("--warmup", type=int, default=1,
                    help="untimed passes per engine after the checked one")
-    p.add_argument("--threads", type=int, default=common.cpu_count(),
-                   help="TF intra/inter-op and torch threads (default: all cores)")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the random head, and of fine-tuning")
     p.add_argument("--head", default="random", choices=("random", "finetuned"),
@@ -150,22 +102,12 @@ def parse_args(argv=None):
                    help="folder for the models and exports (run_<dataset>/, replaced by "
                         "each run) and the fine-tuned models (finetuned/, kept across "
                         "runs); default: a temporary folder, removed after")
-    # Internal: what a child process runs.
-    p.add_argument("--engine", default=None, help=argparse.SUPPRESS)
-    p.add_argument("--dataset", default=None, help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
-    for name in ("batch_size", "max_seq_length", "reps", "threads"):
-        if getattr(args, name) < 1:
-            p.error(f"--{name} must be >= 1")
-    for name in ("train_examples", "epochs"):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            p.error(f"--{name} must be >= 1")
-    if args.warmup < 0 or args.max_examples < 0:
-        p.error("--warmup and --max_examples must be >= 0")
-    args.engine_list = common.parse_engines(p, args.engines, ENGINES)
+    p.add_argument("--dataset", default=None, help=argparse.SUPPRESS)  # a child's
+    args = harness.parse(p, argv, engines=ENGINES, nonnegative=("warmup", "max_examples"),
+                         positive=("batch_size", "max_seq_length", "reps", "threads",
+                                   "train_examples", "epochs"))
     args.dataset_list = [d for d in DATASETS if d in args.datasets.split(",")]
-    unknown = set(args.datasets.split(",")) - set(DATASETS)
-    if unknown or not args.dataset_list:
+    if set(args.datasets.split(",")) - set(DATASETS) or not args.dataset_list:
         p.error(f"--datasets must name some of {DATASETS}, got {args.datasets!r}")
     return args
 
@@ -174,35 +116,17 @@ def parse_args(argv=None):
 def load_split(dataset, split, max_examples):
     """(raw input strings, gold labels) of a split, in file order: rt's label per snippet,
     conll's tags per sentence (its words are the text's space-separated tokens)."""
-    from bert_tf import corpora
+    from bert_tf.data import corpora
     if dataset == "rt":
         pairs = corpora.rotten_tomatoes(split)
         texts, gold = [text for text, _ in pairs], [label for _, label in pairs]
     else:
-        from bert_tf.tasks.ner import read_conll
+        from bert_tf.data.conll import read_conll
         sentences = read_conll(corpora.conll2003_path(split))
         texts, gold = [" ".join(s.tokens) for s in sentences], [list(s.tags) for s in sentences]
     if max_examples:
         texts, gold = texts[:max_examples], gold[:max_examples]
     return texts, gold
-
-
-def word_starts(text):
-    """Character offsets of the space-separated words of a CoNLL sentence's text."""
-    starts, offset = [], 0
-    for word in text.split(" "):
-        starts.append(offset)
-        offset += len(word) + 1
-    return starts
-
-
-def tags_from_pieces(text, piece_starts, piece_tags, outside):
-    """A tag per word: that of the piece starting where the word starts (its first
-    piece), `outside` for a word with no piece (truncated, or no pieces at all)."""
-    by_start = {}
-    for start, tag in zip(piece_starts, piece_tags):
-        by_start.setdefault(start, tag)  # the first piece at an offset
-    return [by_start.get(start, outside) for start in word_starts(text)]
 
 
 def padding_fraction(lengths, order, batch_size):
@@ -241,28 +165,19 @@ def prepare(args):
     """Builds the model (random or fine-tuned head), saves and exports it for every
     engine, and writes the texts, their gold labels, packed lengths, the transformers
     reference results and (for bf16 / int8 engines) the float32 export's results."""
-    common.set_threads(args.threads, tf=True, torch=True)
-    import numpy as np
-    import torch
-    import transformers
-
+    machine.set_threads(args.threads, tf=True, torch=True)
     import bert_tf
-    from bert_tf import corpora
+    from bert_tf.data import corpora
     from bert_tf.export import exporter
-    from bert_tf.export.keras_layer import find_encoder
-    from bert_tf.tasks.ner import label_vocabulary, read_conll
+    from bert_tf.data.conll import read_conll
+    from bert_tf.tasks.ner import label_vocabulary
 
     paths = _paths(args)
     shutil.rmtree(paths["folder"], ignore_errors=True)  # exports start at version 1
     source = corpora.minilm_path()
     texts, gold = load_split(args.dataset, "test", args.max_examples)
-    if args.dataset == "rt":
-        labels = RT_LABELS
-        hf_class = transformers.BertForSequenceClassification
-    else:
-        labels = label_vocabulary(read_conll(corpora.conll2003_path("train"))
-                                  + read_conll(corpora.conll2003_path("test")))
-        hf_class = transformers.BertForTokenClassification
+    labels = RT_LABELS if args.dataset == "rt" else label_vocabulary(
+        read_conll(corpora.conll2003_path("train")) + read_conll(corpora.conll2003_path("test")))
     clf = _task_model(args, source, labels, paths)
     clf.save(paths["task"])
     clf.export(paths["exports"], EXPORTS["savedmodel"])
@@ -275,45 +190,7 @@ def prepare(args):
                                                        dtype=None),
                                paths["exports"], EXPORTS["savedmodel_int8"])
 
-    # The same weights as a transformers model: the encoder's checkpoint, then the head.
-    bert_tf.save_pretrained(find_encoder(clf.model), paths["hf"], fmt="hf",
-                            vocab_path=os.path.join(source, "vocab.txt"), lower_case=True)
-    kernel, bias = clf.model.get_layer("logits").get_weights()  # [H, C], [C]
-    hf_model = hf_class.from_pretrained(paths["hf"], num_labels=len(labels),
-                                        id2label=dict(enumerate(labels)),
-                                        label2id={l: i for i, l in enumerate(labels)},
-                                        dtype=torch.float32).eval()
-    with torch.no_grad():
-        hf_model.classifier.weight.copy_(torch.from_numpy(kernel.T))
-        hf_model.classifier.bias.copy_(torch.from_numpy(bias))
-    hf_model.save_pretrained(paths["hf"])
-    hf_tokenizer = transformers.BertTokenizerFast.from_pretrained(
-        source, model_max_length=args.max_seq_length)
-    hf_tokenizer.save_pretrained(paths["hf"])
-
-    # Reference: transformers' model called directly, batch by batch.
-    reference = []
-    with torch.inference_mode():
-        for start in range(0, len(texts), args.batch_size):
-            batch = texts[start:start + args.batch_size]
-            encoded = hf_tokenizer(batch, truncation=True, padding=True, return_tensors="pt",
-                                   return_offsets_mapping=args.dataset == "conll",
-                                   return_special_tokens_mask=True)
-            offsets = encoded.pop("offset_mapping", None)
-            special = encoded.pop("special_tokens_mask").numpy().astype(bool)
-            special |= encoded["attention_mask"].numpy() == 0
-            logits = hf_model(**encoded).logits
-            if args.dataset == "rt":
-                for probs in torch.softmax(logits, -1).numpy():
-                    reference.append({"label": labels[int(probs.argmax())],
-                                      "probabilities": probs.tolist()})
-                continue
-            tag_ids = logits.argmax(-1).numpy()
-            for row, text in enumerate(batch):
-                kept = np.flatnonzero(~special[row])  # the text's pieces
-                reference.append(tags_from_pieces(
-                    text, offsets[row].numpy()[kept, 0].tolist(),
-                    [labels[i] for i in tag_ids[row, kept]], "O"))
+    reference = peers.transformers_reference(clf, paths["hf"], source, labels, texts, args)
     task = clf.task
     lengths = task.raw_lengths(task.raw_inputs(task.examples_from(texts))).tolist()
     data = {"texts": texts, "gold": gold, "labels": labels, "lengths": lengths,
@@ -324,7 +201,7 @@ def prepare(args):
         data["fp32"] = results(run())
     with open(paths["data"], "w", encoding="utf-8") as f:
         json.dump(data, f)
-    common.emit_result({"engine": "prepare", "examples": len(texts),
+    harness.emit_result({"engine": "prepare", "examples": len(texts),
                         "mean_length": statistics.mean(lengths), "max_length": max(lengths),
                         "head": clf.head_description})
 
@@ -357,8 +234,8 @@ def _task_model(args, source, labels, paths):
     if args.dataset == "rt":  # texts and labels
         x, y = load_split(args.dataset, "train", settings["train_examples"])
     else:  # the task's examples (words and tags)
-        from bert_tf import corpora
-        from bert_tf.tasks.ner import read_conll
+        from bert_tf.data import corpora
+        from bert_tf.data.conll import read_conll
         x, y = read_conll(corpora.conll2003_path("train"))[:settings["train_examples"]], None
     clf = bert_tf.TaskModel.from_pretrained(source, task=task, labels=labels,
                                             max_seq_length=args.max_seq_length)
@@ -416,7 +293,7 @@ def _bert_tf_engine(args, data, bucket_by_length, int8=False):
 def _savedmodel_engine(args, data, engine):
     """(run, results, batch order, detail) for `bert-predict`'s Predictor on the export
     that `engine` ("savedmodel", "savedmodel_bf16", ...) runs."""
-    run, order, detail = common.savedmodel_runner(_paths(args)[engine],
+    run, order, detail = peers.savedmodel_runner(_paths(args)[engine],
                                                   {"text": data["texts"]}, args.batch_size)
 
     def results(rows):
@@ -427,36 +304,6 @@ def _savedmodel_engine(args, data, engine):
                 for row, text in zip(rows, data["texts"])]
 
     return run, results, order, detail
-
-
-def _pipeline_engine(args, data):
-    import torch
-    import transformers
-
-    kind = "text-classification" if args.dataset == "rt" else "token-classification"
-    pipe = transformers.pipeline(kind, model=_paths(args)["hf"], device="cpu",
-                                 dtype=torch.float32)
-    options = ({"truncation": True, "top_k": None} if args.dataset == "rt"
-               else {"ignore_labels": []})  # every piece's tag, "O" included
-
-    def run():
-        with torch.inference_mode():
-            return pipe(data["texts"], batch_size=args.batch_size, **options)
-
-    def results(outputs):
-        if args.dataset == "rt":
-            rows = []
-            for scores in outputs:
-                by_label = {s["label"]: s["score"] for s in scores}
-                rows.append({"label": max(by_label, key=by_label.get),
-                             "probabilities": [by_label[l] for l in data["labels"]]})
-            return rows
-        return [tags_from_pieces(text, [p["start"] for p in pieces],
-                                 [p["entity"] for p in pieces], "O")
-                for text, pieces in zip(data["texts"], outputs)]
-
-    return (run, results, list(range(len(data["texts"]))),
-            f"pipeline('{kind}'), torch {torch.__version__}")
 
 
 def agreement(args, got, reference):
@@ -482,7 +329,7 @@ def quality(args, got, gold):
 def run_engine(args):
     """Child: build one engine, check its results, warm up, serve timed passes."""
     is_torch = args.engine == PEER
-    common.set_threads(args.threads, tf=not is_torch, torch=is_torch)
+    machine.set_threads(args.threads, tf=not is_torch, torch=is_torch)
     with open(_paths(args)["data"], encoding="utf-8") as f:
         data = json.load(f)
     if args.engine in ("bert_tf", "bert_tf_unbucketed", "bert_tf_int8"):
@@ -491,9 +338,11 @@ def run_engine(args):
     elif args.engine in EXPORTS:
         run, results, order, detail = _savedmodel_engine(args, data, args.engine)
     else:
-        run, results, order, detail = _pipeline_engine(args, data)
+        run, results, detail = peers.pipeline_engine(_paths(args)["hf"], data["texts"],
+                                                     data["labels"], args)
+        order = list(range(len(data["texts"])))
 
-    common.reset_peak_rss()  # the timed passes' memory, not the model loading's
+    harness.reset_peak_rss()  # the timed passes' memory, not the model loading's
     got = results(run())
     if len(got) != len(data["reference"]):
         raise SystemExit(f"{args.engine}: {len(got)} results for {len(data['reference'])} "
@@ -515,31 +364,18 @@ def run_engine(args):
         info["fp32_agreement"] = agreement(args, got, data["fp32"])["agreement"]
     for _ in range(args.warmup):
         run()
-    common.serve_reps(run, info)
+    harness.serve_reps(run, info)
 
 
 # --- parent --------------------------------------------------------------------------------------
 def main(args):
-    settings = {"batch_size": args.batch_size, "max_seq_length": args.max_seq_length,
-                "max_examples": args.max_examples or "all", "reps": args.reps,
-                "warmup": args.warmup, "threads": args.threads, "seed": args.seed,
-                "head": args.head}
-    if args.head == "finetuned":
-        settings.update({name: getattr(args, name) for name in ("train_examples", "epochs",
-                                                               "learning_rate")
-                         if getattr(args, name) is not None})
-    print(common.header("bert_tf end to end: raw text -> predictions vs the transformers "
-                        f"pipeline (CPU, all-MiniLM-L6-v2 + {args.head} head)", PACKAGES,
-                        settings))
-    native = common.hardware.native_bf16()
+    env, _ = harness.start("bert_tf end to end: raw text -> predictions vs the transformers "
+                           f"pipeline (CPU, all-MiniLM-L6-v2 + {args.head} head)", PACKAGES,
+                           args)
+    native = machine.hardware.native_bf16()
     print(f"bf16    : {'native on this CPU' if native else 'NOT native on this CPU'} "
-          f"({' / '.join(common.hardware.BF16_CPU_FLAGS)}"
+          f"({' / '.join(machine.hardware.BF16_CPU_FLAGS)}"
           f"{'' if native is not None else ': flags unreadable'})")
-    env = common.thread_env(args.threads)
-    env.setdefault("CUDA_VISIBLE_DEVICES", "")  # a CPU benchmark, also on a GPU machine
-    passthrough = [f"--{k}={v}" for k, v in settings.items() if k != "max_examples"]
-    passthrough += [f"--max_examples={args.max_examples}",
-                    f"--engines={','.join(args.engine_list)}"]
     status = 0
     with contextlib.ExitStack() as stack:
         workdir = args.workdir or stack.enter_context(
@@ -547,22 +383,19 @@ def main(args):
         os.makedirs(workdir, exist_ok=True)
         for dataset in args.dataset_list:
             def argv(engine, dataset=dataset):
-                return common.bench_argv("e2e", f"--engine={engine}", f"--dataset={dataset}",
-                                         f"--workdir={workdir}", *passthrough)
+                return harness.bench_argv("e2e", f"--engine={engine}", *harness.passthrough(
+                    args), f"--dataset={dataset}", f"--workdir={workdir}")
 
             print(f"\n[{dataset}] saving the model, exporting it, computing the reference ...",
                   flush=True)
-            prepared = common.run_child(argv("prepare"), env=env, name=f"{dataset}/prepare")
+            prepared = harness.run_child(argv("prepare"), env=env, name=f"{dataset}/prepare")
             print(f"[{dataset}] {prepared['examples']} examples, packed length mean "
                   f"{prepared['mean_length']:.1f}, max {prepared['max_length']}; "
                   f"{prepared['head']}", flush=True)
-            rows = common.run_interleaved(
-                {engine: argv(engine) for engine in args.engine_list}, reps=args.reps,
-                items=prepared["examples"], env=env,
-                on_start=lambda engine, dataset=dataset: print(
-                    f"[{dataset}] starting {engine} ...", flush=True))
+            rows = harness.interleave(argv, args.engine_list, args.reps, prepared["examples"],
+                                      env, prefix=f"[{dataset}] ")
             status |= report(dataset, rows, native)
-    print("\n" + common.load_after_run_line())
+    print("\n" + machine.load_after_run_line())
     return status
 
 
@@ -580,12 +413,10 @@ def report(dataset, rows, native_bf16=None):
           "(ratios of medians; quality: " + metric + " on the gold labels; = fp32: "
           + ("labels" if dataset == "rt" else "sentences with every tag") + " equal to the "
           "float32 export's)")
-    print(common.format_table(rows, [
+    print(harness.format_table(rows, [
         ("engine", "engine", "{}"),
         ("dtype", "dtype", "{}"),
-        ("per_sec_min", "ex/s min", "{:.1f}"),
-        ("per_sec_median", "ex/s median", "{:.1f}"),
-        ("per_sec_max", "ex/s max", "{:.1f}"),
+        *harness.rate_columns("ex", "{:.1f}"),
         ("ratio", "vs pipeline", "{:.2f}x"),
         ("vs_fp32", "vs fp32", "{:.2f}x"),
         ("quality", "quality", "{:.4f}"),
@@ -647,4 +478,4 @@ def report(dataset, rows, native_bf16=None):
 
 
 if __name__ == "__main__":
-    common.dispatch(parse_args(), run_engine, main, prepare)
+    harness.dispatch(parse_args(), run_engine, main, prepare)

@@ -27,7 +27,7 @@ import tempfile
 
 import numpy as np
 
-from bench import common
+from bench import compute, harness, machine
 
 STEPS = 32
 PACKAGES = ("tensorflow", "tensorflow-text", "keras", "numpy")
@@ -39,7 +39,7 @@ def parse_args(argv=None):
     p.add_argument("--seq_length", type=int, default=128, help="word pieces of the text")
     p.add_argument("--reps", type=int, default=7, help="timed calls per engine (>= 5)")
     p.add_argument("--warmup", type=int, default=2, help="untimed calls per engine")
-    p.add_argument("--threads", type=int, default=common.cpu_count(),
+    p.add_argument("--threads", type=int, default=machine.cpu_count(),
                    help="TF intra/inter-op threads (default: all cores)")
     args = p.parse_args(argv)
     if args.reps < 5:
@@ -49,7 +49,7 @@ def parse_args(argv=None):
 
 def long_text(task, seq_length):
     """Real review snippets joined until the text fills `seq_length` pieces."""
-    from bert_tf import corpora
+    from bert_tf.data import corpora
     current = []
     for snippet, _ in corpora.rotten_tomatoes("test"):
         current.append(snippet)
@@ -60,19 +60,19 @@ def long_text(task, seq_length):
 
 def main(argv=None):
     args = parse_args(argv)
-    for name, value in common.thread_env(args.threads).items():
+    for name, value in machine.thread_env(args.threads).items():
         os.environ.setdefault(name, value)
-    common.set_threads(args.threads, tf=True)
+    machine.set_threads(args.threads, tf=True)
     import keras
     import tensorflow as tf
 
     import bert_tf
-    from bert_tf import corpora
+    from bert_tf.data import corpora
     from bert_tf.explain import attributions
-    from bert_tf.export.keras_layer import find_encoder
+    from bert_tf.model.encoder import find_encoder
     from bert_tf.tasks.base import model_features
 
-    print(common.header("explain: in-graph IG signature vs Python loop; attention maps",
+    print(machine.header("explain: in-graph IG signature vs Python loop; attention maps",
                         PACKAGES, {"steps": STEPS, "seq_length": args.seq_length,
                                    "reps": args.reps, "warmup": args.warmup,
                                    "threads": args.threads}))
@@ -116,7 +116,7 @@ def main(argv=None):
           "(loop): equal")
 
     encoder = find_encoder(model)
-    batch = common.make_inputs(encoder.bert_config.vocab_size, 8, args.seq_length, seed=0)
+    batch = compute.make_inputs(encoder.bert_config.vocab_size, 8, args.seq_length, seed=0)
     forward_off = tf.function(lambda f: encoder(f, training=False)["sequence_output"])
     forward_on = tf.function(lambda f: encoder(f, training=False, output_attentions=True)
                              ["sequence_output"])
@@ -129,9 +129,9 @@ def main(argv=None):
             fn()
     for _ in range(args.reps):
         for name, fn in engines.items():
-            walls[name].append(common.timed_call(fn)[0])
-    rows = [{"engine": name, **common.summarize(w, 1)} for name, w in walls.items()]
-    print(common.format_table(rows, [("engine", "engine", "{}"),
+            walls[name].append(harness.timed_call(fn)[0])
+    rows = [{"engine": name, **harness.summarize(w, 1)} for name, w in walls.items()]
+    print(harness.format_table(rows, [("engine", "engine", "{}"),
                                      ("sec_min", "min s", "{:.3f}"),
                                      ("sec_median", "median s", "{:.3f}"),
                                      ("sec_max", "max s", "{:.3f}")]))
@@ -142,7 +142,7 @@ def main(argv=None):
           f"({'PASS' if speedup >= 1.0 else 'FAIL'}: must not be slower)")
     print(f"attention maps: off {median['encoder_off']:.3f} s, on {median['encoder_on']:.3f} "
           f"s (off/on {median['encoder_off'] / median['encoder_on']:.2f})")
-    print(common.load_after_run_line())
+    print(machine.load_after_run_line())
     return 0 if speedup >= 1.0 else 1
 
 

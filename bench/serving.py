@@ -6,7 +6,7 @@ at batch 32, every text filling `--seq_length` (128) word pieces.
     . .venv/bin/activate
     python -m bench.serving --latency_reps 100 --throughput_reps 8
 
-Engines (one child process each, see bench/common.py):
+Engines (one child process each, bench/harness.py):
   savedmodel_text  `bert-export --task=encoder` SavedModel, `serving_default`: raw strings
                    in, tokenized and packed in the graph (tensorflow-text ops).
   savedmodel_ids   the same SavedModel's `serve_ids`, fed int32 ids from
@@ -34,7 +34,7 @@ import time
 
 import numpy as np
 
-from bench import common
+from bench import harness, machine
 
 ENGINES = ("savedmodel_text", "savedmodel_ids", "torch_pipeline")
 PACKAGES = ("tensorflow", "tensorflow-text", "keras", "torch", "transformers", "tokenizers",
@@ -44,34 +44,22 @@ MODEL_NAME = "minilm"
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = harness.parser(__doc__, ENGINES, workdir=True)
     p.add_argument("--batch_size", type=int, default=32, help="throughput batch")
     p.add_argument("--seq_length", type=int, default=128, help="word pieces per text")
     p.add_argument("--latency_reps", type=int, default=100, help="timed batch-1 calls")
     p.add_argument("--throughput_reps", type=int, default=8, help="timed batch calls")
     p.add_argument("--warmup", type=int, default=3, help="untimed calls per engine")
-    p.add_argument("--threads", type=int, default=common.cpu_count(),
-                   help="TF intra/inter-op and torch threads (default: all cores)")
-    p.add_argument("--engines", default=",".join(ENGINES),
-                   help=f"comma-separated subset of {','.join(ENGINES)}")
-    # Internal: what a child process runs.
-    p.add_argument("--engine", default=None, help=argparse.SUPPRESS)
     p.add_argument("--mode", default=None, choices=("latency", "throughput"),
-                   help=argparse.SUPPRESS)
-    p.add_argument("--workdir", default=None, help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
-    for name in ("batch_size", "seq_length", "latency_reps", "throughput_reps", "threads"):
-        if getattr(args, name) < 1:
-            p.error(f"--{name} must be >= 1")
-    args.engine_list = common.parse_engines(p, args.engines, ENGINES)
-    return args
+                   help=argparse.SUPPRESS)  # a child's
+    return harness.parse(p, argv, engines=ENGINES, positive=(
+        "batch_size", "seq_length", "latency_reps", "throughput_reps", "threads"))
 
 
 # --- texts, export, reference (the `prepare` child) ----------------------------------------
 def long_texts(tokenizer, count, seq_length):
     """`count` texts of real review snippets, each more than `seq_length` pieces long."""
-    from bert_tf import corpora
+    from bert_tf.data import corpora
     snippets = [text for text, _ in corpora.rotten_tomatoes("test")]
     texts, current = [], []
     for snippet in snippets:
@@ -87,11 +75,11 @@ def long_texts(tokenizer, count, seq_length):
 
 def prepare(args):
     """Exports the SavedModel, writes the texts and the transformers reference output."""
-    common.set_threads(args.threads, tf=True, torch=True)
+    machine.set_threads(args.threads, tf=True, torch=True)
     import torch
     import transformers
 
-    from bert_tf import corpora
+    from bert_tf.data import corpora
     from bert_tf_tools import export as export_tool
 
     folder = corpora.minilm_path()
@@ -107,7 +95,7 @@ def prepare(args):
     with open(os.path.join(args.workdir, "texts.json"), "w", encoding="utf-8") as f:
         json.dump(texts, f)
     np.save(os.path.join(args.workdir, "reference.npy"), reference)
-    common.emit_result({"engine": "prepare", "texts": len(texts),
+    harness.emit_result({"engine": "prepare", "texts": len(texts),
                         "reference_shape": list(reference.shape)})
 
 
@@ -125,7 +113,7 @@ def _build_savedmodel(args, raw_text):
                 "serving_default, in-graph tokenization")
 
     import transformers
-    from bert_tf import corpora
+    from bert_tf.data import corpora
     tokenizer = transformers.BertTokenizerFast.from_pretrained(corpora.minilm_path())
     serve = signatures["serve_ids"]
 
@@ -143,7 +131,7 @@ def _build_savedmodel(args, raw_text):
 def _build_pipeline(args):
     import torch
     import transformers
-    from bert_tf import corpora
+    from bert_tf.data import corpora
 
     pipe = transformers.pipeline("feature-extraction", model=corpora.minilm_path(),
                                  device="cpu", dtype=torch.float32)
@@ -167,7 +155,7 @@ def _build_pipeline(args):
 def run_engine(args):
     """Child: build one engine, check it against the reference, serve timed calls."""
     is_torch = args.engine == "torch_pipeline"
-    common.set_threads(args.threads, tf=not is_torch, torch=is_torch)
+    machine.set_threads(args.threads, tf=not is_torch, torch=is_torch)
     with open(os.path.join(args.workdir, "texts.json"), encoding="utf-8") as f:
         texts = json.load(f)
     reference = np.load(os.path.join(args.workdir, "reference.npy"))
@@ -176,7 +164,7 @@ def run_engine(args):
     else:
         run, detail = _build_savedmodel(args, raw_text=args.engine == "savedmodel_text")
 
-    common.reset_peak_rss()
+    harness.reset_peak_rss()
     got = run(texts[:args.batch_size])
     if got.shape != reference.shape:
         raise SystemExit(f"{args.engine}: output shape {got.shape} != reference "
@@ -201,7 +189,7 @@ def run_engine(args):
     for _ in range(args.warmup):
         step()
     latencies.clear()
-    common.serve_reps(step, {"detail": detail, "max_abs_diff": diff})
+    harness.serve_reps(step, {"detail": detail, "max_abs_diff": diff})
     # Every call's latency, for the parent's percentiles (summarize keeps min/median/max).
     with open(os.path.join(args.workdir, f"latencies_{args.mode}_{args.engine}.json"),
               "w") as f:
@@ -210,51 +198,35 @@ def run_engine(args):
 
 # --- parent --------------------------------------------------------------------------------
 def main(args):
-    settings = {"batch_size": args.batch_size, "seq_length": args.seq_length,
-                "latency_reps": args.latency_reps, "throughput_reps": args.throughput_reps,
-                "warmup": args.warmup, "threads": args.threads}
-    print(common.header("bert_tf serving: raw-text SavedModel vs host tokenizer vs "
-                        "PyTorch pipeline (CPU, all-MiniLM-L6-v2)", PACKAGES, settings))
-    env = common.thread_env(args.threads)
-    env.setdefault("CUDA_VISIBLE_DEVICES", "")  # a CPU benchmark, also on a GPU machine
-    passthrough = [f"--{k}={v}" for k, v in settings.items()]
-
+    env, _ = harness.start("bert_tf serving: raw-text SavedModel vs host tokenizer vs "
+                           "PyTorch pipeline (CPU, all-MiniLM-L6-v2)", PACKAGES, args)
     with tempfile.TemporaryDirectory(prefix="bench_serving_") as workdir:
         def argv(engine, mode=None):
-            return common.bench_argv("serving", f"--engine={engine}", f"--workdir={workdir}",
-                                     *passthrough, *([f"--mode={mode}"] if mode else []))
+            return harness.bench_argv("serving", f"--engine={engine}", f"--workdir={workdir}",
+                                      *harness.passthrough(args),
+                                      *([f"--mode={mode}"] if mode else []))
 
         print("exporting the SavedModel and computing the reference ...", flush=True)
-        common.run_child(argv("prepare"), env=env, name="prepare")
-        results = {}
+        harness.run_child(argv("prepare"), env=env, name="prepare")
+        results = {e: {"engine": e} for e in args.engine_list}
         for mode, reps, items in (("latency", args.latency_reps, 1),
                                   ("throughput", args.throughput_reps, args.batch_size)):
-            rows = common.run_interleaved(
-                {engine: argv(engine, mode) for engine in args.engine_list}, reps=reps,
-                items=items, env=env,
-                on_start=lambda engine, mode=mode: print(f"starting {engine} ({mode}) ...",
-                                                         flush=True))
+            rows = harness.interleave(lambda e, mode=mode: argv(e, mode), args.engine_list,
+                                      reps, items, env, prefix=f"({mode}) ")
             for row in rows:
-                path = os.path.join(workdir, f"latencies_{mode}_{row['engine']}.json")
-                with open(path) as f:
-                    latencies = np.array(json.load(f))
-                results.setdefault(row["engine"], {"engine": row["engine"],
-                                                   "detail": row["detail"]})
+                with open(os.path.join(workdir, f"latencies_{mode}_{row['engine']}.json")) as f:
+                    latencies = 1e3 * np.array(json.load(f))
                 if mode == "latency":
                     results[row["engine"]].update(
-                        p50_ms=1e3 * np.percentile(latencies, 50),
-                        p99_ms=1e3 * np.percentile(latencies, 99),
-                        latency_rss_mib=row["peak_rss_mib"])
+                        p50_ms=np.percentile(latencies, 50), p99_ms=np.percentile(latencies, 99),
+                        detail=row["detail"])
                 else:
-                    results[row["engine"]].update(
-                        per_sec_median=row["per_sec_median"],
-                        per_sec_max=row["per_sec_max"],
-                        cpu_sec_median=row.get("cpu_sec_median"),
-                        peak_rss_mib=row["peak_rss_mib"])
+                    results[row["engine"]].update({key: row.get(key) for key in (
+                        "per_sec_median", "per_sec_max", "cpu_sec_median", "peak_rss_mib")})
 
     rows = [results[e] for e in args.engine_list]
     print()
-    print(common.format_table(rows, [
+    print(harness.format_table(rows, [
         ("engine", "engine", "{}"),
         ("p50_ms", "b=1 p50 ms", "{:.1f}"),
         ("p99_ms", "b=1 p99 ms", "{:.1f}"),
@@ -264,7 +236,7 @@ def main(args):
         ("peak_rss_mib", "peak RSS MiB", "{:.0f}"),
         ("detail", "how", "{}"),
     ]))
-    print(common.load_after_run_line())
+    print(machine.load_after_run_line())
     if "savedmodel_text" in results:
         ours = results["savedmodel_text"]
         print("\nsavedmodel_text vs the others (throughput: higher is better; latency: lower):")
@@ -279,4 +251,4 @@ def main(args):
 
 
 if __name__ == "__main__":
-    common.dispatch(parse_args(), run_engine, main, prepare)
+    harness.dispatch(parse_args(), run_engine, main, prepare)

@@ -11,7 +11,7 @@ if os.environ.get("PYTHONPATH"):
 import numpy as np
 import pytest
 
-from bert_tf import corpora
+from bert_tf.data import corpora
 
 
 def pytest_configure(config):
@@ -52,15 +52,15 @@ def tiny_checkpoint(tmp_path_factory, minilm_path):
     folder: a real checkpoint for the library and the binaries, fast to train."""
     import keras
 
-    from bert_tf.config import BertConfig
+    from bert_tf.model.config import BertConfig
     from bert_tf.model.encoder import BertEncoder
-    from bert_tf.pretrained import save_pretrained
+    from bert_tf.convert.pretrained import save_pretrained
 
     folder = str(tmp_path_factory.mktemp("tiny") / "checkpoint")  # must not exist yet
     keras.utils.set_random_seed(0)
     encoder = BertEncoder.from_bert_config(BertConfig.from_preset(
         "tiny", num_hidden_layers=1, hidden_size=32, num_attention_heads=2,
         intermediate_size=64))
-    save_pretrained(encoder, folder, fmt="hf", vocab_path=os.path.join(minilm_path, "vocab.txt"),
+    save_pretrained(encoder, folder, checkpoint_format="hf", vocab_path=os.path.join(minilm_path, "vocab.txt"),
                     lower_case=True)
     return folder

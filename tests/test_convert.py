@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 import bert_tf
-from bert_tf.config import BertConfig
+from bert_tf.model.config import BertConfig
 from bert_tf.convert import checkpoint as checkpoint_io
 from bert_tf.convert import google
 from bert_tf.convert.weights import get_weights, set_weights

@@ -19,16 +19,18 @@ import pytest
 import tensorflow as tf
 from google.protobuf import text_format
 
-from bert_tf.config import BertConfig
+from bert_tf.data import conll
+from bert_tf.model.config import BertConfig
 from bert_tf.export import tf_serving
-from bert_tf.export.keras_layer import find_encoder, load_encoder_as_layer
-from bert_tf.export.ner import entity_word_spans
+from bert_tf.export.keras_layer import load_encoder_as_layer
+from bert_tf.model.encoder import find_encoder
+from bert_tf.tasks.ner.serving import entity_word_spans
 from bert_tf.export.saved_model import export_saved_model, new_version
 from bert_tf.model.encoder import BertEncoder, encoder_inputs
-from bert_tf.tasks import metrics
 from bert_tf.tasks.base import model_features
 from bert_tf.tasks.classification import ClassificationTask
-from bert_tf.tasks.ner import NerTask, read_conll
+from bert_tf.data.conll import read_conll
+from bert_tf.tasks.ner import NerTask
 from bert_tf.tasks.qa import NO_ANSWER
 from bert_tf.text.tokenizer import BertTokenizer
 from bert_tf.export import exporter as export_tool
@@ -440,7 +442,7 @@ def test_entity_decoding_in_graph_matches_conlleval():
     got = [[] for _ in rows]
     for row, a, b in zip(row_of, first, last):
         got[row].append((a - starts[row], b - starts[row]))
-    want = [[(start, end) for _, start, end in metrics.entity_spans([NER_TAGS[i] for i in r])]
+    want = [[(start, end) for _, start, end in conll.entity_spans([NER_TAGS[i] for i in r])]
             for r in rows]
     assert got == want
 
@@ -448,7 +450,7 @@ def test_entity_decoding_in_graph_matches_conlleval():
 @pytest.fixture(scope="module")
 def tagger(tokenizer, tmp_path_factory):
     """(task, model, SavedModel dir): a tiny NER model on CoNLL-2003's tag set."""
-    from bert_tf import corpora
+    from bert_tf.data import corpora
     keras.utils.set_random_seed(0)
     sentences = read_conll(corpora.conll2003_path("valid"))[:200]
     task = NerTask(tokenizer, max_seq_length=MAX_SEQ_LENGTH,
@@ -465,11 +467,11 @@ def python_entities(text, tags):
     words = list(re.finditer(r"[^ \t\n\v\f\r]+", text))
     assert len(words) == len(tags)
     return [(kind, text[words[a].start():words[b].end()], words[a].start(), words[b].end())
-            for kind, a, b in metrics.entity_spans(tags)]
+            for kind, a, b in conll.entity_spans(tags)]
 
 
 def test_ner_entities_with_character_offsets(tagger, tmp_path):
-    from bert_tf import corpora
+    from bert_tf.data import corpora
     task, model, path = tagger
     # Real CoNLL sentences, with non-ASCII text and odd spacing, one truncated.
     sentences = [" ".join(s.tokens) for s in read_conll(corpora.conll2003_path("test"))[3:8]]

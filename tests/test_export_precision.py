@@ -13,14 +13,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bert_tf import corpora, hardware
-from bert_tf.config import BertConfig
+from bert_tf.common import hardware
+
+from bert_tf.data import corpora
+from bert_tf.model.config import BertConfig
 from bert_tf.export import exporter, precision
 from bert_tf.model.encoder import BertEncoder
 from bert_tf.task_model import TextClassifier, TokenClassifier
 from bert_tf.tasks.base import model_features
 from bert_tf.tasks.classification import ClassificationTask
-from bert_tf.tasks.ner import NerTask, read_conll
+from bert_tf.data.conll import read_conll
+from bert_tf.tasks.ner import NerTask
 from bert_tf.tasks.qa import QaTask
 from bert_tf.text.tokenizer import BertTokenizer
 from bert_tf_serving.predictor import EXPORT_CONFIG_FILE, Predictor

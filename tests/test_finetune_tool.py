@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from bert_tf import corpora
-from bert_tf.tasks.ner import read_conll
+from bert_tf.data import corpora
+from bert_tf.data.conll import read_conll
 
 
 def _finetune(*args):
@@ -132,7 +132,7 @@ def test_experiment_configs_set_known_flags(config_name):
         assert flag_values.max_seq_length == expected["max_seq_length"]
         assert flag_values.learning_rate == 1e-5  # the command line wins
         # The values are valid settings of the run and of the task.
-        from bert_tf.tasks.base import get_task_class
+        from bert_tf.tasks.registry import get_task_class
         from bert_tf.train.config import TrainingConfig
         assert train_flags.config_from_flags(TrainingConfig).learning_rate == 1e-5
         task_class = get_task_class(expected["task"])

@@ -22,19 +22,20 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bert_tf import corpora
-from bert_tf.config import BertConfig
+from bert_tf.data import corpora
+from bert_tf.model.config import BertConfig
 from bert_tf.convert import checkpoint as checkpoint_io
 from bert_tf.convert.weights import get_weights
 from bert_tf.data import PretrainingDataOptions, create_pretraining_data, pretraining_dataset
 from bert_tf.data.documents import write_documents
 from bert_tf.model.encoder import BertEncoder
 from bert_tf.model.pretraining import BertPretrainingModel
-from bert_tf.pretrained import load_pretraining_model, save_pretrained
+from bert_tf.convert.pretrained import load_pretraining_model, save_pretrained
 from bert_tf.text import learn_vocab, write_vocab
 from bert_tf.train.optimization import make_optimizer
-from bert_tf.train.pretraining import (DynamicLossScale, PretrainingTrainer,
-                                       metrics_from_stats)
+from bert_tf.train.pretrain_checkpoints import restore_newest
+from bert_tf.train.pretrain_loop import DynamicLossScale, PretrainingTrainer
+from bert_tf.train.pretrain_loss import metrics_from_stats
 
 SEQ_LENGTH = 32
 MAX_PREDICTIONS = 5
@@ -185,7 +186,7 @@ def _assert_trains_from(model, data_dir):
 def test_init_from_a_google_checkpoint_with_heads(data_dir, tmp_path):
     keras.utils.set_random_seed(1)
     source = BertPretrainingModel(BertEncoder.from_bert_config(_config(data_dir)))
-    save_pretrained(source, str(tmp_path / "google"), fmt="google")
+    save_pretrained(source, str(tmp_path / "google"), checkpoint_format="google")
     model = load_pretraining_model(str(tmp_path / "google"))
     expected = get_weights(source)
     assert any(name.startswith("cls/") for name in expected)  # the heads come along
@@ -222,12 +223,13 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import keras
-from bert_tf.config import BertConfig
+from bert_tf.model.config import BertConfig
 from bert_tf.data import pretraining_dataset
 from bert_tf.model.encoder import BertEncoder
 from bert_tf.model.pretraining import BertPretrainingModel
 from bert_tf.train.optimization import make_optimizer
-from bert_tf.train.pretraining import PretrainingTrainer, metrics_from_stats
+from bert_tf.train.pretrain_loop import PretrainingTrainer
+from bert_tf.train.pretrain_loss import metrics_from_stats
 
 pattern, config_file, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
 config = BertConfig.from_json_file(config_file)
@@ -257,12 +259,12 @@ _WORKER_SCRIPT = r"""
 import sys
 import numpy as np
 import keras
-from bert_tf.config import BertConfig
+from bert_tf.model.config import BertConfig
 from bert_tf.data import pretraining_dataset
 from bert_tf.model.encoder import BertEncoder
 from bert_tf.model.pretraining import BertPretrainingModel
 from bert_tf.train.optimization import make_optimizer
-from bert_tf.train.pretraining import PretrainingTrainer
+from bert_tf.train.pretrain_loop import PretrainingTrainer
 from bert_tf.train.strategy import make_strategy
 
 pattern, config_file, model_dir, out = sys.argv[1:5]
@@ -481,8 +483,8 @@ def test_resume_skips_a_corrupted_latest_checkpoint(data_dir, tmp_path, caplog, 
     newest = tmp_path / "run" / f"ckpt-4{suffix}"
     newest.write_bytes(newest.read_bytes()[:len(newest.read_bytes()) // 2])
     resumed = _trainer(config, num_train_steps=8)
-    assert resumed.restore_newest(resumed.checkpoint(iter(_dataset(data_dir))),
-                                  model_dir).endswith("ckpt-2")
+    assert restore_newest(resumed.checkpoint(iter(_dataset(data_dir))),
+                          model_dir).endswith("ckpt-2")
     assert int(resumed.step.numpy()) == 2
     assert "Skipped checkpoint" in caplog.text and "ckpt-4" in caplog.text
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bert_tf import corpora
+from bert_tf.data import corpora
 from bert_tf.data import (METADATA_FILE, MaskedLMMasker, PretrainingDataOptions,
                           create_pretraining_data, feature_spec, pretraining_dataset)
 from bert_tf.data.documents import read_documents, tokenize_documents, write_documents

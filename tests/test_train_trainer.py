@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bert_tf.train import trainer
+from bert_tf.train import checkpoints, trainer
+from bert_tf.train.fit_reporting import ProgressLogger
 from bert_tf.train.optimization import make_optimizer
 from bert_tf.train.strategy import make_strategy
 
@@ -49,7 +50,7 @@ def _train(model_dir, epochs, best_metric="accuracy", **kwargs):
 
 
 def test_train_learns_and_writes_checkpoints_logs_progress(tmp_path):
-    progress = trainer.ProgressLogger(every_n_steps=2, global_batch_size=BATCH)
+    progress = ProgressLogger(every_n_steps=2, global_batch_size=BATCH)
     model, history = _train(tmp_path, epochs=5, keep_checkpoints=2, extra_callbacks=[progress],
                             log_every_n_steps=2)
     losses = history.history["loss"]
@@ -60,7 +61,7 @@ def test_train_learns_and_writes_checkpoints_logs_progress(tmp_path):
     kept = sorted(os.path.basename(p) for p in glob.glob(str(tmp_path / "checkpoints/*")))
     assert kept == ["ckpt-0004.weights.h5", "ckpt-0005.weights.h5"]
     best = _model()
-    best.load_weights(str(tmp_path / trainer.BEST_WEIGHTS))
+    best.load_weights(str(tmp_path / checkpoints.BEST_WEIGHTS))
     for a, b in zip(best.weights, model.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
@@ -77,7 +78,7 @@ def test_train_learns_and_writes_checkpoints_logs_progress(tmp_path):
     assert progress.lines[-1].startswith("step 20/20  loss ")
     assert "seq/s" in progress.lines[0] and "ETA" in progress.lines[0]
     # A finished run leaves no backup: the next run starts afresh.
-    assert not os.path.exists(tmp_path / trainer.BACKUP_DIR)
+    assert not os.path.exists(tmp_path / checkpoints.BACKUP_DIR)
 
 
 class _Crash(keras.callbacks.Callback):
@@ -97,7 +98,7 @@ def test_crashed_run_resumes_from_its_backup(tmp_path):
 
     with pytest.raises(RuntimeError, match="preemption"):
         _train(tmp_path / "crashy", epochs, best_metric=None, extra_callbacks=[_Crash(epoch=2)])
-    assert os.path.exists(tmp_path / "crashy" / trainer.BACKUP_DIR)
+    assert os.path.exists(tmp_path / "crashy" / checkpoints.BACKUP_DIR)
     resumed, history = _train(tmp_path / "crashy", epochs, best_metric=None)
 
     assert len(history.history["loss"]) == 2  # epochs 3 and 4 only

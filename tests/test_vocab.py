@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from bert_tf import corpora
+from bert_tf.data import corpora
 from bert_tf.text import (RESERVED_TOKENS, BertTokenizer, WordCounter, learn_vocab, text_files,
                           write_vocab)
 
