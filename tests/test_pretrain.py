@@ -433,8 +433,8 @@ def test_resume_from_relative_paths_in_any_working_directory(data_dir, tmp_path,
     here = pathlib.Path(".")  # _dataset(here) reads records/*.tfrecord
     _trainer(config, num_train_steps=4).train(_dataset(here), "run", 2)
     resumed = _trainer(config, num_train_steps=4)
-    assert resumed.restore_newest(resumed.checkpoint(iter(_dataset(here))),
-                                  "run") == os.path.join("run", "ckpt-2")
+    assert restore_newest(resumed.checkpoint(iter(_dataset(here))),
+                          "run") == os.path.join("run", "ckpt-2")
     assert int(resumed.step.numpy()) == 2
 
     (tmp_path / "elsewhere").mkdir()
@@ -460,8 +460,7 @@ def test_resume_with_the_records_moved_says_so(data_dir, tmp_path):
     (tmp_path / "records").rename(tmp_path / "moved" / "records")
     resumed = _trainer(config, num_train_steps=4)
     with pytest.raises(ValueError) as error:
-        resumed.restore_newest(resumed.checkpoint(iter(_dataset(tmp_path / "moved"))),
-                               model_dir)
+        restore_newest(resumed.checkpoint(iter(_dataset(tmp_path / "moved"))), model_dir)
     assert str(error.value) == (
         f"{model_dir}/ckpt-2 holds the run's position in input file "
         f"{tmp_path}/records/pretrain-00000-of-00001.tfrecord, which is not there; give "

@@ -265,7 +265,7 @@ def test_the_binary_takes_paths_relative_to_the_working_directory(records_dir, t
         [sys.executable, "-m", "bert_tf_tools.create_pretraining_data",
          "--input_file=text/*.txt", "--output_dir=records", "--vocab_file=vocab.txt",
          f"--max_seq_length={SEQ_LENGTH}", f"--max_predictions_per_seq={MAX_PREDICTIONS}",
-         f"--dupe_factor={OPTIONS.dupe_factor}", f"--random_seed={OPTIONS.seed}"],
+         f"--dupe_factor={OPTIONS.dupe_factor}", f"--seed={OPTIONS.seed}"],
         capture_output=True, text=True, timeout=300, cwd=tmp_path,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert proc.returncode == 0, proc.stderr[-3000:]
