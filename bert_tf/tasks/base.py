@@ -88,10 +88,8 @@ class Task(abc.ABC):
     Attributes:
         config: the task's `config_class` instance; its fields read as attributes of
             the task (`task.labels` is `task.config.labels`).
-        bucket_by_length: bool, the default of `make_dataset`'s `bucket_by_length`: batch
-            examples of similar length together. A class attribute (a task whose
-            `sequence_lengths` does not apply sets it False) that an instance may
-            override (`task.bucket_by_length = False`, e.g. from a setting).
+        bucket_by_length: bool, `make_dataset`'s default: batch examples of similar
+            length together (a class may set it False; an instance may override it).
     """
 
     name = None  # the task's registry name, e.g. "classification"
@@ -145,6 +143,10 @@ class Task(abc.ABC):
         """The labels found in training examples, for a task whose options include a
         label vocabulary (`labels`); None for tasks without one."""
         return None
+
+    @functools.cached_property
+    def label_ids(self):  # for a task with a label vocabulary: id = position in `labels`
+        return {label: i for i, label in enumerate(self.labels)}
 
     def needs_labels(self):
         """True when the task has a label vocabulary option that is still empty."""
@@ -263,8 +265,7 @@ class Task(abc.ABC):
                            input_signature=[self.raw_input_spec()])
 
     # --- the shared machinery, by its usual names ------------------------------------
-    def make_dataset(self, examples, batch_size, training=False, seed=None,
-                     bucket_by_length=None):
+    def make_dataset(self, examples, batch_size, training=False, seed=None, bucket_by_length=None):
         """See `bert_tf.data.task_dataset.make_dataset`."""
         return task_dataset.make_dataset(self, examples, batch_size, training, seed,
                                          bucket_by_length)
@@ -274,8 +275,7 @@ class Task(abc.ABC):
         return task_dataset.raw_lengths(self, columns)
 
     def serve(self, model, raw):
-        """Raw strings {name: tf.string [B]} to post-processed outputs: what an exported
-        model computes."""
+        """Raw strings {name: tf.string [B]} through the model to `postprocess`'s outputs."""
         return self.head_and_postprocess(model, self.traced_preprocess(raw))
 
     def head_and_postprocess(self, model, preprocessed):

@@ -6,15 +6,7 @@ import tensorflow as tf
 
 
 def make_examples(task, data, labels=None, require_labels=True):
-    """The task's examples (see `Task.make_examples`).
-
-    Args:
-        data: a file path (read with `read_examples`); a list of the task's examples;
-            a list of raw inputs (with `labels`, see `examples_from`); or a
-            `tf.data.Dataset` of raw inputs or (input, label) pairs, as strings.
-        labels: list or None, with a list of raw inputs.
-        require_labels: a file row without a label is an error.
-    """
+    """The task's examples; the arguments are those of `Task.make_examples`."""
     if isinstance(data, (str, os.PathLike)):
         if labels is not None:
             raise ValueError("labels come from the data file; pass labels=None")

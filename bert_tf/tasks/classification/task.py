@@ -6,7 +6,6 @@ time an empty string is valid input: it packs to `[CLS] [SEP]` and gets a predic
 any other text.
 """
 import dataclasses
-import functools
 import json
 
 import keras
@@ -57,10 +56,6 @@ class ClassificationTask(ClassificationExplainTarget, Task):
     name = "classification"
     config_class = ClassificationConfig
     predictions_file = "predictions.jsonl"
-
-    @functools.cached_property
-    def label_ids(self):
-        return {label: i for i, label in enumerate(self.labels)}
 
     @property
     def is_pair(self):

@@ -19,7 +19,6 @@ Model: the encoder's sequence output -> dropout -> Dense(num_tags) logits [B, S,
 Served outputs (entities with character offsets): serving.py; explanations: explain.py.
 """
 import dataclasses
-import functools
 
 import keras
 import tensorflow as tf
@@ -79,10 +78,6 @@ class NerTask(NerExplainTarget, NerServing, Task):
     name = "ner"
     config_class = NerConfig
     predictions_file = "predictions.conll"
-
-    @functools.cached_property
-    def label_ids(self):
-        return {label: i for i, label in enumerate(self.labels)}
 
     @property
     def best_metric(self):
