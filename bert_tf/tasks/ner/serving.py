@@ -10,9 +10,8 @@
     out["tags"]           # string [B, W]: the tag of every word ("" pads)
 
 Words are those of the NER task (`bert_tf.text.words.split_words`: whitespace-separated
-tokens, each CJK ideograph apart); the
-task predicts a tag per word (on its first word piece) and entities are read from the
-tags with conlleval's rules (`bert_tf.data.conll.entity_spans`, for IOB1, IOB2 and
+tokens, each CJK ideograph apart); the task predicts a tag per word (on its first word
+piece) and entities are read from the tags with conlleval's rules (`bert_tf.data.conll.entity_spans`, for IOB1, IOB2 and
 BIOES). Offsets count Unicode code points of the request's text (Python `str` indexes):
 `text[entity_start:entity_end] == entity_text`. The ids signature has no text, so it
 returns the tag of every sequence position instead, named apart from the per-word
