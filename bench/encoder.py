@@ -34,7 +34,6 @@ Options: `--dtype mixed_bfloat16` runs every model engine in bf16 (torch under
 `--engines` a subset; `--threads` the TF and torch pools (default: all cores).
 """
 import os
-import tempfile
 
 import numpy as np
 
@@ -53,22 +52,18 @@ BF16_TOLERANCE = 0.25
 
 
 def parse_args(argv=None):
-    p = harness.parser(__doc__, ENGINES, workdir=True)
+    p = harness.parser(__doc__, ENGINES, workdir=True, reps=5, warmup=2, batch_size=32,
+                       seed=0)
     p.add_argument("--config", default="base", help="bert_tf preset name (configs/bert)")
-    p.add_argument("--batch_size", type=int, default=32)
     p.add_argument("--seq_length", type=int, default=128)
-    p.add_argument("--reps", type=int, default=5, help="timed forward passes per engine")
-    p.add_argument("--warmup", type=int, default=2, help="untimed passes before timing")
     p.add_argument("--dtype", default="float32", choices=("float32", "mixed_bfloat16"))
     jit = p.add_mutually_exclusive_group()
     jit.add_argument("--jit", action="store_true",
                      help="time bert_tf only through tf.function(jit_compile=True)")
     jit.add_argument("--no_jit", action="store_true",
                      help="time bert_tf only through a plain tf.function")
-    p.add_argument("--seed", type=int, default=0)
     compute.add_device_args(p, gemm_repeats=4)
-    args = harness.parse(p, argv, engines=ENGINES, nonnegative=("warmup",), positive=(
-        "batch_size", "seq_length", "reps", "threads", "gemm_repeats"))
+    args = harness.parse(p, argv, positive=("seq_length", "gemm_repeats"))
     skipped = (("bert_tf", "bert_tf_bf16") if args.jit else
                ("bert_tf_jit", "bert_tf_bf16_jit") if args.no_jit else ())
     args.engine_list = [e for e in args.engine_list if e not in skipped]
@@ -207,10 +202,9 @@ def run_engine(args):
 def main(args):
     env, device_name = harness.start(
         f"bert_tf encoder forward throughput ({args.device.upper()})", PACKAGES, args)
-    with tempfile.TemporaryDirectory(prefix="bench_encoder_") as workdir:
+    with harness.workdir(None, "encoder") as workdir:
         def argv(engine):
-            return harness.bench_argv("encoder", f"--engine={engine}", f"--workdir={workdir}",
-                                      *harness.passthrough(args))
+            return harness.child_argv("encoder", args, engine, f"--workdir={workdir}")
 
         info = harness.run_child(argv("prepare"), env=env, name="prepare")
         print(f"model   : {info['parameters'] / 1e6:.1f}M parameters, random weights; batch "
@@ -238,7 +232,6 @@ def main(args):
           f"{padded / 1e9:.1f} GFLOP ({padded / args.batch_size / 1e9:.2f} per sequence of "
           f"{args.seq_length}), real tokens {real / 1e9:.1f} GFLOP")
     print(harness.format_table(rows, compute.with_mfu(columns, peak_note, "peak_rss_mib")))
-    print(machine.load_after_run_line())
     by_engine = {row["engine"]: row for row in rows}
     compute.print_gemm_fractions(gemm_peak, [by_engine[e] for e in ("bert_tf", "bert_tf_jit")
                                              if e in by_engine], GEMM_FRACTION_TARGET)

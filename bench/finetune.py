@@ -90,7 +90,7 @@ TASKS = {
 
 def parse_args(argv=None):
     """Flags; recipe flags default to the task's configs/finetune file."""
-    p = harness.parser(__doc__)
+    p = harness.parser(__doc__, seed=0)
     p.add_argument("--task", required=True, choices=tuple(TASKS))
     p.add_argument("--config_file", default=None,
                    help="recipe (JSON of bert-finetune settings; default: the task's file "
@@ -112,7 +112,6 @@ def parse_args(argv=None):
     p.add_argument("--engines", default=None,
                    help=f"comma-separated subset of {','.join(ENGINES)} (default: the "
                         "task's, see above)")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--version", default=None, help=argparse.SUPPRESS)  # child: qa version
     args = harness.parse(p, argv)
     spec = TASKS[args.task]
@@ -341,13 +340,12 @@ def main(args):
         for engine in args.engine_list:
             name = engine + (f" {version}" if version else "")
             print(f"training {name} ...", flush=True)
-            rows.append(harness.run_child(harness.bench_argv(
-                "finetune", f"--engine={engine}", *harness.passthrough(args),
-                *([f"--version={version}"] if version else [])), env=env, name=name))
+            rows.append(harness.run_child(harness.child_argv(
+                "finetune", args, engine, *([f"--version={version}"] if version else [])),
+                env=env, name=name))
         groups.append((version, rows))
     print()
     print(harness.format_table([row for _, rows in groups for row in rows], columns(args)))
-    print(machine.load_after_run_line())
     for version, rows in groups:
         by_engine = {row["engine"]: row for row in rows}
         if version and "bert_tf" in by_engine and len(by_engine) > 1:

@@ -50,7 +50,6 @@ engine, its top op types printed (`compute.profile_ops`).
 import gzip
 import os
 import re
-import tempfile
 import time
 import zlib
 
@@ -74,15 +73,14 @@ SEED = 0
 
 
 def parse_args(argv=None):
-    p = harness.parser(__doc__, ENGINES, DEFAULT_ENGINES, workdir=True)
+    p = harness.parser(__doc__, ENGINES, DEFAULT_ENGINES, workdir=True, reps=5,
+                       batch_size=32)
     p.add_argument("--config", default="mini", help="BERT preset trained from scratch")
-    p.add_argument("--batch_size", type=int, default=32)
     p.add_argument("--seq_length", type=int, default=128)
     p.add_argument("--max_predictions_per_seq", type=int, default=20)
     p.add_argument("--train_steps", type=int, default=100,
                    help="steps trained before scoring the masked LM")
     p.add_argument("--steps_per_rep", type=int, default=10, help="train steps per timing")
-    p.add_argument("--reps", type=int, default=5, help="timed groups of steps (>= 5)")
     p.add_argument("--learning_rate", type=float, default=1e-3)
     p.add_argument("--profile_steps", type=int, default=0,
                    help="trace this many steps of each bert_tf engine with TF's profiler "
@@ -95,12 +93,9 @@ def parse_args(argv=None):
     p.add_argument("--memory_budget_gib", type=float, default=8.0,
                    help="peak RSS budget per engine, printed as PASS/FAIL")
     compute.add_device_args(p, gemm_repeats=2)
-    args = harness.parse(p, argv, engines=ENGINES, positive=(
-        "batch_size", "seq_length", "max_predictions_per_seq", "train_steps",
-        "steps_per_rep", "threads", "eval_batches", "gemm_repeats"))
-    if args.reps < 5:
-        p.error("--reps must be >= 5 (min/median/max over at least 5 timings)")
-    return args
+    return harness.parse(p, argv, minimum={"reps": 5}, positive=(
+        "seq_length", "max_predictions_per_seq", "train_steps", "steps_per_rep",
+        "eval_batches", "gemm_repeats"))
 
 
 # --- the text (the `prepare` child) ----------------------------------------------------------
@@ -330,10 +325,9 @@ def run_engine(args):
 def main(args):
     env, device_name = harness.start(f"bert_tf pretraining vs keras-hub BertMaskedLM "
                                      f"({args.device.upper()})", PACKAGES, args)
-    with tempfile.TemporaryDirectory(prefix="bench_pretrain_") as workdir:
+    with harness.workdir(None, "pretrain") as workdir:
         def argv(engine):
-            return harness.bench_argv("pretrain", f"--engine={engine}", f"--workdir={workdir}",
-                                      *harness.passthrough(args))
+            return harness.child_argv("pretrain", args, engine, f"--workdir={workdir}")
 
         info = harness.run_child(argv("prepare"), env=env, name="prepare")
         print(f"data    : Jane Austen, {info['sentences']} sentences; train "
@@ -363,7 +357,6 @@ def main(args):
           f"MLM head at {args.max_predictions_per_seq} positions) x {args.batch_size} "
           f"sequences = {per_step / 1e9:.1f} GFLOP")
     print(harness.format_table(rows, compute.with_mfu(columns, peak_note, "gemm_fraction")))
-    print(machine.load_after_run_line())
     if peak_note:
         print(f"MFU against {peak_note}")
     compute.print_gemm_fractions(

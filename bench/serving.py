@@ -29,12 +29,11 @@ import argparse
 import itertools
 import json
 import os
-import tempfile
 import time
 
 import numpy as np
 
-from bench import harness, machine
+from bench import harness, machine, peers
 
 ENGINES = ("savedmodel_text", "savedmodel_ids", "torch_pipeline")
 PACKAGES = ("tensorflow", "tensorflow-text", "keras", "torch", "transformers", "tokenizers",
@@ -44,35 +43,16 @@ MODEL_NAME = "minilm"
 
 
 def parse_args(argv=None):
-    p = harness.parser(__doc__, ENGINES, workdir=True)
-    p.add_argument("--batch_size", type=int, default=32, help="throughput batch")
+    p = harness.parser(__doc__, ENGINES, workdir=True, warmup=3, batch_size=32)
     p.add_argument("--seq_length", type=int, default=128, help="word pieces per text")
     p.add_argument("--latency_reps", type=int, default=100, help="timed batch-1 calls")
     p.add_argument("--throughput_reps", type=int, default=8, help="timed batch calls")
-    p.add_argument("--warmup", type=int, default=3, help="untimed calls per engine")
     p.add_argument("--mode", default=None, choices=("latency", "throughput"),
                    help=argparse.SUPPRESS)  # a child's
-    return harness.parse(p, argv, engines=ENGINES, positive=(
-        "batch_size", "seq_length", "latency_reps", "throughput_reps", "threads"))
+    return harness.parse(p, argv, positive=("seq_length", "latency_reps", "throughput_reps"))
 
 
 # --- texts, export, reference (the `prepare` child) ----------------------------------------
-def long_texts(tokenizer, count, seq_length):
-    """`count` texts of real review snippets, each more than `seq_length` pieces long."""
-    from bert_tf.data import corpora
-    snippets = [text for text, _ in corpora.rotten_tomatoes("test")]
-    texts, current = [], []
-    for snippet in snippets:
-        current.append(snippet)
-        text = " ".join(current)
-        if len(tokenizer(text, add_special_tokens=True)["input_ids"]) > seq_length:
-            texts.append(text)
-            current = []
-            if len(texts) == count:
-                return texts
-    raise ValueError(f"Not enough test-split text for {count} texts of {seq_length} pieces")
-
-
 def prepare(args):
     """Exports the SavedModel, writes the texts and the transformers reference output."""
     machine.set_threads(args.threads, tf=True, torch=True)
@@ -86,7 +66,8 @@ def prepare(args):
     export_tool.export(folder, os.path.join(args.workdir, "exports"), MODEL_NAME,
                        task="encoder", max_seq_length=args.seq_length)
     tokenizer = transformers.BertTokenizerFast.from_pretrained(folder)
-    texts = long_texts(tokenizer, 2 * args.batch_size, args.seq_length)
+    texts = peers.long_texts(lambda text: len(tokenizer(text)["input_ids"]),
+                             2 * args.batch_size, args.seq_length)
     model = transformers.BertModel.from_pretrained(folder).eval()
     batch = tokenizer(texts[:args.batch_size], padding=True, truncation=True,
                       max_length=args.seq_length, return_tensors="pt")
@@ -200,10 +181,9 @@ def run_engine(args):
 def main(args):
     env, _ = harness.start("bert_tf serving: raw-text SavedModel vs host tokenizer vs "
                            "PyTorch pipeline (CPU, all-MiniLM-L6-v2)", PACKAGES, args)
-    with tempfile.TemporaryDirectory(prefix="bench_serving_") as workdir:
+    with harness.workdir(None, "serving") as workdir:
         def argv(engine, mode=None):
-            return harness.bench_argv("serving", f"--engine={engine}", f"--workdir={workdir}",
-                                      *harness.passthrough(args),
+            return harness.child_argv("serving", args, engine, f"--workdir={workdir}",
                                       *([f"--mode={mode}"] if mode else []))
 
         print("exporting the SavedModel and computing the reference ...", flush=True)
@@ -236,7 +216,6 @@ def main(args):
         ("peak_rss_mib", "peak RSS MiB", "{:.0f}"),
         ("detail", "how", "{}"),
     ]))
-    print(machine.load_after_run_line())
     if "savedmodel_text" in results:
         ours = results["savedmodel_text"]
         print("\nsavedmodel_text vs the others (throughput: higher is better; latency: lower):")

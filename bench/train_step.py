@@ -46,28 +46,20 @@ PACKAGES = ("tensorflow", "keras", "keras-hub", "numpy")
 
 
 def parse_args(argv=None):
-    p = harness.parser(__doc__, ENGINES, DEFAULT_ENGINES)
+    p = harness.parser(__doc__, ENGINES, DEFAULT_ENGINES, reps=5, warmup=2, batch_size=32,
+                       seed=0)
     p.add_argument("--config", default="base", help="bert_tf preset name (configs/bert)")
-    p.add_argument("--batch_size", type=int, default=32)
     p.add_argument("--seq_length", type=int, default=128)
     p.add_argument("--num_classes", type=int, default=2)
-    p.add_argument("--reps", type=int, default=5, help="timed groups of steps per engine")
     p.add_argument("--steps_per_rep", type=int, default=1, help="train steps per timing")
-    p.add_argument("--warmup", type=int, default=2,
-                   help="untimed train steps before timing (the first traces/compiles)")
     p.add_argument("--learning_rate", type=float, default=5e-5)
     p.add_argument("--dtype", default="float32", choices=("float32", "mixed_bfloat16"))
     p.add_argument("--profile_steps", type=int, default=0,
                    help="trace this many train steps of each bert_tf engine with TF's "
                         "profiler (after warm-up, before timing) and print its top ops")
-    p.add_argument("--seed", type=int, default=0)
     compute.add_device_args(p, gemm_repeats=2)
-    args = harness.parse(p, argv, engines=ENGINES, positive=(
-        "batch_size", "seq_length", "reps", "steps_per_rep", "warmup", "threads",
-        "gemm_repeats"))
-    if args.num_classes < 2:
-        p.error("--num_classes must be >= 2")
-    return args
+    return harness.parse(p, argv, minimum={"num_classes": 2}, positive=(
+        "seq_length", "steps_per_rep", "warmup", "gemm_repeats"))
 
 
 # --- one engine per child ----------------------------------------------------------------
@@ -145,7 +137,7 @@ def main(args):
     env, device_name = harness.start(f"classification train step: bert_tf vs keras-hub "
                                      f"({args.device.upper()})", PACKAGES, args)
     rows = harness.interleave(
-        lambda e: harness.bench_argv("train_step", f"--engine={e}", *harness.passthrough(args)),
+        lambda e: harness.child_argv("train_step", args, e),
         args.engine_list, args.reps, args.steps_per_rep * args.batch_size, env)
     models = [row for row in rows if row["engine"] not in compute.GEMM_ENGINES]
     if not models:
@@ -168,7 +160,6 @@ def main(args):
     print(f"\nFLOPs per train step: 3 x forward = {flops / 1e9:.1f} GFLOP "
           f"(padded length {args.seq_length}, Transformer-layer matmuls)")
     print(harness.format_table(rows, compute.with_mfu(columns, peak_note, "params")))
-    print(machine.load_after_run_line())
     if peak_note:
         print(f"MFU = GFLOP/s / {peak_note}")
     compute.print_gemm_fractions(
