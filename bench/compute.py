@@ -4,12 +4,15 @@ fp32 GEMM peak measured in the same run (the `gemm` / `gemm_bf16` engines), the 
 profiler's op table, and the random padded batch those benchmarks feed every engine.
 
 FLOPs are counted from the config and the batch shape (bench/gpu.md has the formulas and
-the MFU definition); a GEMM engine runs no model, only `tf.matmul`s at the encoder's three
-dense shapes with M = batch x seq_length rows, [M, H] x [H, H] (Q, K, V, attention
-output), [M, H] x [H, I] and [M, I] x [I, H] (feed-forward), `--gemm_repeats` of each
-back to back inside one `tf.function` per timed call, timed in the same rounds as the
-models: its GFLOP/s per shape is the median time per matmul, and the GEMM peak is the
-best shape's, i.e. what TF's own matmul reaches at these shapes under the same load.
+the MFU definition): `GFLOP/s` is (3 x for a train step) the forward matmul FLOPs per
+second; `%GEMM` divides it by the `gemm` row's fp32 peak (target >= 75% for bert_tf's
+float32 train steps); `MFU` appears with `--peak_tflops` or a known GPU (`--device gpu`).
+A GEMM engine runs no model, only `tf.matmul`s at the encoder's three dense shapes
+(M = batch x seq_length rows: [M, H] x [H, H], [M, H] x [H, I], [M, I] x [I, H]),
+`--gemm_repeats` of each back to back in one `tf.function` per timed call, in the same
+rounds as the models: the GEMM peak is the best shape's median GFLOP/s. `--profile_steps
+N` traces N steps of each bert_tf engine after warm-up (`profile_ops`) and prints its top
+op types, the matmuls' share and the forward / backward / optimizer split.
 """
 import os
 import statistics

@@ -2,36 +2,25 @@
 fine-tuned on Rotten Tomatoes; test accuracy and end-to-end speed of each export against
 the teacher's, in one run.
 
-    . .venv/bin/activate
     python -m bench.distill                          # full data: about 40 min on 2 cores
     python -m bench.distill --student_layers 3 --epochs 2
-    python -m bench.distill --max_train_examples 256 --max_eval_examples 128 \\
+    python -m bench.distill --max_train_examples 256 --max_eval_examples 128 \
         --teacher_epochs 1 --epochs 1 --reps 1 --warmup 0      # a quick look
 
-Teacher: `bert_tf.TextClassifier.from_pretrained(bert_tf.data.corpora.minilm_path(),
-labels=["fresh", "rotten"])` (6 layers x 384) fine-tuned on the Rotten Tomatoes train split
-(`bert_tf.data.corpora.rotten_tomatoes`) with configs/finetune/rotten_tomatoes.json (2 epochs,
-batch 32, learning rate 5e-5, max_seq_length 64; each overridden by its --teacher_ flag),
-its best epoch on the validation split kept. It is cached in --workdir under a key of its
-settings, so a rerun (e.g. other students) starts from it; so is each student.
+Teacher: `TextClassifier.from_pretrained(minilm_path(), labels=["fresh", "rotten"])` (6
+layers x 384) fine-tuned on the train split with configs/finetune/rotten_tomatoes.json
+(each setting overridden by its --teacher_ flag), its best validation epoch kept.
+Students: `teacher.distill(..., student_layers=k)` for each k of --student_layers: the
+teacher's embeddings, pooler, head and k of its layers spread evenly up to the top one,
+trained on the teacher's soft targets at --temperature and the labels (--alpha,
+--hidden_weight; `bert_tf.train.distillation`) with the teacher's recipe except --epochs
+and --learning_rate. Each model trains in a child of its own, is exported
+(`TaskModel.export`) and cached in --workdir by its settings, so a rerun only times.
 
-Students: `teacher.distill(train, validation_data=validation, student_layers=k, ...)`
-for each k of --student_layers: the teacher's embeddings, pooler, head and k of its
-layers spread evenly up to the top one (k=1: layer 5; 2: 2, 5; 3: 1, 3, 5; 4: 0, 2, 3, 5;
-0-based), trained on the teacher's soft targets at --temperature and the labels
-(--alpha, --hidden_weight; `bert_tf.train.distillation`), with the teacher's recipe
-except --epochs and --learning_rate; best epoch on the validation split kept. Each model
-trains in a child process of its own and is exported for TF Serving (`TaskModel.export`).
-
-Measured for the teacher and every student, each in a child process (bench/harness.py),
-timing interleaved across them: test accuracy of the export (its `serving_default`
-labels on the test split, the first --max_eval_examples if given) and end-to-end
-throughput, raw text in and labels out, through the exported SavedModel with
-`bert-predict`'s `Predictor` (length-sorted batches of --batch_size, tokenization in the
-graph): --warmup untimed passes after the one that scores accuracy, then --reps timed
-passes over the whole test set; min/median/max examples/s, the ratio of medians to the
-teacher's, and the accuracy difference in points. Target (issue 16): the 3-layer student
->= 1.8x the teacher's speed with test accuracy within 1.0 point.
+Timed (interleaved) for each export: raw test text in, labels out through `bert-predict`'s
+`Predictor` (length-sorted batches of --batch_size); the untimed first pass scores test
+accuracy. Target (issue 16): the 3-layer student >= 1.8x the teacher's speed with test
+accuracy within 1.0 point.
 """
 import argparse
 import json

@@ -3,35 +3,23 @@
 `BertBackbone` vs transformers' PyTorch `BertModel`, all holding the same weights and fed
 the same batch, and the fp32 GEMM peak of this machine, all timed interleaved in one run.
 
-    . .venv/bin/activate
     python -m bench.encoder --config base --batch_size 32 --seq_length 128 --reps 5
     python -m bench.encoder --config mini --reps 5        # a quick check (about a minute)
 
 The `prepare` child gives a bert_tf encoder random weights (biases and LayerNorm
 included, so that a mis-mapped variable cannot hide), writes them as a Hugging Face
-folder, draws the batch (`compute.make_inputs`) and computes the fp32 reference output.
-Each engine's child loads that folder its own way (bert_tf: `from_hf` + `set_weights`;
-keras-hub: `BertBackbone.from_preset`, the config's GELU (bench/peers.py); transformers:
-`BertModel.from_pretrained`) and must reproduce the reference sequence output (at the
-real tokens) and pooled output within FP32_TOLERANCE (BF16_TOLERANCE for bf16: only a
-gross error fails it), else the run fails; that first call and `--warmup - 1` more are
-untimed. A timed pass runs the whole encoder and copies its outputs to numpy.
+folder, draws the batch (`compute.make_inputs`) and computes the fp32 reference output;
+every engine loads that folder its own way and must reproduce it (sequence output at the
+real tokens, pooled output) within FP32_TOLERANCE (BF16_TOLERANCE for bf16). Engines:
+`bert_tf[_jit]`, `bert_tf_bf16[_jit]` (`mixed_bfloat16`: bf16 matmuls, float32 variables
+and softmax), `keras_hub`, `transformers`, `gemm[_bf16]` (bench/compute.py);
+`--dtype mixed_bfloat16` runs every model in bf16 (torch under `torch.autocast`),
+`--jit` / `--no_jit` time bert_tf only with / without XLA.
 
-Engines: `bert_tf` (plain `tf.function`), `bert_tf_jit` (`jit_compile=True`),
-`bert_tf_bf16[_jit]` (the same under the `mixed_bfloat16` policy: bf16 matmuls, float32
-variables and softmax), `keras_hub` (`tf.function` around the backbone), `transformers`
-(`torch.inference_mode()`, its default attention), `gemm` / `gemm_bf16` (bench/compute.py).
-
-FLOPs: `padded` counts every sequence at `--seq_length` (what the engines compute),
-`real` at its real length; `%GEMM pad` / `%GEMM real` divide those GFLOP/s by the fp32
-GEMM peak (target >= 85% padded for fp32 bert_tf); `MFU` with `--peak_tflops` or a known
-GPU (`--device gpu`, bench/gpu.md). bf16 vs fp32 targets >= 1.6x; without native bf16
-(`avx512_bf16` / `amx_bf16` in the header) TF converts bf16 to fp32 for the math, so
-bf16 cannot beat the `gemm_bf16` row here.
-
-Options: `--dtype mixed_bfloat16` runs every model engine in bf16 (torch under
-`torch.autocast`); `--jit` / `--no_jit` time bert_tf only with / without XLA;
-`--engines` a subset; `--threads` the TF and torch pools (default: all cores).
+`%GEMM pad` / `%GEMM real`: GFLOP/s at the padded (what the engines compute) / real
+lengths over the fp32 GEMM peak (target >= 85% padded for fp32 bert_tf). bf16 targets
+>= 1.6x fp32; without native bf16 (the header's cpu flags) TF computes bf16 in fp32, so
+bf16 cannot beat the `gemm_bf16` row.
 """
 import os
 

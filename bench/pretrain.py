@@ -4,48 +4,31 @@ batch and steps, in one run; plus bert_tf in bfloat16 vs float32, with vs withou
 fed by the real tf.data pipeline vs a constant in-memory batch; peak memory per engine
 against a budget (8 GiB: pretraining BERT-base at batch 32, seq 128 must fit on CPU).
 
-    . .venv/bin/activate
     apt-get install -y r-cran-janeaustenr && pip install rdata    # the text, and its reader
     python -m bench.pretrain --config mini --batch_size 32 --train_steps 100 --reps 5
-    # BERT-base: peak memory vs 8 GiB and the input-pipeline ratio, in a few steps (slow
-    # on 2 cores, about 10 minutes):
-    python -m bench.pretrain --config base --batch_size 32 --seq_length 128 \
-        --engines bert_tf,bert_tf_synthetic --train_steps 2 --steps_per_rep 1 --reps 5 \
-        --eval_batches 1
+    # BERT-base: peak memory vs 8 GiB and the input-pipeline ratio, in a few steps
+    python -m bench.pretrain --config base --engines bert_tf,bert_tf_synthetic \
+        --train_steps 2 --steps_per_rep 1 --eval_batches 1
 
-The `prepare` child reads the novels from the Debian package r-cran-janeaustenr (R's
-lazy-load database, read with `rdata`), writes them in Google's pretraining format (one
-sentence per line, a blank line between chapters) and makes records with
-`bert_tf.data.create_pretraining_data` and the uncased vocab of all-MiniLM-L6-v2: five
-novels for training, "Persuasion" held out. Each engine's child (one after another, so
-each learns alone) builds the `--config` model from scratch (same seed), trains it on
-the same record stream with AdamW (BERT's schedule) for `--train_steps` steps (the first
-traces / compiles), scores its masked LM on held-out batches, runs one untimed group of
-`--steps_per_rep` steps and serves timed groups of them (bench/harness.py).
+The `prepare` child writes the novels (Debian's r-cran-janeaustenr, read with `rdata`) in
+Google's pretraining format and makes records with `bert_tf.data.create_pretraining_data`
+and MiniLM's uncased vocab: five novels for training, "Persuasion" held out. Each
+engine's child builds the `--config` model from scratch (same seed), trains it on the
+same record stream with AdamW (BERT's schedule) for `--train_steps` steps (the first
+traces / compiles), scores its masked LM on held-out batches (`eval loss` / `eval acc`,
+token-weighted; `learn s`: those steps' wall time), then serves timed groups of
+`--steps_per_rep` steps after one untimed group.
 
-Engines:
-  gemm / gemm_bf16      the GEMM peak under the same load (bench/compute.py).
-  bert_tf[_bf16][_jit]  `bert_tf.train.pretrain_loop.PretrainingTrainer` (custom loop, MLM +
-                        NSP loss), float32 or mixed_bfloat16, with or without XLA.
-  bert_tf[_bf16][_jit]_synthetic
-                        the same, but the timed steps (and the untimed group before them)
-                        are fed the first batch of the real pipeline, repeated
-                        (`tf.data.Dataset.from_tensors(batch).repeat()`): real / synthetic
-                        throughput says whether the input pipeline slows training (target
-                        >= 0.95; `--steps_per_rep` well above the prefetch depth keeps the
-                        batches a real pipeline prefetches between timed groups few).
-  keras_hub[_jit]       `keras_hub.models.BertMaskedLM` on a `BertBackbone` of the same
-                        config (the config's GELU, bench/peers.py), `train_on_batch` with
-                        the same optimizer, float32; no NSP head (a little less work).
+Engines: `gemm[_bf16]` (bench/compute.py); `bert_tf[_bf16][_jit]`, the library's
+`PretrainingTrainer` (MLM + NSP), float32 or mixed_bfloat16, with or without XLA;
+`..._synthetic`, the same fed the real pipeline's first batch again and again
+(`Dataset.from_tensors(batch).repeat()`): real / synthetic says whether the input
+pipeline slows training (target >= 0.95); `keras_hub[_jit]`, `BertMaskedLM`
+`train_on_batch`, float32, no NSP head (a little less work).
 
-Columns: `eval loss`/`eval acc`: token-weighted masked-LM cross-entropy and accuracy
-after `--train_steps` steps on the same held-out batches; `learn s`: the wall time of
-those steps; `GFLOP/s`: 3 x (the Transformer layers' forward matmul FLOPs at the padded
-length + the masked-LM head at `--max_predictions_per_seq` positions) per second;
-`%GEMM` over the `gemm` row's fp32 peak (target >= 75% for bert_tf in float32); `MFU`
-with `--peak_tflops` or a known GPU; `peak RSS` also with PASS/FAIL against
-`--memory_budget_gib`; `--profile_steps N`: TF's profiler over N steps of each bert_tf
-engine, its top op types printed (`compute.profile_ops`).
+`GFLOP/s`, `%GEMM`, `MFU`: bench/compute.py (FLOPs: the Transformer layers at the padded
+length + the masked-LM head at `--max_predictions_per_seq` positions); `--profile_steps`
+profiles the bert_tf engines there too.
 """
 import gzip
 import os

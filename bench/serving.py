@@ -1,29 +1,17 @@
 """Serving cost of the exported raw-text SavedModel vs its ids-only signature fed by a
 host-side HF fast tokenizer vs the `transformers` PyTorch pipeline, all with the same
-real weights (all-MiniLM-L6-v2), in one run: latency p50/p99 at batch 1 and throughput
-at batch 32, every text filling `--seq_length` (128) word pieces.
+real weights (all-MiniLM-L6-v2), in one run: latency p50/p99 at batch 1 (from every
+call) and throughput at --batch_size (the median), every text filling `--seq_length`
+word pieces (real test snippets joined, `peers.long_texts`).
 
-    . .venv/bin/activate
     python -m bench.serving --latency_reps 100 --throughput_reps 8
 
-Engines (one child process each, bench/harness.py):
-  savedmodel_text  `bert-export --task=encoder` SavedModel, `serving_default`: raw strings
-                   in, tokenized and packed in the graph (tensorflow-text ops).
-  savedmodel_ids   the same SavedModel's `serve_ids`, fed int32 ids from
-                   `transformers.BertTokenizerFast` (Rust) called in the timed step.
-  torch_pipeline   `transformers.pipeline("feature-extraction")` on the same folder
-                   (BertModel + BertTokenizerFast, batch_size = the batch), returning tensors.
-
-Each timed call takes raw text and returns the last-layer vectors as host arrays. The
-`prepare` child exports the SavedModel and computes the reference output with
-transformers' BertModel; every engine is checked against it (masked max abs diff <= 1e-4)
-before it is timed, so the timings compare equal computations. Texts: consecutive real
-Rotten Tomatoes test-split snippets joined until they exceed `--seq_length` pieces, so
-every engine truncates them to exactly that length.
-
-Timing is interleaved across the engines (one call each in turn), so other load on the
-machine hits all of them alike. Latency p50/p99 come from every single batch-1 call;
-throughput is the median over batch-`--batch_size` calls.
+Engines: `savedmodel_text`, the `bert-export --task=encoder` SavedModel's
+`serving_default` (raw strings in, tokenized in the graph); `savedmodel_ids`, its
+`serve_ids` fed ids from `transformers.BertTokenizerFast` in the timed call;
+`torch_pipeline`, `transformers.pipeline("feature-extraction")` on the same folder. Each
+call returns the last-layer vectors as host arrays, checked against transformers'
+`BertModel` (max abs diff <= 1e-4) before timing.
 """
 import argparse
 import itertools

@@ -3,38 +3,21 @@ step (forward + backward + AdamW update) of bert_tf's `ClassificationTask` model
 `BertEncoder` vs keras-hub's `BertTextClassifier` on a `BertBackbone` of the same config,
 same batch, loss and optimizer, with and without XLA, timed interleaved in one run.
 
-    . .venv/bin/activate
     python -m bench.train_step --config base --batch_size 32 --seq_length 128 --reps 5
     python -m bench.train_step --config mini --reps 5          # a quick check (~2 minutes)
-    # where the time goes: TF's profiler over 3 steps of each bert_tf engine
     python -m bench.train_step --config base --engines gemm,bert_tf,keras_hub --profile_steps 3
 
 Each engine's child builds its model from scratch (same seed, random weights), compiles
-it and runs `--warmup` untimed steps (the first traces / compiles); then `--reps` timed
-groups of `--steps_per_rep` `model.train_on_batch(features, labels)` calls (which return
-the loss as numpy, so a timed step has finished when it returns).
-
-Engines:
-  bert_tf[_jit]    `ClassificationTask.build_model(BertEncoder.from_bert_config(config))`
-                   compiled with `task.compile_args(optimizer)`; `_jit`: jit_compile=True.
-                   Its last block computes the [CLS] position only (`output_range=1`,
-                   the same loss and gradients), so it runs about 1/L fewer FLOPs than
-                   the `GFLOP/s` column counts for it.
-  keras_hub[_jit]  `keras_hub.models.BertTextClassifier(BertBackbone(...), num_classes,
-                   preprocessor=None)` (the same head: pooled output -> dropout 0.1 ->
-                   Dense), the same loss and metric, the config's GELU (bench/peers.py).
-  gemm / gemm_bf16  the GEMM peak under the same load (bench/compute.py).
-Both models: dropout 0.1, AdamW from `bert_tf.train.optimization.make_optimizer` (BERT's
-schedule, weight decay 0.01 except LayerNorm and biases, clipnorm 1.0), sparse categorical
-cross-entropy from logits + accuracy, the same padded batch (`compute.make_inputs`) and
-random labels; `--dtype mixed_bfloat16` runs both under that policy.
-
-Columns: `GFLOP/s` is 3 x the encoder's forward matmul FLOPs at the padded length per
-second; `%GEMM` over the `gemm` row's fp32 peak (target >= 75% for bert_tf in float32);
-`MFU` with `--peak_tflops` or a known GPU; `params`: trainable parameters (equal for equal
-models); `loss`: the first step's (about ln(num_classes)). `--profile_steps N` traces N
-steps of each bert_tf engine after warm-up (`compute.profile_ops`) and prints its top op
-types, the matmuls' share and the forward / backward / optimizer split.
+it, runs `--warmup` untimed steps, then serves timed groups of `--steps_per_rep`
+`model.train_on_batch` calls. Engines: `bert_tf[_jit]`,
+`ClassificationTask.build_model(BertEncoder)` with `task.compile_args` (its last block
+computes only [CLS], `output_range=1`: about 1/L fewer FLOPs than `GFLOP/s` counts for
+it); `keras_hub[_jit]`, `BertTextClassifier(BertBackbone, preprocessor=None)`, the same
+head, loss and metric; `gemm[_bf16]` (bench/compute.py). Both models: dropout 0.1,
+`make_optimizer`'s AdamW, the same padded batch (`compute.make_inputs`) and random
+labels; `--dtype mixed_bfloat16` runs both under that policy. `params` (trainable, equal
+for equal models); `loss`: the first step's (about ln(num_classes)); `GFLOP/s`, `%GEMM`,
+`MFU`, `--profile_steps`: bench/compute.py.
 """
 import numpy as np
 
