@@ -152,13 +152,15 @@ def add_flops(rows, flops_per_call, args, device_name, math_of):
     return gemm_peak, ", ".join(sorted(notes))
 
 
-def with_mfu(columns, note, before):
-    """`columns` with an MFU column inserted before the column keyed `before`, when any
-    row has a peak (`note` from `add_flops`)."""
-    if not note:
-        return columns
-    at = next(i for i, column in enumerate(columns) if column[0] == before)
-    return columns[:at] + [("mfu", "MFU", "{:.1%}")] + columns[at:]
+def print_table(rows, columns, note, before):
+    """Prints the table; when any row has a peak (`note` from `add_flops`), with an MFU
+    column before the column keyed `before`, and the peaks it is against."""
+    if note:
+        at = next(i for i, column in enumerate(columns) if column[0] == before)
+        columns = columns[:at] + [("mfu", "MFU", "{:.1%}")] + columns[at:]
+    print(harness.format_table(rows, columns))
+    if note:
+        print(f"MFU against {note}")
 
 
 def print_gemm_fractions(gemm_peak, rows, target, judged=True):

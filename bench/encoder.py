@@ -219,7 +219,7 @@ def main(args):
     print(f"\nFLOPs per batch (Transformer-layer matmuls, forward): padded "
           f"{padded / 1e9:.1f} GFLOP ({padded / args.batch_size / 1e9:.2f} per sequence of "
           f"{args.seq_length}), real tokens {real / 1e9:.1f} GFLOP")
-    print(harness.format_table(rows, compute.with_mfu(columns, peak_note, "peak_rss_mib")))
+    compute.print_table(rows, columns, peak_note, "peak_rss_mib")
     by_engine = {row["engine"]: row for row in rows}
     compute.print_gemm_fractions(gemm_peak, [by_engine[e] for e in ("bert_tf", "bert_tf_jit")
                                              if e in by_engine], GEMM_FRACTION_TARGET)
@@ -245,8 +245,6 @@ def main(args):
         "CPU seconds per batch, less sensitive to a busy machine:", rows,
         [(mine, peer) for mine in OURS[:2] for peer in PEERS], target=1.0,
         cpu="cpu_sec_median")
-    if peak_note:
-        print(f"\nMFU = padded forward FLOPs per second / peak ({peak_note})")
     if args.reps < 5:
         print(f"note: only {args.reps} timed reps; use --reps 5 or more for reportable numbers")
     return 0

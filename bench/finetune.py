@@ -118,11 +118,8 @@ def parse_args(argv=None):
     args.engine_list = harness.parse_engines(p, args.engines, ENGINES)
     if args.task == "qa" and "transformers" in args.engine_list:
         p.error("--task=qa has no transformers peer; choose bert_tf engines")
-    args.version_list = [None]
-    if args.task == "qa":
-        args.version_list = [v.strip() for v in args.versions.split(",") if v.strip()]
-        if not args.version_list or set(args.version_list) - set(QA_VERSIONS):
-            p.error(f"--versions must name v1.1 and/or v2.0, got {args.versions!r}")
+    args.version_list = ([None] if args.task != "qa" else
+                         harness.parse_engines(p, args.versions, QA_VERSIONS, "versions"))
     return args
 
 

@@ -339,9 +339,7 @@ def main(args):
     print(f"\nFLOPs per train step: 3 x (Transformer layers at length {args.seq_length} + "
           f"MLM head at {args.max_predictions_per_seq} positions) x {args.batch_size} "
           f"sequences = {per_step / 1e9:.1f} GFLOP")
-    print(harness.format_table(rows, compute.with_mfu(columns, peak_note, "gemm_fraction")))
-    if peak_note:
-        print(f"MFU against {peak_note}")
+    compute.print_table(rows, columns, peak_note, "gemm_fraction")
     compute.print_gemm_fractions(
         gemm_peak, [row for row in rows if row["engine"] in ("bert_tf", "bert_tf_jit")],
         compute.TRAIN_GEMM_FRACTION_TARGET)

@@ -147,22 +147,19 @@ def run_engine(args):
 
     batch = 1 if args.mode == "latency" else args.batch_size
     batches = [texts[i:i + batch] for i in range(0, len(texts) - batch + 1, batch)]
-    calls = itertools.count()
-    latencies = []
+    calls, latencies = itertools.count(), []
 
     def step():
         start = time.perf_counter()
         run(batches[next(calls) % len(batches)])
-        latencies.append(time.perf_counter() - start)
+        latencies.append(1e3 * (time.perf_counter() - start))
 
     for _ in range(args.warmup):
         step()
     latencies.clear()
-    harness.serve_reps(step, {"detail": detail, "max_abs_diff": diff})
-    # Every call's latency, for the parent's percentiles (summarize keeps min/median/max).
-    with open(os.path.join(args.workdir, f"latencies_{args.mode}_{args.engine}.json"),
-              "w") as f:
-        json.dump(latencies, f)
+    harness.serve_reps(step, {"detail": detail, "max_abs_diff": diff}, lambda: {
+        "p50_ms": float(np.percentile(latencies, 50)),
+        "p99_ms": float(np.percentile(latencies, 99))})  # from every timed call
 
 
 # --- parent --------------------------------------------------------------------------------
@@ -176,44 +173,26 @@ def main(args):
 
         print("exporting the SavedModel and computing the reference ...", flush=True)
         harness.run_child(argv("prepare"), env=env, name="prepare")
-        results = {e: {"engine": e} for e in args.engine_list}
-        for mode, reps, items in (("latency", args.latency_reps, 1),
-                                  ("throughput", args.throughput_reps, args.batch_size)):
-            rows = harness.interleave(lambda e, mode=mode: argv(e, mode), args.engine_list,
-                                      reps, items, env, prefix=f"({mode}) ")
-            for row in rows:
-                with open(os.path.join(workdir, f"latencies_{mode}_{row['engine']}.json")) as f:
-                    latencies = 1e3 * np.array(json.load(f))
-                if mode == "latency":
-                    results[row["engine"]].update(
-                        p50_ms=np.percentile(latencies, 50), p99_ms=np.percentile(latencies, 99),
-                        detail=row["detail"])
-                else:
-                    results[row["engine"]].update({key: row.get(key) for key in (
-                        "per_sec_median", "per_sec_max", "cpu_sec_median", "peak_rss_mib")})
-
-    rows = [results[e] for e in args.engine_list]
-    print()
-    print(harness.format_table(rows, [
-        ("engine", "engine", "{}"),
-        ("p50_ms", "b=1 p50 ms", "{:.1f}"),
+        latency, rows = [harness.interleave(lambda e, mode=mode: argv(e, mode),
+                                            args.engine_list, reps, items, env,
+                                            prefix=f"({mode}) ")
+                         for mode, reps, items in (
+                             ("latency", args.latency_reps, 1),
+                             ("throughput", args.throughput_reps, args.batch_size))]
+    for row, latency_row in zip(rows, latency):
+        row.update(p50_ms=latency_row["p50_ms"], p99_ms=latency_row["p99_ms"])
+    print("\n" + harness.format_table(rows, [
+        ("engine", "engine", "{}"), ("p50_ms", "b=1 p50 ms", "{:.1f}"),
         ("p99_ms", "b=1 p99 ms", "{:.1f}"),
         ("per_sec_median", f"b={args.batch_size} texts/s median", "{:.1f}"),
-        ("per_sec_max", "texts/s max", "{:.1f}"),
-        ("cpu_sec_median", "CPU s/batch", "{:.2f}"),
-        ("peak_rss_mib", "peak RSS MiB", "{:.0f}"),
-        ("detail", "how", "{}"),
-    ]))
-    if "savedmodel_text" in results:
-        ours = results["savedmodel_text"]
-        print("\nsavedmodel_text vs the others (throughput: higher is better; latency: lower):")
-        for name in args.engine_list[1:]:
-            peer = results[name]
-            ratio = ours["per_sec_median"] / peer["per_sec_median"]
-            target = "  (target >= 1.0x: " + ("met)" if ratio >= 1.0 else "NOT met)")
-            print(f"  vs {name}: throughput {ratio:.2f}x"
-                  + (target if name == "torch_pipeline" else "")
-                  + f"; p50 latency {ours['p50_ms']:.1f} vs {peer['p50_ms']:.1f} ms")
+        ("per_sec_max", "texts/s max", "{:.1f}"), ("cpu_sec_median", "CPU s/batch", "{:.2f}"),
+        ("peak_rss_mib", "peak RSS MiB", "{:.0f}"), ("detail", "how", "{}")]))
+    p50 = {row["engine"]: row["p50_ms"] for row in rows}
+    for peer, target in (("torch_pipeline", 1.0), ("savedmodel_ids", None)):
+        if "savedmodel_text" in p50 and peer in p50:
+            harness.print_ratios("", rows, [("savedmodel_text", peer, (
+                f"throughput; p50 latency {p50['savedmodel_text']:.1f} vs {p50[peer]:.1f} ms"))],
+                target=target, width=15)
     return 0
 
 

@@ -142,9 +142,7 @@ def main(args):
                ("detail", "how", "{}")]
     print(f"\nFLOPs per train step: 3 x forward = {flops / 1e9:.1f} GFLOP "
           f"(padded length {args.seq_length}, Transformer-layer matmuls)")
-    print(harness.format_table(rows, compute.with_mfu(columns, peak_note, "params")))
-    if peak_note:
-        print(f"MFU = GFLOP/s / {peak_note}")
+    compute.print_table(rows, columns, peak_note, "params")
     compute.print_gemm_fractions(
         gemm_peak, [row for row in models if row["engine"].startswith("bert_tf")],
         compute.TRAIN_GEMM_FRACTION_TARGET, judged=args.dtype == "float32")
