@@ -22,15 +22,15 @@ to time the engines) or `--head finetuned` (`TaskModel.fit`, `FINETUNE`, cached 
 
 Engines, all at --batch_size (the `how` column says how each runs): `bert_tf[_int8]`,
 `bert_tf_unbucketed` (`TaskModel.predict`), `savedmodel[_bf16|_int8]` (`bert-predict`'s
-`Predictor`), `hf_pipeline` (`transformers.pipeline`). A timed call runs the whole set. Each engine's first (untimed) pass must agree with
-transformers' model called directly (label, or every word's first-piece tag) on >= 99%
-of the examples, rt probabilities within 1e-4; bf16 / int8 engines on >= 90% (a sanity
-bound); for them `= fp32` is the share of results equal to the float32 export's and
-`vs fp32` the speed against their float32 twin. `padding`: the share of padded token
-positions in the engine's batches. Targets (issue 16): bert_tf and savedmodel >= 2x the
-pipeline; the bf16 export >= 1.6x float32 with >= 99.5% of rt labels equal and conll F1
-within 0.3 points, on a CPU with native bf16; int8 is an export option only at >= 1.3x
-with <= 0.5 points lost.
+`Predictor`), `hf_pipeline` (`transformers.pipeline`). A timed call runs the whole set.
+Each engine's first (untimed) pass must agree with transformers' model called directly
+(label, or every word's first-piece tag) on >= 99% of the examples, rt probabilities
+within 1e-4; bf16 / int8 engines on >= 90% (a sanity bound); for them `= fp32` is the
+share of results equal to the float32 export's and `vs fp32` the speed against their
+float32 twin. `padding`: the share of padded token positions in the engine's batches.
+Targets (issue 16): bert_tf and savedmodel >= 2x the pipeline; the bf16 export >= 1.6x
+float32 with >= 99.5% of rt labels equal and conll F1 within 0.3 points, on a CPU with
+native bf16; int8 is an export option only at >= 1.3x with <= 0.5 points lost.
 """
 import argparse
 import json
@@ -94,7 +94,6 @@ def parse_args(argv=None):
     return args
 
 
-# --- data, shared by every child (pure Python) ---------------------------------------------
 def padding_fraction(lengths, order, batch_size):
     """Fraction of the token positions that are padding when the examples of `order`
     are batched `batch_size` at a time, each batch padded to its longest."""
@@ -152,9 +151,8 @@ def prepare(args):
     if "savedmodel_int8" in args.engine_list:
         quantized = quantized_int8(bert_tf.load(paths["task"]))
         # dtype=None: exported as it computes (int8), not rebuilt in float32.
-        exporter.export_module(exporter.serving_module(quantized.task, quantized.model,
-                                                       dtype=None),
-                               paths["exports"], EXPORTS["savedmodel_int8"])
+        module = exporter.serving_module(quantized.task, quantized.model, dtype=None)
+        exporter.export_module(module, paths["exports"], EXPORTS["savedmodel_int8"])
 
     reference = peers.transformers_reference(clf, paths["hf"], source, labels, texts, args)
     task = clf.task
@@ -180,10 +178,13 @@ def _task_model(args, source, labels, paths):
 
     import bert_tf
 
-    keras.utils.set_random_seed(args.seed)  # the random head, or fine-tuning's
-    clf = bert_tf.TaskModel.from_pretrained(source, task=TASKS[args.dataset], labels=labels,
-                                            max_seq_length=args.max_seq_length)
+    def from_minilm():
+        keras.utils.set_random_seed(args.seed)  # the random head, or fine-tuning's
+        return bert_tf.TaskModel.from_pretrained(source, task=TASKS[args.dataset],
+                                                 labels=labels, max_seq_length=args.max_seq_length)
+
     if args.head == "random":
+        clf = from_minilm()
         clf.head_description = f"random head (seed {args.seed})"
         return clf
     settings = _finetune_settings(args)
@@ -199,14 +200,14 @@ def _task_model(args, source, labels, paths):
             from bert_tf.data import corpora
             from bert_tf.data.conll import read_conll
             x, y = read_conll(corpora.conll2003_path("train"))[:settings["train_examples"]], None
+        clf = from_minilm()
         clf.fit(x, y, epochs=settings["epochs"], learning_rate=settings["learning_rate"],
                 batch_size=32, warmup_proportion=0.1, seed=args.seed, log_every_n_steps=20)
         clf.save(folder)
 
-    if not harness.build_once(paths["finetuned"], fine_tune):
-        description += f" (cached: {paths['finetuned']})"
-        clf = bert_tf.load(paths["finetuned"])
-    clf.head_description = description
+    cached = not harness.build_once(paths["finetuned"], fine_tune)
+    clf = bert_tf.load(paths["finetuned"])  # the same model, whether just built or cached
+    clf.head_description = description + (f" (cached: {paths['finetuned']})" if cached else "")
     return clf
 
 
