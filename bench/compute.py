@@ -54,8 +54,7 @@ GPU_PEAK_TFLOPS = {
 
 
 def add_device_args(parser, gemm_repeats=None):
-    """`--device cpu|gpu` and `--peak_tflops` (see `harness.start`, `peak_tflops`), and
-    `--gemm_repeats` when the benchmark has gemm engines (its default given)."""
+    """`--device`, `--peak_tflops` and (the default given) `--gemm_repeats`."""
     parser.add_argument("--device", default="cpu", choices=("cpu", "gpu"),
                         help="gpu: leave GPUs visible and look up the GPU's peak for MFU")
     parser.add_argument("--peak_tflops", type=float, default=None,
@@ -197,10 +196,8 @@ def gemm_shapes(batch_size, seq_length, hidden_size, intermediate_size):
 
 
 def serve_gemm(args, config, warmup, seed):
-    """Child of a `GEMM_ENGINES` engine (`harness.serve_reps`): `args.gemm_repeats`
-    matmuls per shape (`gemm_shapes` of `config` at `args.batch_size` x
-    `args.seq_length`) per timed call in the engine's dtype; its final info holds GFLOP/s
-    per shape and `gemm_peak_gflops`, the best shape's."""
+    """Child of a `GEMM_ENGINES` engine (see the module docstring); its final info holds
+    GFLOP/s per shape and `gemm_peak_gflops`, the best shape's."""
     import numpy as np
     import tensorflow as tf
 
@@ -328,8 +325,7 @@ def profile_ops(fn, steps):
 
 
 def profile_if_asked(args, fn):
-    """`profile_ops(fn, args.profile_steps)` for a bert_tf engine when --profile_steps is
-    set (after warm-up, before timing), else None."""
+    """`profile_ops(fn, args.profile_steps)` for a bert_tf engine, if asked, else None."""
     if args.profile_steps and args.engine.startswith("bert_tf"):
         return profile_ops(fn, args.profile_steps)
     return None
