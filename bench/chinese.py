@@ -57,10 +57,8 @@ def parse_args(argv=None):
     p.add_argument("--max_unique_chars", type=int, default=5000)
     p.add_argument("--seq_length", type=int, default=128)
     p.add_argument("--dupe_factor", type=int, default=2)
-    # The recipe of the README's run. Small batches for many updates: a model this size
-    # sits at the copy-plus-frequency plateau of the masked LM (accuracy ~0.15) for the
-    # first ~8,000 updates whatever the rate (2e-3 stayed there for 2,000 steps x 64; 4e-3
-    # did not get there), and only then learns context.
+    # The README's run: small batches for many updates, to get past the masked LM's
+    # copy-plus-frequency plateau (README, "Any language", has the runs behind it).
     p.add_argument("--pretrain_steps", type=int, default=20000)
     p.add_argument("--pretrain_batch_size", type=int, default=32)
     p.add_argument("--pretrain_learning_rate", type=float, default=1e-3)

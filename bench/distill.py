@@ -35,7 +35,7 @@ LABELS = ["fresh", "rotten"]
 RECIPE = os.path.join(machine.REPO_ROOT, "configs", "finetune", "rotten_tomatoes.json")
 TEACHER = "teacher"
 MODEL_NAME = "rt"
-DONE_FILE = "done.json"  # a cached model's results; written last
+DONE_FILE = "done.json"  # a cached model's training results
 TARGET_LAYERS, TARGET_SPEEDUP, TARGET_POINTS = 3, 1.8, 1.0
 
 
