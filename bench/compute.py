@@ -4,12 +4,15 @@ fp32 GEMM peak measured in the same run (the `gemm` / `gemm_bf16` engines), the 
 profiler's op table, and the random padded batch those benchmarks feed every engine.
 
 FLOPs are counted from the config and the batch shape (bench/gpu.md has the formulas and
-the MFU definition); a GEMM engine runs no model, only `tf.matmul`s at the encoder's three
-dense shapes with M = batch x seq_length rows, [M, H] x [H, H] (Q, K, V, attention
-output), [M, H] x [H, I] and [M, I] x [I, H] (feed-forward), `--gemm_repeats` of each
-back to back inside one `tf.function` per timed call, timed in the same rounds as the
-models: its GFLOP/s per shape is the median time per matmul, and the GEMM peak is the
-best shape's, i.e. what TF's own matmul reaches at these shapes under the same load.
+the MFU definition): `GFLOP/s` is (3 x for a train step) the forward matmul FLOPs per
+second; `%GEMM` divides it by the `gemm` row's fp32 peak (target >= 75% for bert_tf's
+float32 train steps); `MFU` appears with `--peak_tflops` or a known GPU (`--device gpu`).
+A GEMM engine runs no model, only `tf.matmul`s at the encoder's three dense shapes
+(M = batch x seq_length rows: [M, H] x [H, H], [M, H] x [H, I], [M, I] x [I, H]),
+`--gemm_repeats` of each back to back in one `tf.function` per timed call, in the same
+rounds as the models: the GEMM peak is the best shape's median GFLOP/s. `--profile_steps
+N` traces N steps of each bert_tf engine after warm-up (`profile_ops`) and prints its top
+op types, the matmuls' share and the forward / backward / optimizer split.
 """
 import os
 import statistics
@@ -51,8 +54,7 @@ GPU_PEAK_TFLOPS = {
 
 
 def add_device_args(parser, gemm_repeats=None):
-    """`--device cpu|gpu` and `--peak_tflops` (see `harness.start`, `peak_tflops`), and
-    `--gemm_repeats` when the benchmark has gemm engines (its default given)."""
+    """`--device`, `--peak_tflops` and (the default given) `--gemm_repeats`."""
     parser.add_argument("--device", default="cpu", choices=("cpu", "gpu"),
                         help="gpu: leave GPUs visible and look up the GPU's peak for MFU")
     parser.add_argument("--peak_tflops", type=float, default=None,
@@ -149,13 +151,15 @@ def add_flops(rows, flops_per_call, args, device_name, math_of):
     return gemm_peak, ", ".join(sorted(notes))
 
 
-def with_mfu(columns, note, before):
-    """`columns` with an MFU column inserted before the column keyed `before`, when any
-    row has a peak (`note` from `add_flops`)."""
-    if not note:
-        return columns
-    at = next(i for i, column in enumerate(columns) if column[0] == before)
-    return columns[:at] + [("mfu", "MFU", "{:.1%}")] + columns[at:]
+def print_table(rows, columns, note, before):
+    """Prints the table; when any row has a peak (`note` from `add_flops`), with an MFU
+    column before the column keyed `before`, and the peaks it is against."""
+    if note:
+        at = next(i for i, column in enumerate(columns) if column[0] == before)
+        columns = columns[:at] + [("mfu", "MFU", "{:.1%}")] + columns[at:]
+    print(harness.format_table(rows, columns))
+    if note:
+        print(f"MFU against {note}")
 
 
 def print_gemm_fractions(gemm_peak, rows, target, judged=True):
@@ -192,10 +196,8 @@ def gemm_shapes(batch_size, seq_length, hidden_size, intermediate_size):
 
 
 def serve_gemm(args, config, warmup, seed):
-    """Child of a `GEMM_ENGINES` engine (`harness.serve_reps`): `args.gemm_repeats`
-    matmuls per shape (`gemm_shapes` of `config` at `args.batch_size` x
-    `args.seq_length`) per timed call in the engine's dtype; its final info holds GFLOP/s
-    per shape and `gemm_peak_gflops`, the best shape's."""
+    """Child of a `GEMM_ENGINES` engine (see the module docstring); its final info holds
+    GFLOP/s per shape and `gemm_peak_gflops`, the best shape's."""
     import numpy as np
     import tensorflow as tf
 
@@ -323,8 +325,7 @@ def profile_ops(fn, steps):
 
 
 def profile_if_asked(args, fn):
-    """`profile_ops(fn, args.profile_steps)` for a bert_tf engine when --profile_steps is
-    set (after warm-up, before timing), else None."""
+    """`profile_ops(fn, args.profile_steps)` for a bert_tf engine, if asked, else None."""
     if args.profile_steps and args.engine.startswith("bert_tf"):
         return profile_ops(fn, args.profile_steps)
     return None

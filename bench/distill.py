@@ -2,42 +2,29 @@
 fine-tuned on Rotten Tomatoes; test accuracy and end-to-end speed of each export against
 the teacher's, in one run.
 
-    . .venv/bin/activate
     python -m bench.distill                          # full data: about 40 min on 2 cores
     python -m bench.distill --student_layers 3 --epochs 2
-    python -m bench.distill --max_train_examples 256 --max_eval_examples 128 \\
+    python -m bench.distill --max_train_examples 256 --max_eval_examples 128 \
         --teacher_epochs 1 --epochs 1 --reps 1 --warmup 0      # a quick look
 
-Teacher: `bert_tf.TextClassifier.from_pretrained(bert_tf.data.corpora.minilm_path(),
-labels=["fresh", "rotten"])` (6 layers x 384) fine-tuned on the Rotten Tomatoes train split
-(`bert_tf.data.corpora.rotten_tomatoes`) with configs/finetune/rotten_tomatoes.json (2 epochs,
-batch 32, learning rate 5e-5, max_seq_length 64; each overridden by its --teacher_ flag),
-its best epoch on the validation split kept. It is cached in --workdir under a key of its
-settings, so a rerun (e.g. other students) starts from it; so is each student.
+Teacher: `TextClassifier.from_pretrained(minilm_path(), labels=["fresh", "rotten"])` (6
+layers x 384) fine-tuned on the train split with configs/finetune/rotten_tomatoes.json
+(each setting overridden by its --teacher_ flag), its best validation epoch kept.
+Students: `teacher.distill(..., student_layers=k)` for each k of --student_layers: the
+teacher's embeddings, pooler, head and k of its layers spread evenly up to the top one,
+trained on the teacher's soft targets at --temperature and the labels (--alpha,
+--hidden_weight; `bert_tf.train.distillation`) with the teacher's recipe except --epochs
+and --learning_rate. Each model trains in a child of its own, is exported
+(`TaskModel.export`) and cached in --workdir by its settings, so a rerun only times.
 
-Students: `teacher.distill(train, validation_data=validation, student_layers=k, ...)`
-for each k of --student_layers: the teacher's embeddings, pooler, head and k of its
-layers spread evenly up to the top one (k=1: layer 5; 2: 2, 5; 3: 1, 3, 5; 4: 0, 2, 3, 5;
-0-based), trained on the teacher's soft targets at --temperature and the labels
-(--alpha, --hidden_weight; `bert_tf.train.distillation`), with the teacher's recipe
-except --epochs and --learning_rate; best epoch on the validation split kept. Each model
-trains in a child process of its own and is exported for TF Serving (`TaskModel.export`).
-
-Measured for the teacher and every student, each in a child process (bench/harness.py),
-timing interleaved across them: test accuracy of the export (its `serving_default`
-labels on the test split, the first --max_eval_examples if given) and end-to-end
-throughput, raw text in and labels out, through the exported SavedModel with
-`bert-predict`'s `Predictor` (length-sorted batches of --batch_size, tokenization in the
-graph): --warmup untimed passes after the one that scores accuracy, then --reps timed
-passes over the whole test set; min/median/max examples/s, the ratio of medians to the
-teacher's, and the accuracy difference in points. Target (issue 16): the 3-layer student
->= 1.8x the teacher's speed with test accuracy within 1.0 point.
+Timed (interleaved) for each export: raw test text in, labels out through `bert-predict`'s
+`Predictor` (length-sorted batches of --batch_size); the untimed first pass scores test
+accuracy. Target (issue 16): the 3-layer student >= 1.8x the teacher's speed with test
+accuracy within 1.0 point.
 """
 import argparse
-import hashlib
 import json
 import os
-import shutil
 import tempfile
 import time
 
@@ -48,14 +35,14 @@ LABELS = ["fresh", "rotten"]
 RECIPE = os.path.join(machine.REPO_ROOT, "configs", "finetune", "rotten_tomatoes.json")
 TEACHER = "teacher"
 MODEL_NAME = "rt"
-DONE_FILE = "done.json"  # a cached model's results; written last
+DONE_FILE = "done.json"  # a cached model's training results
 TARGET_LAYERS, TARGET_SPEEDUP, TARGET_POINTS = 3, 1.8, 1.0
 
 
 def parse_args(argv=None):
     with open(RECIPE, encoding="utf-8") as f:
         recipe = json.load(f)
-    p = harness.parser(__doc__)
+    p = harness.parser(__doc__, reps=5, warmup=1, batch_size=32, seed=42)
     p.add_argument("--student_layers", default="1,2,3,4",
                    help="comma-separated student sizes, in layers (1-5)")
     p.add_argument("--teacher_epochs", type=int, default=recipe["epochs"])
@@ -72,21 +59,15 @@ def parse_args(argv=None):
                    help="the first N training snippets (0: all)")
     p.add_argument("--max_eval_examples", type=int, default=0,
                    help="the first N validation and test snippets (0: all)")
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--batch_size", type=int, default=32, help="prediction batch size")
-    p.add_argument("--reps", type=int, default=5, help="timed passes per model")
-    p.add_argument("--warmup", type=int, default=1,
-                   help="untimed passes per model after the scored one")
     p.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(),
                                                      "bert_tf_bench_distill"),
                    help="where the teacher and students are cached between runs")
     p.add_argument("--fresh", action="store_true", help="retrain even if cached")
     # Internal: the student a child trains.
     p.add_argument("--layers", type=int, default=None, help=argparse.SUPPRESS)
-    args = harness.parse(p, argv, nonnegative=("warmup", "max_train_examples",
-                                                "max_eval_examples"), positive=(
-        "teacher_epochs", "epochs", "train_batch_size", "max_seq_length", "batch_size", "reps",
-        "threads"))
+    args = harness.parse(p, argv, nonnegative=("max_train_examples", "max_eval_examples"),
+                         positive=("teacher_epochs", "epochs", "train_batch_size",
+                                   "max_seq_length"))
     try:
         args.layer_list = sorted({int(k) for k in args.student_layers.split(",") if k.strip()})
     except ValueError:
@@ -114,11 +95,10 @@ def student_settings(args, layers):
 
 def model_folder(args, name):
     """The cache folder of the teacher (name TEACHER) or a student ("student_K"), keyed
-    by its settings."""
+    by its settings (`harness.cache_folder`), and those settings."""
     settings = (teacher_settings(args) if name == TEACHER
                 else student_settings(args, int(name.split("_")[1])))
-    key = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
-    return os.path.join(args.workdir, f"{name}-{key}"), settings
+    return harness.cache_folder(args.workdir, name, settings), settings
 
 
 def paths(folder):
@@ -127,56 +107,52 @@ def paths(folder):
             "done": os.path.join(folder, DONE_FILE)}
 
 
-def split(name, limit):
-    """(texts, labels) of a Rotten Tomatoes split, the first `limit` (0: all)."""
-    from bert_tf.data import corpora
-    rows = corpora.rotten_tomatoes(name)
-    rows = rows[:limit] if limit else rows
-    return [text for text, _ in rows], [label for _, label in rows]
-
-
 # --- children: training -------------------------------------------------------------------
 def train_model(args):
     """Child: fine-tunes the teacher (--engine=prepare) or distils student --layers,
-    saves and exports it, writes its done file."""
+    saves and exports it with its results (`harness.build_once`)."""
     machine.set_threads(args.threads, tf=True)
     import bert_tf
     from bert_tf.model.encoder import find_encoder
 
     name = TEACHER if args.engine == "prepare" else f"student_{args.layers}"
     folder, settings = model_folder(args, name)
-    where = paths(folder)
-    shutil.rmtree(folder, ignore_errors=True)  # a run killed half-way left nothing usable
-    train = split("train", args.max_train_examples)
-    validation = split("validation", args.max_eval_examples)
+    train = peers.load_split("rt", "train", args.max_train_examples)
+    validation = peers.load_split("rt", "validation", args.max_eval_examples)
     config = bert_tf.TrainingConfig(**{
         key: args.recipe[key] for key in ("optimizer", "warmup_proportion", "weight_decay",
                                           "eval_batch_size")},
         batch_size=args.train_batch_size, seed=args.seed, keep_checkpoints=0,
         log_every_n_steps=50)
-    start = time.perf_counter()
-    if name == TEACHER:
-        model = bert_tf.TextClassifier.from_pretrained(
-            bert_tf.data.corpora.minilm_path(), labels=LABELS, max_seq_length=args.max_seq_length,
-            config=config.replace(epochs=args.teacher_epochs,
-                                  learning_rate=args.teacher_learning_rate))
-        model.fit(*train, validation_data=validation)
-    else:
-        teacher = bert_tf.load(paths(model_folder(args, TEACHER)[0])["task"], config=config)
-        model = teacher.distill(*train, validation_data=validation,
-                                student_layers=args.layers, temperature=args.temperature,
-                                alpha=args.alpha, hidden_weight=args.hidden_weight,
-                                epochs=args.epochs, learning_rate=args.learning_rate)
-    seconds = time.perf_counter() - start
-    model.save(where["task"], extra_config={"bench_settings": settings})
-    model.export(where["exports"], MODEL_NAME)
-    result = {"model": name, "train_seconds": seconds, "train_examples": len(train[0]),
-              "layers": find_encoder(model.model).bert_config.num_hidden_layers,
-              "validation_accuracy": model.evaluate(*validation)["accuracy"],
-              "test_examples": len(split("test", args.max_eval_examples)[0])}
-    with open(where["done"], "w", encoding="utf-8") as f:
-        json.dump(result, f)
-    harness.emit_result(result)
+
+    def build(partial):
+        start = time.perf_counter()
+        if name == TEACHER:
+            model = bert_tf.TextClassifier.from_pretrained(
+                bert_tf.data.corpora.minilm_path(), labels=LABELS,
+                max_seq_length=args.max_seq_length, config=config.replace(
+                    epochs=args.teacher_epochs, learning_rate=args.teacher_learning_rate))
+            model.fit(*train, validation_data=validation)
+        else:
+            teacher = bert_tf.load(paths(model_folder(args, TEACHER)[0])["task"], config=config)
+            model = teacher.distill(*train, validation_data=validation,
+                                    student_layers=args.layers, temperature=args.temperature,
+                                    alpha=args.alpha, hidden_weight=args.hidden_weight,
+                                    epochs=args.epochs, learning_rate=args.learning_rate)
+        seconds = time.perf_counter() - start
+        model.save(paths(partial)["task"], extra_config={"bench_settings": settings})
+        model.export(paths(partial)["exports"], MODEL_NAME)
+        result = {"model": name, "train_seconds": seconds, "train_examples": len(train[0]),
+                  "layers": find_encoder(model.model).bert_config.num_hidden_layers,
+                  "validation_accuracy": model.evaluate(*validation)["accuracy"],
+                  "test_examples": len(peers.load_split("rt", "test",
+                                                        args.max_eval_examples)[0])}
+        with open(paths(partial)["done"], "w", encoding="utf-8") as f:
+            json.dump(result, f)
+
+    harness.build_once(folder, build, fresh=True)  # the parent asks only when needed
+    with open(paths(folder)["done"], encoding="utf-8") as f:
+        harness.emit_result(json.load(f))
 
 
 # --- children: timing ---------------------------------------------------------------------
@@ -184,15 +160,15 @@ def time_model(args):
     """Child: one export, raw test text in, labels out; scores accuracy, then serves
     timed passes."""
     machine.set_threads(args.threads, tf=True)
-    texts, labels = split("test", args.max_eval_examples)
+    texts, labels = peers.load_split("rt", "test", args.max_eval_examples)
     folder, _ = model_folder(args, args.engine)
     with open(paths(folder)["done"], encoding="utf-8") as f:
         trained = json.load(f)
     run, _, detail = peers.savedmodel_runner(paths(folder)["saved_model"], {"text": texts},
                                               args.batch_size)
     harness.reset_peak_rss()  # the passes' memory, not the loading's
-    predicted = [row["label"].decode() for row in run()]
-    accuracy = sum(p == t for p, t in zip(predicted, labels)) / len(labels)
+    predicted = peers.export_results(run(), texts, tagged=False)
+    accuracy = sum(p["label"] == t for p, t in zip(predicted, labels)) / len(labels)
     for _ in range(args.warmup):
         run()
     harness.serve_reps(run, {"layers": trained["layers"], "accuracy": accuracy,
@@ -210,30 +186,26 @@ def run_child(args):
 def main(args):
     env, _ = harness.start("bert_tf distillation: students of all-MiniLM-L6-v2 fine-tuned on "
                            "Rotten Tomatoes, accuracy and export speed (CPU)", PACKAGES, args)
-    passthrough = harness.passthrough(args)
     names = [TEACHER] + [f"student_{k}" for k in args.layer_list]
     for name in names:
         folder, _ = model_folder(args, name)
-        if os.path.exists(paths(folder)["done"]) and not args.fresh:
+        if os.path.isdir(folder) and not args.fresh:
             print(f"[{name}] cached in {folder}", flush=True)
             continue
         print(f"[{name}] training ({'fine-tuning' if name == TEACHER else 'distilling'}) "
               "...", flush=True)
-        engine = (["--engine=prepare"] if name == TEACHER
-                  else ["--engine=student", f"--layers={name.split('_')[1]}"])
-        result = harness.run_child(harness.bench_argv("distill", *engine, *passthrough),
-                                  env=env, name=name)
+        result = harness.run_child(harness.child_argv(
+            "distill", args, *(["prepare"] if name == TEACHER
+                               else ["student", f"--layers={name.split('_')[1]}"])),
+            env=env, name=name)
         print(f"[{name}] {result['train_examples']} examples, "
               f"{result['train_seconds']:.0f} s, validation accuracy "
               f"{result['validation_accuracy']:.4f}", flush=True)
     with open(paths(model_folder(args, TEACHER)[0])["done"], encoding="utf-8") as f:
         examples = json.load(f)["test_examples"]  # (the parent imports no TensorFlow)
-    rows = harness.interleave(
-        lambda name: harness.bench_argv("distill", f"--engine={name}", *passthrough), names,
-        args.reps, examples, env, prefix="[timing] ")
-    status = report(rows, examples)
-    print("\n" + machine.load_after_run_line())
-    return status
+    rows = harness.interleave(lambda name: harness.child_argv("distill", args, name), names,
+                              args.reps, examples, env, prefix="[timing] ")
+    return report(rows, examples)
 
 
 def report(rows, examples):

@@ -3,7 +3,6 @@ length bucketing, in-process and through its exported SavedModel, vs the Hugging
 transformers PyTorch pipeline with the same weights, in one run; and the same fine-tuned
 model's bfloat16 and int8 exports against its float32 one.
 
-    . .venv/bin/activate
     python -m bench.e2e                                     # both full test sets
     python -m bench.e2e --datasets rt --max_examples 300 --reps 3   # a quick look
     # bf16 and int8 vs float32 (issue 16): fine-tuned heads, cached in --workdir
@@ -18,32 +17,26 @@ and probabilities per snippet; quality: accuracy); `conll`, CoNLL-2003 sentences
 joined by spaces (a tag per word; quality: entity F1). Model: all-MiniLM-L6-v2 with a
 classification / NER head (`TaskModel.from_pretrained`): `--head random` (seeded; enough
 to time the engines) or `--head finetuned` (`TaskModel.fit`, `FINETUNE`, cached in
---workdir/finetuned/), saved, exported (float32; bfloat16; the `model.quantize("int8")`
-model as it is) and copied into transformers (bench/peers.py) by the `prepare` child.
+--workdir/finetuned/ by its settings), exported in float32, bfloat16 and as the
+`model.quantize("int8")` model, and copied into transformers (bench/peers.py).
 
-Engines, one child each, all at --batch_size: `bert_tf` (`bert_tf.load(task).predict`,
-length-bucketed, in-graph tokenizer), `bert_tf_unbucketed` (`bucket_by_length=False`),
-`bert_tf_int8` (after `model.quantize("int8")`), `savedmodel[_bf16|_int8]` (each export
-through `bert-predict`'s `Predictor`, length-sorted batches), `hf_pipeline`
-(`transformers.pipeline`, CPU torch, batches in input order).
-
-A timed call runs the whole dataset. Each engine's first (untimed) pass must agree with
-transformers' model called directly (label, or every word's first-piece tag) on >= 99%
-of the examples, rt probabilities within 1e-4; bf16 / int8 engines on >= 90% (a sanity
-bound); for them `= fp32` is the share of results equal to the float32 export's and
-`vs fp32` the speed against their float32 twin. `padding`: the share of padded token
-positions in the engine's batches. Targets (issue 16): bert_tf and savedmodel >= 2x the
-pipeline; the bf16 export >= 1.6x float32 with >= 99.5% of rt labels equal and conll F1
-within 0.3 points, on a CPU with native bf16; int8 is an export option only at >= 1.3x
-with <= 0.5 points lost.
+Engines, all at --batch_size (the `how` column says how each runs): `bert_tf[_int8]`,
+`bert_tf_unbucketed` (`TaskModel.predict`), `savedmodel[_bf16|_int8]` (`bert-predict`'s
+`Predictor`), `hf_pipeline` (`transformers.pipeline`). A timed call runs the whole set.
+Each engine's first (untimed) pass must agree with transformers' model called directly
+(label, or every word's first-piece tag) on >= 99% of the examples, rt probabilities
+within 1e-4; bf16 / int8 engines on >= 90% (a sanity bound); for them `= fp32` is the
+share of results equal to the float32 export's and `vs fp32` the speed against their
+float32 twin. `padding`: the share of padded token positions in the engine's batches.
+Targets (issue 16): bert_tf and savedmodel >= 2x the pipeline; the bf16 export >= 1.6x
+float32 with >= 99.5% of rt labels equal and conll F1 within 0.3 points, on a CPU with
+native bf16; int8 is an export option only at >= 1.3x with <= 0.5 points lost.
 """
 import argparse
-import contextlib
 import json
 import os
 import shutil
 import statistics
-import tempfile
 
 from bench import harness, machine, peers
 
@@ -77,56 +70,28 @@ INT8_SPEEDUP, INT8_ACCURACY_POINTS = 1.3, 0.5
 
 
 def parse_args(argv=None):
-    p = harness.parser(__doc__, ENGINES, DEFAULT_ENGINES)
+    p = harness.parser(__doc__, ENGINES, DEFAULT_ENGINES, reps=5, warmup=1, batch_size=32,
+                       seed=0)
     p.add_argument("--datasets", default=",".join(DATASETS),
                    help=f"comma-separated subset of {','.join(DATASETS)}")
-    p.add_argument("--batch_size", type=int, default=32)
     p.add_argument("--max_seq_length", type=int, default=128)
     p.add_argument("--max_examples", type=int, default=0,
                    help="the first N examples of each test set (0: all)")
-    p.add_argument("--reps", type=int, default=5, help="timed passes per engine")
-    p.add_argument("--warmup", type=int, default=1,
-                   help="untimed passes per engine after the checked one")
-    p.add_argument("--seed", type=int, default=0,
-                   help="seed of the random head, and of fine-tuning")
     p.add_argument("--head", default="random", choices=("random", "finetuned"),
-                   help="random: MiniLM + a random head; finetuned: fine-tuned briefly "
-                        "(see FINETUNE), cached in --workdir")
-    p.add_argument("--train_examples", type=int, default=None,
-                   help="--head finetuned: the first N training examples (default: "
-                        "FINETUNE's per dataset)")
-    p.add_argument("--epochs", type=int, default=None, help="--head finetuned: epochs")
-    p.add_argument("--learning_rate", type=float, default=None,
-                   help="--head finetuned: peak learning rate")
+                   help="random: MiniLM + a random head (--seed); finetuned: fine-tuned "
+                        "briefly (see FINETUNE), cached in --workdir")
+    for name, kind in (("train_examples", int), ("epochs", int), ("learning_rate", float)):
+        p.add_argument(f"--{name}", type=kind, help=f"--head finetuned: {name} (default: "
+                       "FINETUNE's for the dataset)")
     p.add_argument("--workdir", default="",
                    help="folder for the models and exports (run_<dataset>/, replaced by "
                         "each run) and the fine-tuned models (finetuned/, kept across "
                         "runs); default: a temporary folder, removed after")
     p.add_argument("--dataset", default=None, help=argparse.SUPPRESS)  # a child's
-    args = harness.parse(p, argv, engines=ENGINES, nonnegative=("warmup", "max_examples"),
-                         positive=("batch_size", "max_seq_length", "reps", "threads",
-                                   "train_examples", "epochs"))
-    args.dataset_list = [d for d in DATASETS if d in args.datasets.split(",")]
-    if set(args.datasets.split(",")) - set(DATASETS) or not args.dataset_list:
-        p.error(f"--datasets must name some of {DATASETS}, got {args.datasets!r}")
+    args = harness.parse(p, argv, nonnegative=("max_examples",), positive=(
+        "max_seq_length", "train_examples", "epochs"))
+    args.dataset_list = harness.parse_engines(p, args.datasets, DATASETS, "datasets")
     return args
-
-
-# --- data, shared by every child (pure Python) ---------------------------------------------
-def load_split(dataset, split, max_examples):
-    """(raw input strings, gold labels) of a split, in file order: rt's label per snippet,
-    conll's tags per sentence (its words are the text's space-separated tokens)."""
-    from bert_tf.data import corpora
-    if dataset == "rt":
-        pairs = corpora.rotten_tomatoes(split)
-        texts, gold = [text for text, _ in pairs], [label for _, label in pairs]
-    else:
-        from bert_tf.data.conll import read_conll
-        sentences = read_conll(corpora.conll2003_path(split))
-        texts, gold = [" ".join(s.tokens) for s in sentences], [list(s.tags) for s in sentences]
-    if max_examples:
-        texts, gold = texts[:max_examples], gold[:max_examples]
-    return texts, gold
 
 
 def padding_fraction(lengths, order, batch_size):
@@ -141,17 +106,17 @@ def padding_fraction(lengths, order, batch_size):
 
 
 def _paths(args):
-    # This run's models and exports; prepare replaces the folder.
+    """This run's models and exports (prepare replaces the folder), and the fine-tuned
+    model's cache folder."""
     folder = os.path.join(args.workdir, f"run_{args.dataset}")
-    finetune = _finetune_settings(args)
     return {"folder": folder, "task": os.path.join(folder, "task"),
             "exports": os.path.join(folder, "exports"),
             **{engine: os.path.join(folder, "exports", name, "1")
                for engine, name in EXPORTS.items()},
             "hf": os.path.join(folder, "hf"), "data": os.path.join(folder, "data.json"),
-            "finetuned": os.path.join(args.workdir, "finetuned", args.dataset + "-" + "-".join(
-                f"{k}{v}" for k, v in sorted({**finetune, "seed": args.seed,
-                                              "len": args.max_seq_length}.items())))}
+            "finetuned": harness.cache_folder(
+                os.path.join(args.workdir, "finetuned"), args.dataset,
+                {**_finetune_settings(args), "seed": args.seed, "len": args.max_seq_length})}
 
 
 def _finetune_settings(args):
@@ -175,7 +140,7 @@ def prepare(args):
     paths = _paths(args)
     shutil.rmtree(paths["folder"], ignore_errors=True)  # exports start at version 1
     source = corpora.minilm_path()
-    texts, gold = load_split(args.dataset, "test", args.max_examples)
+    texts, gold = peers.load_split(args.dataset, "test", args.max_examples)
     labels = RT_LABELS if args.dataset == "rt" else label_vocabulary(
         read_conll(corpora.conll2003_path("train")) + read_conll(corpora.conll2003_path("test")))
     clf = _task_model(args, source, labels, paths)
@@ -186,9 +151,8 @@ def prepare(args):
     if "savedmodel_int8" in args.engine_list:
         quantized = quantized_int8(bert_tf.load(paths["task"]))
         # dtype=None: exported as it computes (int8), not rebuilt in float32.
-        exporter.export_module(exporter.serving_module(quantized.task, quantized.model,
-                                                       dtype=None),
-                               paths["exports"], EXPORTS["savedmodel_int8"])
+        module = exporter.serving_module(quantized.task, quantized.model, dtype=None)
+        exporter.export_module(module, paths["exports"], EXPORTS["savedmodel_int8"])
 
     reference = peers.transformers_reference(clf, paths["hf"], source, labels, texts, args)
     task = clf.task
@@ -208,42 +172,42 @@ def prepare(args):
 
 def _task_model(args, source, labels, paths):
     """The TaskModel to benchmark, with `head_description` set: MiniLM with a random head
-    (--head random), or fine-tuned on the training split's first examples, loaded from
-    --workdir/finetuned when an earlier run with the same settings saved it there."""
+    (--head random), or fine-tuned on the training split's first examples once per
+    settings (`harness.build_once` in --workdir/finetuned)."""
     import keras
 
     import bert_tf
 
-    task = TASKS[args.dataset]
-    keras.utils.set_random_seed(args.seed)  # the random head, or fine-tuning's
+    def from_minilm():
+        keras.utils.set_random_seed(args.seed)  # the random head, or fine-tuning's
+        return bert_tf.TaskModel.from_pretrained(source, task=TASKS[args.dataset],
+                                                 labels=labels, max_seq_length=args.max_seq_length)
+
     if args.head == "random":
-        clf = bert_tf.TaskModel.from_pretrained(source, task=task, labels=labels,
-                                                max_seq_length=args.max_seq_length)
+        clf = from_minilm()
         clf.head_description = f"random head (seed {args.seed})"
         return clf
     settings = _finetune_settings(args)
     description = (f"fine-tuned: {settings['epochs']} epoch(s) on the first "
                    f"{settings['train_examples']} training examples, learning rate "
                    f"{settings['learning_rate']:g}")
-    folder = paths["finetuned"]
-    if os.path.isdir(folder):
-        clf = bert_tf.load(folder)
-        clf.head_description = description + f" (cached: {folder})"
-        return clf
-    print(f"fine-tuning ({description}) ...", flush=True)
-    if args.dataset == "rt":  # texts and labels
-        x, y = load_split(args.dataset, "train", settings["train_examples"])
-    else:  # the task's examples (words and tags)
-        from bert_tf.data import corpora
-        from bert_tf.data.conll import read_conll
-        x, y = read_conll(corpora.conll2003_path("train"))[:settings["train_examples"]], None
-    clf = bert_tf.TaskModel.from_pretrained(source, task=task, labels=labels,
-                                            max_seq_length=args.max_seq_length)
-    clf.fit(x, y, epochs=settings["epochs"], learning_rate=settings["learning_rate"],
-            batch_size=32, warmup_proportion=0.1, seed=args.seed, log_every_n_steps=20)
-    clf.save(folder + ".partial", overwrite=True)
-    os.replace(folder + ".partial", folder)  # a killed run leaves no half-saved model
-    clf.head_description = description
+
+    def fine_tune(folder):
+        print(f"fine-tuning ({description}) ...", flush=True)
+        if args.dataset == "rt":  # texts and labels
+            x, y = peers.load_split(args.dataset, "train", settings["train_examples"])
+        else:  # the task's examples (words and tags)
+            from bert_tf.data import corpora
+            from bert_tf.data.conll import read_conll
+            x, y = read_conll(corpora.conll2003_path("train"))[:settings["train_examples"]], None
+        clf = from_minilm()
+        clf.fit(x, y, epochs=settings["epochs"], learning_rate=settings["learning_rate"],
+                batch_size=32, warmup_proportion=0.1, seed=args.seed, log_every_n_steps=20)
+        clf.save(folder)
+
+    cached = not harness.build_once(paths["finetuned"], fine_tune)
+    clf = bert_tf.load(paths["finetuned"])  # the same model, whether just built or cached
+    clf.head_description = description + (f" (cached: {paths['finetuned']})" if cached else "")
     return clf
 
 
@@ -295,27 +259,8 @@ def _savedmodel_engine(args, data, engine):
     that `engine` ("savedmodel", "savedmodel_bf16", ...) runs."""
     run, order, detail = peers.savedmodel_runner(_paths(args)[engine],
                                                   {"text": data["texts"]}, args.batch_size)
-
-    def results(rows):
-        if args.dataset == "rt":
-            return [{"label": row["label"].decode(), "probabilities": row["probabilities"].tolist()}
-                    for row in rows]
-        return [[tag.decode() for tag in row["tags"][:len(text.split(" "))]]
-                for row, text in zip(rows, data["texts"])]
-
-    return run, results, order, detail
-
-
-def agreement(args, got, reference):
-    """{agreement: fraction of examples whose label / every word tag equals the
-    reference's, max_prob_diff (rt)}."""
-    if args.dataset == "rt":
-        same = [g["label"] == r["label"] for g, r in zip(got, reference)]
-        diff = max(abs(a - b) for g, r in zip(got, reference)
-                   for a, b in zip(g["probabilities"], r["probabilities"]))
-        return {"agreement": sum(same) / len(same), "max_prob_diff": diff}
-    same = [g == r for g, r in zip(got, reference)]
-    return {"agreement": sum(same) / len(same), "max_prob_diff": None}
+    return (run, lambda rows: peers.export_results(rows, data["texts"], args.dataset != "rt"),
+            order, detail)
 
 
 def quality(args, got, gold):
@@ -344,10 +289,7 @@ def run_engine(args):
 
     harness.reset_peak_rss()  # the timed passes' memory, not the model loading's
     got = results(run())
-    if len(got) != len(data["reference"]):
-        raise SystemExit(f"{args.engine}: {len(got)} results for {len(data['reference'])} "
-                         "examples")
-    check = agreement(args, got, data["reference"])
+    check = peers.agreement(got, data["reference"], args.dataset != "rt")
     print(f"{args.dataset}/{args.engine}: agreement with transformers' model "
           f"{check['agreement']:.4f}" + (f", max |probability diff| {check['max_prob_diff']:.1e}"
                                         if check["max_prob_diff"] is not None else ""),
@@ -361,7 +303,8 @@ def run_engine(args):
             "quality": quality(args, got, data["gold"]),
             "padding": padding_fraction(data["lengths"], order, args.batch_size)}
     if "fp32" in data:
-        info["fp32_agreement"] = agreement(args, got, data["fp32"])["agreement"]
+        info["fp32_agreement"] = peers.agreement(got, data["fp32"],
+                                                 args.dataset != "rt")["agreement"]
     for _ in range(args.warmup):
         run()
     harness.serve_reps(run, info)
@@ -377,14 +320,11 @@ def main(args):
           f"({' / '.join(machine.hardware.BF16_CPU_FLAGS)}"
           f"{'' if native is not None else ': flags unreadable'})")
     status = 0
-    with contextlib.ExitStack() as stack:
-        workdir = args.workdir or stack.enter_context(
-            tempfile.TemporaryDirectory(prefix="bench_e2e_"))
-        os.makedirs(workdir, exist_ok=True)
+    with harness.workdir(args.workdir, "e2e") as workdir:
         for dataset in args.dataset_list:
             def argv(engine, dataset=dataset):
-                return harness.bench_argv("e2e", f"--engine={engine}", *harness.passthrough(
-                    args), f"--dataset={dataset}", f"--workdir={workdir}")
+                return harness.child_argv("e2e", args, engine, f"--dataset={dataset}",
+                                          f"--workdir={workdir}")
 
             print(f"\n[{dataset}] saving the model, exporting it, computing the reference ...",
                   flush=True)
@@ -395,7 +335,6 @@ def main(args):
             rows = harness.interleave(argv, args.engine_list, args.reps, prepared["examples"],
                                       env, prefix=f"[{dataset}] ")
             status |= report(dataset, rows, native)
-    print("\n" + machine.load_after_run_line())
     return status
 
 
@@ -414,56 +353,36 @@ def report(dataset, rows, native_bf16=None):
           + ("labels" if dataset == "rt" else "sentences with every tag") + " equal to the "
           "float32 export's)")
     print(harness.format_table(rows, [
-        ("engine", "engine", "{}"),
-        ("dtype", "dtype", "{}"),
-        *harness.rate_columns("ex", "{:.1f}"),
-        ("ratio", "vs pipeline", "{:.2f}x"),
-        ("vs_fp32", "vs fp32", "{:.2f}x"),
-        ("quality", "quality", "{:.4f}"),
-        ("fp32_agreement", "= fp32", "{:.2%}"),
-        ("padding", "padding", "{:.1%}"),
-        ("agreement", "agree", "{:.4f}"),
-        ("cpu_sec_median", "CPU s/pass", "{:.1f}"),
-        ("peak_rss_mib", "peak RSS MiB", "{:.0f}"),
-        ("hwm_mib", "RSS HWM timed MiB", "{:.0f}"),
-        ("detail", "how", "{}"),
-    ]))
-    missed = 0
-    if peer:
-        for name in ("bert_tf", "savedmodel"):
-            if name in by_engine:
-                ratio = by_engine[name]["ratio"]
-                met = ratio >= 2.0
-                missed |= not met
-                print(f"  {name} / hf_pipeline: {ratio:.2f}x (target >= 2x: "
-                      f"{'met' if met else 'NOT met'})")
-    if "bert_tf" in by_engine and "bert_tf_unbucketed" in by_engine:
-        bucketed, plain = by_engine["bert_tf"], by_engine["bert_tf_unbucketed"]
-        print(f"  bucketing: {bucketed['per_sec_median'] / plain['per_sec_median']:.2f}x "
-              f"bert_tf_unbucketed; padding {plain['padding']:.1%} -> "
-              f"{bucketed['padding']:.1%}")
+        ("engine", "engine", "{}"), ("dtype", "dtype", "{}"),
+        *harness.rate_columns("ex", "{:.1f}"), ("ratio", "vs pipeline", "{:.2f}x"),
+        ("vs_fp32", "vs fp32", "{:.2f}x"), ("quality", "quality", "{:.4f}"),
+        ("fp32_agreement", "= fp32", "{:.2%}"), ("padding", "padding", "{:.1%}"),
+        ("agreement", "agree", "{:.4f}"), ("cpu_sec_median", "CPU s/pass", "{:.1f}"),
+        *harness.MEMORY_COLUMNS, ("detail", "how", "{}")]))
+    ratios = harness.print_ratios(f"[{dataset}] ratios of median examples/s:", rows, [
+        ("bert_tf", PEER), ("savedmodel", PEER)], target=2.0, width=10)
+    missed = any(ratio < 2.0 for ratio in ratios.values())
+    if "bert_tf_unbucketed" in by_engine:
+        harness.print_ratios("", rows, [("bert_tf", "bert_tf_unbucketed", "bucketing; padding "
+                             f"{by_engine['bert_tf_unbucketed']['padding']:.1%} -> "
+                             f"{by_engine.get('bert_tf', {}).get('padding', 0):.1%}")])
     bf16 = by_engine.get("savedmodel_bf16")
     if bf16 and bf16["vs_fp32"] is not None:
         fp32 = by_engine["savedmodel"]
         points = 100 * (bf16["quality"] - fp32["quality"])
-        checks = [bf16["vs_fp32"] >= BF16_SPEEDUP]
-        line = (f"  bf16 export / float32 export: {bf16['vs_fp32']:.2f}x (target >= "
-                f"{BF16_SPEEDUP}x), {metric} {fp32['quality']:.4f} -> {bf16['quality']:.4f} "
-                f"({points:+.2f} points")
         if dataset == "rt":
-            checks.append(bf16["fp32_agreement"] >= BF16_LABELS_EQUAL)
-            line += (f"), labels equal {bf16['fp32_agreement']:.2%} (target >= "
+            met = bf16["fp32_agreement"] >= BF16_LABELS_EQUAL
+            agree = (f"), labels equal {bf16['fp32_agreement']:.2%} (target >= "
                      f"{BF16_LABELS_EQUAL:.1%})")
         else:
-            checks.append(abs(points) <= BF16_F1_POINTS)
-            line += f"; target within {BF16_F1_POINTS})"
-        if native_bf16:
-            missed |= not all(checks)
-            line += ": " + ("met" if all(checks) else "NOT met")
-        else:
-            line += (": this CPU has no native bf16 (avx512_bf16 / amx_bf16), where bf16 is "
-                     "expected to be slower; the speed target applies to CPUs with it")
-        print(line)
+            met, agree = abs(points) <= BF16_F1_POINTS, f"; target within {BF16_F1_POINTS})"
+        met = met and bf16["vs_fp32"] >= BF16_SPEEDUP
+        missed |= bool(native_bf16) and not met
+        print(f"  bf16 export / float32 export: {bf16['vs_fp32']:.2f}x (target >= "
+              f"{BF16_SPEEDUP}x), {metric} {fp32['quality']:.4f} -> {bf16['quality']:.4f} "
+              f"({points:+.2f} points{agree}: " + (("met" if met else "NOT met") if native_bf16
+              else "this CPU has no native bf16 (avx512_bf16 / amx_bf16), where bf16 is "
+              "expected to be slower; the speed target applies to CPUs with it"))
     for name in ("savedmodel_int8", "bert_tf_int8"):
         int8 = by_engine.get(name)
         if int8 and int8["vs_fp32"] is not None:
@@ -472,9 +391,9 @@ def report(dataset, rows, native_bf16=None):
             worth = int8["vs_fp32"] >= INT8_SPEEDUP and loss <= INT8_ACCURACY_POINTS
             print(f"  int8 {name} / {fp32['engine']}: {int8['vs_fp32']:.2f}x, {metric} "
                   f"{fp32['quality']:.4f} -> {int8['quality']:.4f} ({loss:.2f} points lost): "
-                  + ("worth an export option" if worth else "not worth an export option")
-                  + f" (needs >= {INT8_SPEEDUP}x at <= {INT8_ACCURACY_POINTS} points lost)")
-    return missed
+                  + ("worth" if worth else "not worth") + " an export option (needs >= "
+                  f"{INT8_SPEEDUP}x at <= {INT8_ACCURACY_POINTS} points lost)")
+    return int(missed)
 
 
 if __name__ == "__main__":

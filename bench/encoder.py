@@ -3,38 +3,25 @@
 `BertBackbone` vs transformers' PyTorch `BertModel`, all holding the same weights and fed
 the same batch, and the fp32 GEMM peak of this machine, all timed interleaved in one run.
 
-    . .venv/bin/activate
     python -m bench.encoder --config base --batch_size 32 --seq_length 128 --reps 5
     python -m bench.encoder --config mini --reps 5        # a quick check (about a minute)
 
 The `prepare` child gives a bert_tf encoder random weights (biases and LayerNorm
 included, so that a mis-mapped variable cannot hide), writes them as a Hugging Face
-folder, draws the batch (`compute.make_inputs`) and computes the fp32 reference output.
-Each engine's child loads that folder its own way (bert_tf: `from_hf` + `set_weights`;
-keras-hub: `BertBackbone.from_preset`, the config's GELU (bench/peers.py); transformers:
-`BertModel.from_pretrained`) and must reproduce the reference sequence output (at the
-real tokens) and pooled output within FP32_TOLERANCE (BF16_TOLERANCE for bf16: only a
-gross error fails it), else the run fails; that first call and `--warmup - 1` more are
-untimed. A timed pass runs the whole encoder and copies its outputs to numpy.
+folder, draws the batch (`compute.make_inputs`) and computes the fp32 reference output;
+every engine loads that folder its own way and must reproduce it (sequence output at the
+real tokens, pooled output) within FP32_TOLERANCE (BF16_TOLERANCE for bf16). Engines:
+`bert_tf[_jit]`, `bert_tf_bf16[_jit]` (`mixed_bfloat16`: bf16 matmuls, float32 variables
+and softmax), `keras_hub`, `transformers`, `gemm[_bf16]` (bench/compute.py);
+`--dtype mixed_bfloat16` runs every model in bf16 (torch under `torch.autocast`),
+`--jit` / `--no_jit` time bert_tf only with / without XLA.
 
-Engines: `bert_tf` (plain `tf.function`), `bert_tf_jit` (`jit_compile=True`),
-`bert_tf_bf16[_jit]` (the same under the `mixed_bfloat16` policy: bf16 matmuls, float32
-variables and softmax), `keras_hub` (`tf.function` around the backbone), `transformers`
-(`torch.inference_mode()`, its default attention), `gemm` / `gemm_bf16` (bench/compute.py).
-
-FLOPs: `padded` counts every sequence at `--seq_length` (what the engines compute),
-`real` at its real length; `%GEMM pad` / `%GEMM real` divide those GFLOP/s by the fp32
-GEMM peak (target >= 85% padded for fp32 bert_tf); `MFU` with `--peak_tflops` or a known
-GPU (`--device gpu`, bench/gpu.md). bf16 vs fp32 targets >= 1.6x; without native bf16
-(`avx512_bf16` / `amx_bf16` in the header) TF converts bf16 to fp32 for the math, so
-bf16 cannot beat the `gemm_bf16` row here.
-
-Options: `--dtype mixed_bfloat16` runs every model engine in bf16 (torch under
-`torch.autocast`); `--jit` / `--no_jit` time bert_tf only with / without XLA;
-`--engines` a subset; `--threads` the TF and torch pools (default: all cores).
+`%GEMM pad` / `%GEMM real`: GFLOP/s at the padded (what the engines compute) / real
+lengths over the fp32 GEMM peak (target >= 85% padded for fp32 bert_tf). bf16 targets
+>= 1.6x fp32; without native bf16 (the header's cpu flags) TF computes bf16 in fp32, so
+bf16 cannot beat the `gemm_bf16` row.
 """
 import os
-import tempfile
 
 import numpy as np
 
@@ -53,22 +40,18 @@ BF16_TOLERANCE = 0.25
 
 
 def parse_args(argv=None):
-    p = harness.parser(__doc__, ENGINES, workdir=True)
+    p = harness.parser(__doc__, ENGINES, workdir=True, reps=5, warmup=2, batch_size=32,
+                       seed=0)
     p.add_argument("--config", default="base", help="bert_tf preset name (configs/bert)")
-    p.add_argument("--batch_size", type=int, default=32)
     p.add_argument("--seq_length", type=int, default=128)
-    p.add_argument("--reps", type=int, default=5, help="timed forward passes per engine")
-    p.add_argument("--warmup", type=int, default=2, help="untimed passes before timing")
     p.add_argument("--dtype", default="float32", choices=("float32", "mixed_bfloat16"))
     jit = p.add_mutually_exclusive_group()
     jit.add_argument("--jit", action="store_true",
                      help="time bert_tf only through tf.function(jit_compile=True)")
     jit.add_argument("--no_jit", action="store_true",
                      help="time bert_tf only through a plain tf.function")
-    p.add_argument("--seed", type=int, default=0)
     compute.add_device_args(p, gemm_repeats=4)
-    args = harness.parse(p, argv, engines=ENGINES, nonnegative=("warmup",), positive=(
-        "batch_size", "seq_length", "reps", "threads", "gemm_repeats"))
+    args = harness.parse(p, argv, positive=("seq_length", "gemm_repeats"))
     skipped = (("bert_tf", "bert_tf_bf16") if args.jit else
                ("bert_tf_jit", "bert_tf_bf16_jit") if args.no_jit else ())
     args.engine_list = [e for e in args.engine_list if e not in skipped]
@@ -207,10 +190,9 @@ def run_engine(args):
 def main(args):
     env, device_name = harness.start(
         f"bert_tf encoder forward throughput ({args.device.upper()})", PACKAGES, args)
-    with tempfile.TemporaryDirectory(prefix="bench_encoder_") as workdir:
+    with harness.workdir(None, "encoder") as workdir:
         def argv(engine):
-            return harness.bench_argv("encoder", f"--engine={engine}", f"--workdir={workdir}",
-                                      *harness.passthrough(args))
+            return harness.child_argv("encoder", args, engine, f"--workdir={workdir}")
 
         info = harness.run_child(argv("prepare"), env=env, name="prepare")
         print(f"model   : {info['parameters'] / 1e6:.1f}M parameters, random weights; batch "
@@ -237,8 +219,7 @@ def main(args):
     print(f"\nFLOPs per batch (Transformer-layer matmuls, forward): padded "
           f"{padded / 1e9:.1f} GFLOP ({padded / args.batch_size / 1e9:.2f} per sequence of "
           f"{args.seq_length}), real tokens {real / 1e9:.1f} GFLOP")
-    print(harness.format_table(rows, compute.with_mfu(columns, peak_note, "peak_rss_mib")))
-    print(machine.load_after_run_line())
+    compute.print_table(rows, columns, peak_note, "peak_rss_mib")
     by_engine = {row["engine"]: row for row in rows}
     compute.print_gemm_fractions(gemm_peak, [by_engine[e] for e in ("bert_tf", "bert_tf_jit")
                                              if e in by_engine], GEMM_FRACTION_TARGET)
@@ -264,8 +245,6 @@ def main(args):
         "CPU seconds per batch, less sensitive to a busy machine:", rows,
         [(mine, peer) for mine in OURS[:2] for peer in PEERS], target=1.0,
         cpu="cpu_sec_median")
-    if peak_note:
-        print(f"\nMFU = padded forward FLOPs per second / peak ({peak_note})")
     if args.reps < 5:
         print(f"note: only {args.reps} timed reps; use --reps 5 or more for reportable numbers")
     return 0

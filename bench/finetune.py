@@ -3,45 +3,29 @@ then `.fit` and `.predict`, from the real pretrained all-MiniLM-L6-v2 weights, o
 classification, NER or extractive-QA task, against Hugging Face transformers trained with
 the same recipe in the same run; reports the test metric and training throughput.
 
-    . .venv/bin/activate
     python -m bench.finetune --task=classification --max_train_examples 1000
     python -m bench.finetune --task=classification --engines bert_tf,bert_tf_bf16
     python -m bench.finetune --task=ner --max_train_examples 1000
     python -m bench.finetune --task=qa              # both SQuAD versions, ~10 min on 2 cores
     python -m bench.finetune --task=qa --versions v1.1 --epochs 2
 
-Tasks (`--max_train_examples` / `--max_test_examples` keep the first N; by default the
-first 1000 training examples, qa: all; recipe: the task's configs/finetune file):
-  classification  Rotten Tomatoes snippets (`bert_tf.data.corpora.rotten_tomatoes`), fresh /
-                  rotten, test accuracy.
-  ner             CoNLL-2003 (`bert_tf.data.corpora.conll2003_path`), IOB2 tags, test entity
-                  F1 (`bert_tf.tasks.metrics`, conlleval). A word's label sits on its
-                  first piece, the others are left out of the loss; a truncated word is
-                  predicted "O".
-  qa              the hand-written SQuAD-format files `tests/data/squad/{train,dev}-v*`
-                  (72 / 96 training questions for v1.1 / v2.0; no SQuAD offline), the
-                  official EM/F1, for each of `--versions`; `TASKS["qa"]["recipe"]` over
-                  squad.json unless --config_file. It proves the whole QA path on real
-                  weights, not SQuAD-level accuracy. No transformers peer.
-Every engine: the recipe's learning rate, warmup, weight decay, batch size, epochs and
-max length (each overridden by its flag); AdamW (epsilon 1e-6, no weight decay on biases
-and LayerNorm), linear warmup then decay, gradient norm clipped to 1.0, dropout 0.1;
-batches padded to their longest, reshuffled each epoch, tokenized once up front.
+Tasks (`TASKS`; the recipe: the task's configs/finetune file, each setting overridden by
+its flag): `classification`, Rotten Tomatoes, test accuracy; `ner`, CoNLL-2003 in IOB2,
+test entity F1 (conlleval; a word's label sits on its first piece, a truncated word is
+predicted "O"); `qa`, the hand-written SQuAD-format files in tests/data/squad (72 / 96
+training questions for v1.1 / v2.0; no SQuAD offline), official EM/F1: it proves the QA
+path on real weights, not SQuAD-level accuracy, and has no transformers peer. Every
+engine: AdamW (epsilon 1e-6, no weight decay on biases and LayerNorm), linear warmup
+then decay, gradient norm clipped to 1.0, dropout 0.1, batches padded to their longest,
+reshuffled each epoch, tokenized once up front.
 
-Engines (`--engines`; default: the task's `TASKS` entry), one child each:
-  bert_tf             `TaskModel.from_pretrained(minilm, task=..., config=TrainingConfig(
-                      recipe)).fit(train, ...)` (bert-finetune's training, length-bucketed
-                      batches), then `.predict(test)`;
-  bert_tf_bf16        `mixed_precision="bfloat16"`, its metric next to float32's;
-  bert_tf_unbucketed  `bucket_by_length=False` (random batches padded to their longest);
-  bert_tf_fixed       `pad_to_max_length=True` (every batch padded to the max length);
-  transformers        `BertFor{Sequence,Token}Classification` in a PyTorch loop
-                      (`peers.transformers_finetune`).
-
-Columns: `padding`: the share of the training batches' token positions that are padding;
-`train seq/s`: every training sequence (qa: every window) over the whole training time
-(compilation and checkpoints included); `steady seq/s` leaves out the first
---skip_steps steps; `test s`: prediction time over the test set (qa: `predict q/s`).
+Engines, one child each: the `BERT_TF_VARIANTS` of `TaskModel...fit` (bert-finetune's
+training, length-bucketed batches) and `transformers`, `BertFor{Sequence,Token}
+Classification` in a PyTorch loop (`peers.transformers_finetune`). `padding`: the share
+of padded token positions in the training batches; `train seq/s`: every training
+sequence (qa: window) over the whole training time (compilation included); `steady
+seq/s` leaves out the first --skip_steps steps; `test s`: prediction time (qa: `predict
+q/s`).
 """
 import argparse
 import json
@@ -90,7 +74,7 @@ TASKS = {
 
 def parse_args(argv=None):
     """Flags; recipe flags default to the task's configs/finetune file."""
-    p = harness.parser(__doc__)
+    p = harness.parser(__doc__, seed=0)
     p.add_argument("--task", required=True, choices=tuple(TASKS))
     p.add_argument("--config_file", default=None,
                    help="recipe (JSON of bert-finetune settings; default: the task's file "
@@ -112,7 +96,6 @@ def parse_args(argv=None):
     p.add_argument("--engines", default=None,
                    help=f"comma-separated subset of {','.join(ENGINES)} (default: the "
                         "task's, see above)")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--version", default=None, help=argparse.SUPPRESS)  # child: qa version
     args = harness.parse(p, argv)
     spec = TASKS[args.task]
@@ -135,11 +118,8 @@ def parse_args(argv=None):
     args.engine_list = harness.parse_engines(p, args.engines, ENGINES)
     if args.task == "qa" and "transformers" in args.engine_list:
         p.error("--task=qa has no transformers peer; choose bert_tf engines")
-    args.version_list = [None]
-    if args.task == "qa":
-        args.version_list = [v.strip() for v in args.versions.split(",") if v.strip()]
-        if not args.version_list or set(args.version_list) - set(QA_VERSIONS):
-            p.error(f"--versions must name v1.1 and/or v2.0, got {args.versions!r}")
+    args.version_list = ([None] if args.task != "qa" else
+                         harness.parse_engines(p, args.versions, QA_VERSIONS, "versions"))
     return args
 
 
@@ -341,13 +321,12 @@ def main(args):
         for engine in args.engine_list:
             name = engine + (f" {version}" if version else "")
             print(f"training {name} ...", flush=True)
-            rows.append(harness.run_child(harness.bench_argv(
-                "finetune", f"--engine={engine}", *harness.passthrough(args),
-                *([f"--version={version}"] if version else [])), env=env, name=name))
+            rows.append(harness.run_child(harness.child_argv(
+                "finetune", args, engine, *([f"--version={version}"] if version else [])),
+                env=env, name=name))
         groups.append((version, rows))
     print()
     print(harness.format_table([row for _, rows in groups for row in rows], columns(args)))
-    print(machine.load_after_run_line())
     for version, rows in groups:
         by_engine = {row["engine"]: row for row in rows}
         if version and "bert_tf" in by_engine and len(by_engine) > 1:

@@ -1,38 +1,36 @@
 """The harness every benchmark in bench/ shares: flags, child processes, interleaved
-timing with min/median/max, peak memory, tables and ratios.
+timing, peak memory, tables and ratios; bench/machine.py prints the header (machine,
+versions, settings) and sets the threads, bench/compute.py counts FLOPs, the GEMM peak,
+MFU and profiles, bench/peers.py holds the keras-hub and transformers peers and the
+shared data. No benchmark imports another or edits `sys.path`.
 
-Benchmarks are modules of the package `bench`, run from the repository root
-(`python -m bench.finetune --task=ner`); each engine runs in a child process of its own,
-started the same way (`bench_argv`), so that its memory is its own and no benchmark
-edits `sys.path` or imports another: what they share lives here (flags, timing, processes,
-reports), in bench/machine.py (the header: machine, versions, settings; thread settings),
-bench/compute.py (FLOPs, the GEMM peak, MFU, profiles) and bench/peers.py
-(the keras-hub and transformers peers, the export through bert-predict).
-
-Two ways to use child processes:
+Benchmarks are modules of the package `bench`, run from the repository root with the
+project's environment active (`. .venv/bin/activate; python -m bench.finetune
+--task=ner`). Each engine runs in a child process of its own, started the same way
+(`bench_argv`), so that its memory is its own:
 
 * one-shot: the child does its work and reports one JSON dict:
       child:  harness.emit_result({...});  parent: harness.run_child(argv)
-* interleaved timing: every child builds, checks and warms up its engine, then the
-  parent asks them for one timed call at a time, round-robin, rotating who goes first,
-  so that load from other processes hits all engines alike and the ratios stay fair on
-  a busy host:
+* interleaved timing: every child builds its engine, checks its output against a
+  reference (so that the timings compare equal work) and warms it up; then the parent
+  asks them for one timed call at a time, rotating who goes first, so that load from
+  other processes hits all engines alike and the ratios stay fair on a busy host:
       child:  harness.reset_peak_rss(); <check, warm up>; harness.serve_reps(step, info)
       parent: rows = harness.interleave(argv_of, engines, reps, items, env)
 
-Columns every benchmark shares: min/median/max throughput over the timed calls (the max
-from the fastest call); `CPU s`: the child's CPU seconds per call, all threads (well
-below threads x wall means it waited for cores: see the load averages printed); `peak
-RSS`: the child's whole-process peak (`ru_maxrss`: framework, model, data, the run);
-`run HWM`: the peak from just before the first model call (Linux `VmHWM` after
-`reset_peak_rss`), without what loading took before.
-
-Only the standard library is imported at module level, so a parent process stays light.
+Shared columns: min/median/max throughput over the timed calls (the max from the
+fastest call; ratios are of medians); `CPU s`: the child's CPU seconds per call, all
+threads (well below threads x wall means it waited for cores: see the load averages
+printed); `peak RSS`: the child's whole-process peak (`ru_maxrss`); `run HWM`: the peak
+from just before the first model call (`VmHWM` after `reset_peak_rss`).
 """
 import argparse
+import contextlib
+import hashlib
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -47,52 +45,66 @@ RESULT_MARKER = "BENCH_RESULT "  # child: final JSON dict
 
 
 def bench_argv(name, *args):
-    """The command line of benchmark `bench/<name>.py` (e.g. a child of it): run as a
-    module with this interpreter, `[sys.executable, "-m", "bench.<name>", *args]`."""
+    """The command line of benchmark `bench/<name>.py`, run as a module."""
     return [sys.executable, "-m", f"bench.{name}", *args]
 
 
 # --- flags -----------------------------------------------------------------------------
-def parser(doc, engines=None, default_engines=None, workdir=False):
+# Flags most benchmarks have: name -> (type, help, lowest value allowed or None).
+COMMON_FLAGS = {"reps": (int, "timed calls per engine", 1),
+                "warmup": (int, "untimed calls per engine before timing", 0),
+                "batch_size": (int, None, 1), "seed": (int, None, None)}
+
+
+def parser(doc, engines=None, default_engines=None, workdir=False, **common):
     """An argument parser titled by the docstring's first paragraph, with `--threads`,
-    `--engines` (if `engines`), the children's hidden `--engine` and, with `workdir`, the
-    hidden `--workdir` where the parent's temporary folder is passed to them."""
+    `--engines` (if `engines`), each COMMON_FLAGS flag named in `common` (its default
+    given), the children's hidden `--engine` and, with `workdir`, the hidden `--workdir`
+    where the parent passes its folder to them."""
     p = argparse.ArgumentParser(description=doc.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--threads", type=int, default=machine.cpu_count(),
                    help="TF intra/inter-op and torch threads (default: all cores)")
+    p.bench_engines, p.bench_minimum = engines, {"threads": 1}
     if engines:
         p.add_argument("--engines", default=",".join(default_engines or engines),
                        help=f"comma-separated subset of {','.join(engines)}")
+    for name, default in common.items():
+        kind, text, low = COMMON_FLAGS[name]
+        p.add_argument(f"--{name}", type=kind, default=default, help=text)
+        if low is not None:
+            p.bench_minimum[name] = low
     p.add_argument("--engine", default=None, help=argparse.SUPPRESS)  # a child's engine
     if workdir:
         p.add_argument("--workdir", default=None, help=argparse.SUPPRESS)
     return p
 
 
-def parse(p, argv=None, positive=(), nonnegative=(), engines=None):
-    """Parses `argv`; a flag of `positive` below 1 or of `nonnegative` below 0 is a usage
-    error. Sets `args.engine_list` (`parse_engines`) when `engines` is given, and
+def parse(p, argv=None, positive=(), nonnegative=(), minimum=None):
+    """Parses `argv`; a flag below its lowest value (COMMON_FLAGS', 1 for `positive`, 0
+    for `nonnegative`, or `minimum` {flag: value}) is a usage error. Sets
+    `args.engine_list` (`parse_engines`) when the parser has engines, and
     `args.flag_names`, the visible flags (`settings`, `passthrough`)."""
     args = p.parse_args(argv)
-    for names, low in ((positive, 1), (nonnegative, 0)):
-        for name in names:
-            if getattr(args, name) is not None and getattr(args, name) < low:
-                p.error(f"--{name} must be >= {low}, got {getattr(args, name)}")
-    if engines:
-        args.engine_list = parse_engines(p, args.engines, engines)
+    lowest = {**p.bench_minimum, **dict.fromkeys(positive, 1),
+              **dict.fromkeys(nonnegative, 0), **(minimum or {})}
+    for name, low in lowest.items():
+        if getattr(args, name) is not None and getattr(args, name) < low:
+            p.error(f"--{name} must be >= {low}, got {getattr(args, name)}")
+    if p.bench_engines:
+        args.engine_list = parse_engines(p, args.engines, p.bench_engines)
     args.flag_names = [a.dest for a in p._actions
                        if a.help != argparse.SUPPRESS and a.dest != "help"]
     return args
 
 
-def parse_engines(parser, engines, known):
-    """The comma-separated `--engines` value as a list in `known`'s order; an unknown name
-    is a usage error of `parser`."""
-    chosen = {e.strip() for e in engines.split(",") if e.strip()}
+def parse_engines(parser, names, known, flag="engines"):
+    """A comma-separated list of `known` names (e.g. `--engines`) in `known`'s order; an
+    unknown name, or none, is a usage error of `parser`."""
+    chosen = {e.strip() for e in names.split(",") if e.strip()}
     unknown = sorted(chosen - set(known))
-    if unknown:
-        parser.error(f"unknown engines {unknown}; choose from {known}")
+    if unknown or not chosen:
+        parser.error(f"--{flag}: unknown {unknown or names!r}; choose from {list(known)}")
     return [e for e in known if e in chosen]
 
 
@@ -112,6 +124,12 @@ def passthrough(args):
     return out
 
 
+def child_argv(name, args, engine, *extra):
+    """The command line of benchmark `name`'s child for `engine`: the parent's flags
+    (`passthrough`), then `extra` (which win)."""
+    return bench_argv(name, f"--engine={engine}", *passthrough(args), *extra)
+
+
 def start(title, packages, args):
     """Prints the header; returns (environment for the children, GPU name or None): on
     `--device cpu` (or a benchmark without the flag) no GPU is visible to them."""
@@ -126,21 +144,54 @@ def start(title, packages, args):
 
 
 def dispatch(args, run_child_engine, run_parent, prepare=None):
-    """The `__main__` of every benchmark: the parent (no --engine) runs `run_parent(args)`
-    and exits with its status; a child started with `--engine=prepare` runs `prepare(args)`,
-    any other `--engine=NAME` runs `run_child_engine(args)`."""
+    """The `__main__` of every benchmark: the parent (no --engine) runs `run_parent(args)`,
+    prints the load after the run and exits with its status; a child started with
+    `--engine=prepare` runs `prepare(args)`, any other `--engine` `run_child_engine(args)`."""
     if args.engine is None:
-        sys.exit(run_parent(args))
-    if args.engine == "prepare" and prepare is not None:
-        prepare(args)
-    else:
-        run_child_engine(args)
+        status = run_parent(args)
+        print("\n" + machine.load_after_run_line())
+        sys.exit(status)
+    (prepare if args.engine == "prepare" and prepare else run_child_engine)(args)
+
+
+@contextlib.contextmanager
+def workdir(folder, name):
+    """`folder` (created) if given, else a temporary folder removed afterwards."""
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+        yield folder
+        return
+    with tempfile.TemporaryDirectory(prefix=f"bench_{name}_") as temporary:
+        yield temporary
+
+
+# --- models trained once, cached by their settings ---------------------------------------
+def cache_folder(parent, name, run_settings):
+    """`parent/name-<hash of run_settings>`: where a model trained with `run_settings` (a
+    JSON-able dict) is kept, so that a rerun with the same settings reuses it and other
+    settings train another."""
+    key = hashlib.sha1(json.dumps(run_settings, sort_keys=True).encode()).hexdigest()[:10]
+    return os.path.join(parent, f"{name}-{key}")
+
+
+def build_once(folder, build, fresh=False):
+    """Unless `folder` exists (or with `fresh`), runs `build(partial)` to fill the folder
+    `partial` and then renames it `folder`, so that a killed run leaves no half-built
+    model behind. Returns whether it built."""
+    if os.path.isdir(folder) and not fresh:
+        return False
+    partial = folder + ".partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    build(partial)
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(partial, folder)
+    return True
 
 
 # --- timing and memory -----------------------------------------------------------------
 def timed_call(fn):
-    """(wall seconds, CPU seconds of this whole process) of one `fn()`. `fn` must finish
-    its work before it returns (e.g. end with `.numpy()`)."""
+    """(wall, process CPU) seconds of one `fn()`, which must finish its work before it
+    returns (e.g. end with `.numpy()`)."""
     wall, cpu = time.perf_counter(), time.process_time()
     fn()
     return time.perf_counter() - wall, time.process_time() - cpu
@@ -169,8 +220,8 @@ def peak_rss_mib():
 
 def reset_peak_rss():
     """Resets the kernel's high-water mark (VmHWM) so that `memory_report()`'s `hwm_mib`
-    covers only what runs from now on (Linux >= 4.0; False where unsupported). The reset
-    also lowers ru_maxrss, so the peak so far is remembered for `memory_report`."""
+    covers only what runs from now on (Linux; False where unsupported), remembering the
+    peak so far (the reset lowers ru_maxrss too)."""
     global _peak_before_reset_mib
     _peak_before_reset_mib = max(_peak_before_reset_mib, peak_rss_mib())
     try:
@@ -182,8 +233,7 @@ def reset_peak_rss():
 
 
 def memory_report():
-    """{"peak_rss_mib": whole-process peak, "hwm_mib": peak since `reset_peak_rss()`,
-    "rss_mib": current RSS}."""
+    """{peak_rss_mib: whole-process peak, hwm_mib: since `reset_peak_rss()`, rss_mib}."""
     return {"peak_rss_mib": max(_peak_before_reset_mib, peak_rss_mib()),
             "hwm_mib": machine.proc_mib("/proc/self/status", "VmHWM"),
             "rss_mib": machine.proc_mib("/proc/self/status", "VmRSS")}
@@ -205,9 +255,8 @@ def emit_result(result):
 
 
 def serve_reps(fn, info, final_info=None):
-    """Child side of `interleave`: reports `info` (dict) as ready, then times one `fn()`
-    per "rep" line on stdin; on "stop" (or EOF) reports `memory_report()`, plus
-    `final_info()` (a dict, e.g. statistics gathered during the reps) if given."""
+    """Child side of `interleave`: reports `info` as ready, times one `fn()` per "rep"
+    line on stdin; on "stop" (or EOF) reports `memory_report()` and `final_info()`."""
     _emit(READY_MARKER, info)
     for line in sys.stdin:
         if line.strip() == "rep":
@@ -250,7 +299,7 @@ class Child:
         self.proc.stdin.flush()
 
     def close(self):
-        """Waits for the child (after its final report), killing it if it hangs."""
+        """Waits for the child, killing it if it hangs."""
         try:
             if self.proc.poll() is None and not self.proc.stdin.closed:
                 self.send("stop")
@@ -271,20 +320,18 @@ def run_child(argv, env=None, name=None):
         child.close()
 
 
-def run_interleaved(argvs, reps, items, env=None, on_start=None):
-    """Runs the children {name: argv} (see `serve_reps`) with interleaved timing: they
-    start one after another (each builds and warms up alone), then stay alive together
-    while the parent asks for `reps` rounds of one timed call each, rotating who goes
-    first. Returns one row per child, in order: {"engine": name, **info,
-    **summarize(...), **memory_report()}. `on_start(name)` is called as each starts."""
+def interleave(argv_of, engines, reps, items, env, verb="starting", prefix=""):
+    """Times a child per engine (`argv_of(engine)`, see `serve_reps`) interleaved: they
+    start one after another ("<prefix><verb> <engine> ..."), then serve `reps` rounds of
+    one call each (`items` per call). Returns a row per engine, in order: {"engine",
+    **info, **summarize(...), **memory_report()}."""
     children = []
     try:
         infos = {}
-        for name, argv in argvs.items():
-            if on_start:
-                on_start(name)
-            children.append(Child(name, argv, env))
-            infos[name] = children[-1].expect(READY_MARKER)
+        for engine in engines:
+            print(f"{prefix}{verb} {engine} ...", flush=True)
+            children.append(Child(engine, argv_of(engine), env))
+            infos[engine] = children[-1].expect(READY_MARKER)
         walls = {c.name: [] for c in children}
         cpus = {c.name: [] for c in children}
         for r in range(reps):
@@ -304,14 +351,6 @@ def run_interleaved(argvs, reps, items, env=None, on_start=None):
     finally:
         for child in children:
             child.close()
-
-
-def interleave(argv_of, engines, reps, items, env, verb="starting", prefix=""):
-    """`run_interleaved` over `engines`, the argv of each from `argv_of(engine)`, printing
-    "<prefix>starting <engine> ..." as each child starts."""
-    return run_interleaved({engine: argv_of(engine) for engine in engines}, reps=reps,
-                           items=items, env=env,
-                           on_start=lambda e: print(f"{prefix}{verb} {e} ...", flush=True))
 
 
 # --- reports ---------------------------------------------------------------------------
@@ -347,7 +386,7 @@ def print_ratios(title, rows, pairs, target=None, cpu=None, width=12):
     for a, b, *note in pairs:
         if a not in by_engine or b not in by_engine:
             continue
-        if not ratios:
+        if not ratios and title:
             print(title)
         x, y = by_engine[a], by_engine[b]
         ratios[a, b] = ratio = x["per_sec_median"] / y["per_sec_median"]

@@ -1,6 +1,7 @@
-"""The engines several benchmarks run besides bert_tf's own: keras-hub's `BertBackbone`
-models, transformers' PyTorch fine-tuning loop, and an export run through `bert-predict`'s
-`Predictor`. Imports happen inside the functions, in the children that need them.
+"""The engines and data several benchmarks share besides bert_tf's own: keras-hub's
+`BertBackbone` models, transformers' PyTorch fine-tuning loop and pipeline, an export run
+through `bert-predict`'s `Predictor`, and the test texts. Imports happen inside the
+functions, in the children that need them.
 
 Equal models: keras-hub's `BertBackbone` always uses the tanh GELU approximation, while
 published BERT configs (and HF `BertModel`, and bert_tf) use the exact erf GELU that
@@ -12,6 +13,39 @@ import time
 # transformers' fine-tuning recipe: AdamW's epsilon and the global gradient-norm clip.
 ADAM_EPSILON = 1e-6
 CLIP_NORM = 1.0
+
+
+# --- data ------------------------------------------------------------------------------------
+def load_split(dataset, split, max_examples=0):
+    """(raw input strings, gold labels) of a split, the first `max_examples` (0: all), in
+    file order: "rt"'s label per Rotten Tomatoes snippet, "conll"'s CoNLL-2003 tags per
+    sentence (its words are the text's space-separated tokens)."""
+    from bert_tf.data import corpora
+    if dataset == "rt":
+        pairs = corpora.rotten_tomatoes(split)
+        texts, gold = [text for text, _ in pairs], [label for _, label in pairs]
+    else:
+        from bert_tf.data.conll import read_conll
+        sentences = read_conll(corpora.conll2003_path(split))
+        texts, gold = [" ".join(s.tokens) for s in sentences], [list(s.tags) for s in sentences]
+    if max_examples:
+        texts, gold = texts[:max_examples], gold[:max_examples]
+    return texts, gold
+
+
+def long_texts(num_pieces, count, seq_length):
+    """`count` texts of consecutive Rotten Tomatoes test snippets, each joined until
+    `num_pieces(text)` exceeds `seq_length`, so that every engine truncates it to exactly
+    that length."""
+    texts, current = [], []
+    for snippet in load_split("rt", "test")[0]:
+        current.append(snippet)
+        if num_pieces(" ".join(current)) > seq_length:
+            texts.append(" ".join(current))
+            current = []
+            if len(texts) == count:
+                return texts
+    raise ValueError(f"not enough test-split text for {count} texts of {seq_length} pieces")
 
 
 # --- keras-hub ------------------------------------------------------------------------------
@@ -140,6 +174,29 @@ def pipeline_engine(folder, texts, labels, args):
         return rows
 
     return run, results, f"pipeline('{kind}'), torch {torch.__version__}"
+
+
+def export_results(rows, texts, tagged):
+    """`savedmodel_runner`'s rows as `transformers_reference`'s results: {label,
+    probabilities} per text, or (`tagged`) a tag per space-separated word."""
+    if not tagged:
+        return [{"label": row["label"].decode(), "probabilities": row["probabilities"].tolist()}
+                for row in rows]
+    return [[tag.decode() for tag in row["tags"][:len(text.split(" "))]]
+            for row, text in zip(rows, texts)]
+
+
+def agreement(got, reference, tagged):
+    """{agreement: the share of results whose label (`tagged`: every word's tag) equals
+    the reference's, max_prob_diff: the largest probability difference (None if
+    `tagged`)}."""
+    if tagged:
+        return {"agreement": sum(g == r for g, r in zip(got, reference)) / len(reference),
+                "max_prob_diff": None}
+    return {"agreement": sum(g["label"] == r["label"] for g, r in zip(got, reference))
+            / len(reference),
+            "max_prob_diff": max(abs(a - b) for g, r in zip(got, reference)
+                                 for a, b in zip(g["probabilities"], r["probabilities"]))}
 
 
 def tags_from_pieces(text, piece_starts, piece_tags, outside):

@@ -4,53 +4,35 @@ batch and steps, in one run; plus bert_tf in bfloat16 vs float32, with vs withou
 fed by the real tf.data pipeline vs a constant in-memory batch; peak memory per engine
 against a budget (8 GiB: pretraining BERT-base at batch 32, seq 128 must fit on CPU).
 
-    . .venv/bin/activate
     apt-get install -y r-cran-janeaustenr && pip install rdata    # the text, and its reader
     python -m bench.pretrain --config mini --batch_size 32 --train_steps 100 --reps 5
-    # BERT-base: peak memory vs 8 GiB and the input-pipeline ratio, in a few steps (slow
-    # on 2 cores, about 10 minutes):
-    python -m bench.pretrain --config base --batch_size 32 --seq_length 128 \
-        --engines bert_tf,bert_tf_synthetic --train_steps 2 --steps_per_rep 1 --reps 5 \
-        --eval_batches 1
+    # BERT-base: peak memory vs 8 GiB and the input-pipeline ratio, in a few steps
+    python -m bench.pretrain --config base --engines bert_tf,bert_tf_synthetic \
+        --train_steps 2 --steps_per_rep 1 --eval_batches 1
 
-The `prepare` child reads the novels from the Debian package r-cran-janeaustenr (R's
-lazy-load database, read with `rdata`), writes them in Google's pretraining format (one
-sentence per line, a blank line between chapters) and makes records with
-`bert_tf.data.create_pretraining_data` and the uncased vocab of all-MiniLM-L6-v2: five
-novels for training, "Persuasion" held out. Each engine's child (one after another, so
-each learns alone) builds the `--config` model from scratch (same seed), trains it on
-the same record stream with AdamW (BERT's schedule) for `--train_steps` steps (the first
-traces / compiles), scores its masked LM on held-out batches, runs one untimed group of
-`--steps_per_rep` steps and serves timed groups of them (bench/harness.py).
+The `prepare` child writes the novels (Debian's r-cran-janeaustenr, read with `rdata`) in
+Google's pretraining format and makes records with `bert_tf.data.create_pretraining_data`
+and MiniLM's uncased vocab: five novels for training, "Persuasion" held out. Each
+engine's child builds the `--config` model from scratch (same seed), trains it on the
+same record stream with AdamW (BERT's schedule) for `--train_steps` steps (the first
+traces / compiles), scores its masked LM on held-out batches (`eval loss` / `eval acc`,
+token-weighted; `learn s`: those steps' wall time), then serves timed groups of
+`--steps_per_rep` steps after one untimed group.
 
-Engines:
-  gemm / gemm_bf16      the GEMM peak under the same load (bench/compute.py).
-  bert_tf[_bf16][_jit]  `bert_tf.train.pretrain_loop.PretrainingTrainer` (custom loop, MLM +
-                        NSP loss), float32 or mixed_bfloat16, with or without XLA.
-  bert_tf[_bf16][_jit]_synthetic
-                        the same, but the timed steps (and the untimed group before them)
-                        are fed the first batch of the real pipeline, repeated
-                        (`tf.data.Dataset.from_tensors(batch).repeat()`): real / synthetic
-                        throughput says whether the input pipeline slows training (target
-                        >= 0.95; `--steps_per_rep` well above the prefetch depth keeps the
-                        batches a real pipeline prefetches between timed groups few).
-  keras_hub[_jit]       `keras_hub.models.BertMaskedLM` on a `BertBackbone` of the same
-                        config (the config's GELU, bench/peers.py), `train_on_batch` with
-                        the same optimizer, float32; no NSP head (a little less work).
+Engines: `gemm[_bf16]` (bench/compute.py); `bert_tf[_bf16][_jit]`, the library's
+`PretrainingTrainer` (MLM + NSP), float32 or mixed_bfloat16, with or without XLA;
+`..._synthetic`, the same fed the real pipeline's first batch again and again
+(`Dataset.from_tensors(batch).repeat()`): real / synthetic says whether the input
+pipeline slows training (target >= 0.95); `keras_hub[_jit]`, `BertMaskedLM`
+`train_on_batch`, float32, no NSP head (a little less work).
 
-Columns: `eval loss`/`eval acc`: token-weighted masked-LM cross-entropy and accuracy
-after `--train_steps` steps on the same held-out batches; `learn s`: the wall time of
-those steps; `GFLOP/s`: 3 x (the Transformer layers' forward matmul FLOPs at the padded
-length + the masked-LM head at `--max_predictions_per_seq` positions) per second;
-`%GEMM` over the `gemm` row's fp32 peak (target >= 75% for bert_tf in float32); `MFU`
-with `--peak_tflops` or a known GPU; `peak RSS` also with PASS/FAIL against
-`--memory_budget_gib`; `--profile_steps N`: TF's profiler over N steps of each bert_tf
-engine, its top op types printed (`compute.profile_ops`).
+`GFLOP/s`, `%GEMM`, `MFU`: bench/compute.py (FLOPs: the Transformer layers at the padded
+length + the masked-LM head at `--max_predictions_per_seq` positions); `--profile_steps`
+profiles the bert_tf engines there too.
 """
 import gzip
 import os
 import re
-import tempfile
 import time
 import zlib
 
@@ -74,15 +56,14 @@ SEED = 0
 
 
 def parse_args(argv=None):
-    p = harness.parser(__doc__, ENGINES, DEFAULT_ENGINES, workdir=True)
+    p = harness.parser(__doc__, ENGINES, DEFAULT_ENGINES, workdir=True, reps=5,
+                       batch_size=32)
     p.add_argument("--config", default="mini", help="BERT preset trained from scratch")
-    p.add_argument("--batch_size", type=int, default=32)
     p.add_argument("--seq_length", type=int, default=128)
     p.add_argument("--max_predictions_per_seq", type=int, default=20)
     p.add_argument("--train_steps", type=int, default=100,
                    help="steps trained before scoring the masked LM")
     p.add_argument("--steps_per_rep", type=int, default=10, help="train steps per timing")
-    p.add_argument("--reps", type=int, default=5, help="timed groups of steps (>= 5)")
     p.add_argument("--learning_rate", type=float, default=1e-3)
     p.add_argument("--profile_steps", type=int, default=0,
                    help="trace this many steps of each bert_tf engine with TF's profiler "
@@ -95,12 +76,9 @@ def parse_args(argv=None):
     p.add_argument("--memory_budget_gib", type=float, default=8.0,
                    help="peak RSS budget per engine, printed as PASS/FAIL")
     compute.add_device_args(p, gemm_repeats=2)
-    args = harness.parse(p, argv, engines=ENGINES, positive=(
-        "batch_size", "seq_length", "max_predictions_per_seq", "train_steps",
-        "steps_per_rep", "threads", "eval_batches", "gemm_repeats"))
-    if args.reps < 5:
-        p.error("--reps must be >= 5 (min/median/max over at least 5 timings)")
-    return args
+    return harness.parse(p, argv, minimum={"reps": 5}, positive=(
+        "seq_length", "max_predictions_per_seq", "train_steps", "steps_per_rep",
+        "eval_batches", "gemm_repeats"))
 
 
 # --- the text (the `prepare` child) ----------------------------------------------------------
@@ -330,10 +308,9 @@ def run_engine(args):
 def main(args):
     env, device_name = harness.start(f"bert_tf pretraining vs keras-hub BertMaskedLM "
                                      f"({args.device.upper()})", PACKAGES, args)
-    with tempfile.TemporaryDirectory(prefix="bench_pretrain_") as workdir:
+    with harness.workdir(None, "pretrain") as workdir:
         def argv(engine):
-            return harness.bench_argv("pretrain", f"--engine={engine}", f"--workdir={workdir}",
-                                      *harness.passthrough(args))
+            return harness.child_argv("pretrain", args, engine, f"--workdir={workdir}")
 
         info = harness.run_child(argv("prepare"), env=env, name="prepare")
         print(f"data    : Jane Austen, {info['sentences']} sentences; train "
@@ -362,10 +339,7 @@ def main(args):
     print(f"\nFLOPs per train step: 3 x (Transformer layers at length {args.seq_length} + "
           f"MLM head at {args.max_predictions_per_seq} positions) x {args.batch_size} "
           f"sequences = {per_step / 1e9:.1f} GFLOP")
-    print(harness.format_table(rows, compute.with_mfu(columns, peak_note, "gemm_fraction")))
-    print(machine.load_after_run_line())
-    if peak_note:
-        print(f"MFU against {peak_note}")
+    compute.print_table(rows, columns, peak_note, "gemm_fraction")
     compute.print_gemm_fractions(
         gemm_peak, [row for row in rows if row["engine"] in ("bert_tf", "bert_tf_jit")],
         compute.TRAIN_GEMM_FRACTION_TARGET)

@@ -1,40 +1,27 @@
 """Serving cost of the exported raw-text SavedModel vs its ids-only signature fed by a
 host-side HF fast tokenizer vs the `transformers` PyTorch pipeline, all with the same
-real weights (all-MiniLM-L6-v2), in one run: latency p50/p99 at batch 1 and throughput
-at batch 32, every text filling `--seq_length` (128) word pieces.
+real weights (all-MiniLM-L6-v2), in one run: latency p50/p99 at batch 1 (from every
+call) and throughput at --batch_size (the median), every text filling `--seq_length`
+word pieces (real test snippets joined, `peers.long_texts`).
 
-    . .venv/bin/activate
     python -m bench.serving --latency_reps 100 --throughput_reps 8
 
-Engines (one child process each, bench/harness.py):
-  savedmodel_text  `bert-export --task=encoder` SavedModel, `serving_default`: raw strings
-                   in, tokenized and packed in the graph (tensorflow-text ops).
-  savedmodel_ids   the same SavedModel's `serve_ids`, fed int32 ids from
-                   `transformers.BertTokenizerFast` (Rust) called in the timed step.
-  torch_pipeline   `transformers.pipeline("feature-extraction")` on the same folder
-                   (BertModel + BertTokenizerFast, batch_size = the batch), returning tensors.
-
-Each timed call takes raw text and returns the last-layer vectors as host arrays. The
-`prepare` child exports the SavedModel and computes the reference output with
-transformers' BertModel; every engine is checked against it (masked max abs diff <= 1e-4)
-before it is timed, so the timings compare equal computations. Texts: consecutive real
-Rotten Tomatoes test-split snippets joined until they exceed `--seq_length` pieces, so
-every engine truncates them to exactly that length.
-
-Timing is interleaved across the engines (one call each in turn), so other load on the
-machine hits all of them alike. Latency p50/p99 come from every single batch-1 call;
-throughput is the median over batch-`--batch_size` calls.
+Engines: `savedmodel_text`, the `bert-export --task=encoder` SavedModel's
+`serving_default` (raw strings in, tokenized in the graph); `savedmodel_ids`, its
+`serve_ids` fed ids from `transformers.BertTokenizerFast` in the timed call;
+`torch_pipeline`, `transformers.pipeline("feature-extraction")` on the same folder. Each
+call returns the last-layer vectors as host arrays, checked against transformers'
+`BertModel` (max abs diff <= 1e-4) before timing.
 """
 import argparse
 import itertools
 import json
 import os
-import tempfile
 import time
 
 import numpy as np
 
-from bench import harness, machine
+from bench import harness, machine, peers
 
 ENGINES = ("savedmodel_text", "savedmodel_ids", "torch_pipeline")
 PACKAGES = ("tensorflow", "tensorflow-text", "keras", "torch", "transformers", "tokenizers",
@@ -44,35 +31,16 @@ MODEL_NAME = "minilm"
 
 
 def parse_args(argv=None):
-    p = harness.parser(__doc__, ENGINES, workdir=True)
-    p.add_argument("--batch_size", type=int, default=32, help="throughput batch")
+    p = harness.parser(__doc__, ENGINES, workdir=True, warmup=3, batch_size=32)
     p.add_argument("--seq_length", type=int, default=128, help="word pieces per text")
     p.add_argument("--latency_reps", type=int, default=100, help="timed batch-1 calls")
     p.add_argument("--throughput_reps", type=int, default=8, help="timed batch calls")
-    p.add_argument("--warmup", type=int, default=3, help="untimed calls per engine")
     p.add_argument("--mode", default=None, choices=("latency", "throughput"),
                    help=argparse.SUPPRESS)  # a child's
-    return harness.parse(p, argv, engines=ENGINES, positive=(
-        "batch_size", "seq_length", "latency_reps", "throughput_reps", "threads"))
+    return harness.parse(p, argv, positive=("seq_length", "latency_reps", "throughput_reps"))
 
 
 # --- texts, export, reference (the `prepare` child) ----------------------------------------
-def long_texts(tokenizer, count, seq_length):
-    """`count` texts of real review snippets, each more than `seq_length` pieces long."""
-    from bert_tf.data import corpora
-    snippets = [text for text, _ in corpora.rotten_tomatoes("test")]
-    texts, current = [], []
-    for snippet in snippets:
-        current.append(snippet)
-        text = " ".join(current)
-        if len(tokenizer(text, add_special_tokens=True)["input_ids"]) > seq_length:
-            texts.append(text)
-            current = []
-            if len(texts) == count:
-                return texts
-    raise ValueError(f"Not enough test-split text for {count} texts of {seq_length} pieces")
-
-
 def prepare(args):
     """Exports the SavedModel, writes the texts and the transformers reference output."""
     machine.set_threads(args.threads, tf=True, torch=True)
@@ -86,7 +54,8 @@ def prepare(args):
     export_tool.export(folder, os.path.join(args.workdir, "exports"), MODEL_NAME,
                        task="encoder", max_seq_length=args.seq_length)
     tokenizer = transformers.BertTokenizerFast.from_pretrained(folder)
-    texts = long_texts(tokenizer, 2 * args.batch_size, args.seq_length)
+    texts = peers.long_texts(lambda text: len(tokenizer(text)["input_ids"]),
+                             2 * args.batch_size, args.seq_length)
     model = transformers.BertModel.from_pretrained(folder).eval()
     batch = tokenizer(texts[:args.batch_size], padding=True, truncation=True,
                       max_length=args.seq_length, return_tensors="pt")
@@ -178,75 +147,52 @@ def run_engine(args):
 
     batch = 1 if args.mode == "latency" else args.batch_size
     batches = [texts[i:i + batch] for i in range(0, len(texts) - batch + 1, batch)]
-    calls = itertools.count()
-    latencies = []
+    calls, latencies = itertools.count(), []
 
     def step():
         start = time.perf_counter()
         run(batches[next(calls) % len(batches)])
-        latencies.append(time.perf_counter() - start)
+        latencies.append(1e3 * (time.perf_counter() - start))
 
     for _ in range(args.warmup):
         step()
     latencies.clear()
-    harness.serve_reps(step, {"detail": detail, "max_abs_diff": diff})
-    # Every call's latency, for the parent's percentiles (summarize keeps min/median/max).
-    with open(os.path.join(args.workdir, f"latencies_{args.mode}_{args.engine}.json"),
-              "w") as f:
-        json.dump(latencies, f)
+    harness.serve_reps(step, {"detail": detail, "max_abs_diff": diff}, lambda: {
+        "p50_ms": float(np.percentile(latencies, 50)),
+        "p99_ms": float(np.percentile(latencies, 99))})  # from every timed call
 
 
 # --- parent --------------------------------------------------------------------------------
 def main(args):
     env, _ = harness.start("bert_tf serving: raw-text SavedModel vs host tokenizer vs "
                            "PyTorch pipeline (CPU, all-MiniLM-L6-v2)", PACKAGES, args)
-    with tempfile.TemporaryDirectory(prefix="bench_serving_") as workdir:
+    with harness.workdir(None, "serving") as workdir:
         def argv(engine, mode=None):
-            return harness.bench_argv("serving", f"--engine={engine}", f"--workdir={workdir}",
-                                      *harness.passthrough(args),
+            return harness.child_argv("serving", args, engine, f"--workdir={workdir}",
                                       *([f"--mode={mode}"] if mode else []))
 
         print("exporting the SavedModel and computing the reference ...", flush=True)
         harness.run_child(argv("prepare"), env=env, name="prepare")
-        results = {e: {"engine": e} for e in args.engine_list}
-        for mode, reps, items in (("latency", args.latency_reps, 1),
-                                  ("throughput", args.throughput_reps, args.batch_size)):
-            rows = harness.interleave(lambda e, mode=mode: argv(e, mode), args.engine_list,
-                                      reps, items, env, prefix=f"({mode}) ")
-            for row in rows:
-                with open(os.path.join(workdir, f"latencies_{mode}_{row['engine']}.json")) as f:
-                    latencies = 1e3 * np.array(json.load(f))
-                if mode == "latency":
-                    results[row["engine"]].update(
-                        p50_ms=np.percentile(latencies, 50), p99_ms=np.percentile(latencies, 99),
-                        detail=row["detail"])
-                else:
-                    results[row["engine"]].update({key: row.get(key) for key in (
-                        "per_sec_median", "per_sec_max", "cpu_sec_median", "peak_rss_mib")})
-
-    rows = [results[e] for e in args.engine_list]
-    print()
-    print(harness.format_table(rows, [
-        ("engine", "engine", "{}"),
-        ("p50_ms", "b=1 p50 ms", "{:.1f}"),
+        latency, rows = [harness.interleave(lambda e, mode=mode: argv(e, mode),
+                                            args.engine_list, reps, items, env,
+                                            prefix=f"({mode}) ")
+                         for mode, reps, items in (
+                             ("latency", args.latency_reps, 1),
+                             ("throughput", args.throughput_reps, args.batch_size))]
+    for row, latency_row in zip(rows, latency):
+        row.update(p50_ms=latency_row["p50_ms"], p99_ms=latency_row["p99_ms"])
+    print("\n" + harness.format_table(rows, [
+        ("engine", "engine", "{}"), ("p50_ms", "b=1 p50 ms", "{:.1f}"),
         ("p99_ms", "b=1 p99 ms", "{:.1f}"),
         ("per_sec_median", f"b={args.batch_size} texts/s median", "{:.1f}"),
-        ("per_sec_max", "texts/s max", "{:.1f}"),
-        ("cpu_sec_median", "CPU s/batch", "{:.2f}"),
-        ("peak_rss_mib", "peak RSS MiB", "{:.0f}"),
-        ("detail", "how", "{}"),
-    ]))
-    print(machine.load_after_run_line())
-    if "savedmodel_text" in results:
-        ours = results["savedmodel_text"]
-        print("\nsavedmodel_text vs the others (throughput: higher is better; latency: lower):")
-        for name in args.engine_list[1:]:
-            peer = results[name]
-            ratio = ours["per_sec_median"] / peer["per_sec_median"]
-            target = "  (target >= 1.0x: " + ("met)" if ratio >= 1.0 else "NOT met)")
-            print(f"  vs {name}: throughput {ratio:.2f}x"
-                  + (target if name == "torch_pipeline" else "")
-                  + f"; p50 latency {ours['p50_ms']:.1f} vs {peer['p50_ms']:.1f} ms")
+        ("per_sec_max", "texts/s max", "{:.1f}"), ("cpu_sec_median", "CPU s/batch", "{:.2f}"),
+        ("peak_rss_mib", "peak RSS MiB", "{:.0f}"), ("detail", "how", "{}")]))
+    p50 = {row["engine"]: row["p50_ms"] for row in rows}
+    for peer, target in (("torch_pipeline", 1.0), ("savedmodel_ids", None)):
+        if "savedmodel_text" in p50 and peer in p50:
+            harness.print_ratios("", rows, [("savedmodel_text", peer, (
+                f"throughput; p50 latency {p50['savedmodel_text']:.1f} vs {p50[peer]:.1f} ms"))],
+                target=target, width=15)
     return 0
 
 

@@ -3,38 +3,21 @@ step (forward + backward + AdamW update) of bert_tf's `ClassificationTask` model
 `BertEncoder` vs keras-hub's `BertTextClassifier` on a `BertBackbone` of the same config,
 same batch, loss and optimizer, with and without XLA, timed interleaved in one run.
 
-    . .venv/bin/activate
     python -m bench.train_step --config base --batch_size 32 --seq_length 128 --reps 5
     python -m bench.train_step --config mini --reps 5          # a quick check (~2 minutes)
-    # where the time goes: TF's profiler over 3 steps of each bert_tf engine
     python -m bench.train_step --config base --engines gemm,bert_tf,keras_hub --profile_steps 3
 
 Each engine's child builds its model from scratch (same seed, random weights), compiles
-it and runs `--warmup` untimed steps (the first traces / compiles); then `--reps` timed
-groups of `--steps_per_rep` `model.train_on_batch(features, labels)` calls (which return
-the loss as numpy, so a timed step has finished when it returns).
-
-Engines:
-  bert_tf[_jit]    `ClassificationTask.build_model(BertEncoder.from_bert_config(config))`
-                   compiled with `task.compile_args(optimizer)`; `_jit`: jit_compile=True.
-                   Its last block computes the [CLS] position only (`output_range=1`,
-                   the same loss and gradients), so it runs about 1/L fewer FLOPs than
-                   the `GFLOP/s` column counts for it.
-  keras_hub[_jit]  `keras_hub.models.BertTextClassifier(BertBackbone(...), num_classes,
-                   preprocessor=None)` (the same head: pooled output -> dropout 0.1 ->
-                   Dense), the same loss and metric, the config's GELU (bench/peers.py).
-  gemm / gemm_bf16  the GEMM peak under the same load (bench/compute.py).
-Both models: dropout 0.1, AdamW from `bert_tf.train.optimization.make_optimizer` (BERT's
-schedule, weight decay 0.01 except LayerNorm and biases, clipnorm 1.0), sparse categorical
-cross-entropy from logits + accuracy, the same padded batch (`compute.make_inputs`) and
-random labels; `--dtype mixed_bfloat16` runs both under that policy.
-
-Columns: `GFLOP/s` is 3 x the encoder's forward matmul FLOPs at the padded length per
-second; `%GEMM` over the `gemm` row's fp32 peak (target >= 75% for bert_tf in float32);
-`MFU` with `--peak_tflops` or a known GPU; `params`: trainable parameters (equal for equal
-models); `loss`: the first step's (about ln(num_classes)). `--profile_steps N` traces N
-steps of each bert_tf engine after warm-up (`compute.profile_ops`) and prints its top op
-types, the matmuls' share and the forward / backward / optimizer split.
+it, runs `--warmup` untimed steps, then serves timed groups of `--steps_per_rep`
+`model.train_on_batch` calls. Engines: `bert_tf[_jit]`,
+`ClassificationTask.build_model(BertEncoder)` with `task.compile_args` (its last block
+computes only [CLS], `output_range=1`: about 1/L fewer FLOPs than `GFLOP/s` counts for
+it); `keras_hub[_jit]`, `BertTextClassifier(BertBackbone, preprocessor=None)`, the same
+head, loss and metric; `gemm[_bf16]` (bench/compute.py). Both models: dropout 0.1,
+`make_optimizer`'s AdamW, the same padded batch (`compute.make_inputs`) and random
+labels; `--dtype mixed_bfloat16` runs both under that policy. `params` (trainable, equal
+for equal models); `loss`: the first step's (about ln(num_classes)); `GFLOP/s`, `%GEMM`,
+`MFU`, `--profile_steps`: bench/compute.py.
 """
 import numpy as np
 
@@ -46,28 +29,20 @@ PACKAGES = ("tensorflow", "keras", "keras-hub", "numpy")
 
 
 def parse_args(argv=None):
-    p = harness.parser(__doc__, ENGINES, DEFAULT_ENGINES)
+    p = harness.parser(__doc__, ENGINES, DEFAULT_ENGINES, reps=5, warmup=2, batch_size=32,
+                       seed=0)
     p.add_argument("--config", default="base", help="bert_tf preset name (configs/bert)")
-    p.add_argument("--batch_size", type=int, default=32)
     p.add_argument("--seq_length", type=int, default=128)
     p.add_argument("--num_classes", type=int, default=2)
-    p.add_argument("--reps", type=int, default=5, help="timed groups of steps per engine")
     p.add_argument("--steps_per_rep", type=int, default=1, help="train steps per timing")
-    p.add_argument("--warmup", type=int, default=2,
-                   help="untimed train steps before timing (the first traces/compiles)")
     p.add_argument("--learning_rate", type=float, default=5e-5)
     p.add_argument("--dtype", default="float32", choices=("float32", "mixed_bfloat16"))
     p.add_argument("--profile_steps", type=int, default=0,
                    help="trace this many train steps of each bert_tf engine with TF's "
                         "profiler (after warm-up, before timing) and print its top ops")
-    p.add_argument("--seed", type=int, default=0)
     compute.add_device_args(p, gemm_repeats=2)
-    args = harness.parse(p, argv, engines=ENGINES, positive=(
-        "batch_size", "seq_length", "reps", "steps_per_rep", "warmup", "threads",
-        "gemm_repeats"))
-    if args.num_classes < 2:
-        p.error("--num_classes must be >= 2")
-    return args
+    return harness.parse(p, argv, minimum={"num_classes": 2}, positive=(
+        "seq_length", "steps_per_rep", "warmup", "gemm_repeats"))
 
 
 # --- one engine per child ----------------------------------------------------------------
@@ -145,7 +120,7 @@ def main(args):
     env, device_name = harness.start(f"classification train step: bert_tf vs keras-hub "
                                      f"({args.device.upper()})", PACKAGES, args)
     rows = harness.interleave(
-        lambda e: harness.bench_argv("train_step", f"--engine={e}", *harness.passthrough(args)),
+        lambda e: harness.child_argv("train_step", args, e),
         args.engine_list, args.reps, args.steps_per_rep * args.batch_size, env)
     models = [row for row in rows if row["engine"] not in compute.GEMM_ENGINES]
     if not models:
@@ -167,10 +142,7 @@ def main(args):
                ("detail", "how", "{}")]
     print(f"\nFLOPs per train step: 3 x forward = {flops / 1e9:.1f} GFLOP "
           f"(padded length {args.seq_length}, Transformer-layer matmuls)")
-    print(harness.format_table(rows, compute.with_mfu(columns, peak_note, "params")))
-    print(machine.load_after_run_line())
-    if peak_note:
-        print(f"MFU = GFLOP/s / {peak_note}")
+    compute.print_table(rows, columns, peak_note, "params")
     compute.print_gemm_fractions(
         gemm_peak, [row for row in models if row["engine"].startswith("bert_tf")],
         compute.TRAIN_GEMM_FRACTION_TARGET, judged=args.dtype == "float32")
