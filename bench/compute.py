@@ -131,12 +131,27 @@ def mfu(flops_per_second, peak):
     return None if not peak else flops_per_second / (peak * 1e12)
 
 
-def add_flops(rows, flops_per_call, args, device_name, math_of):
-    """Adds to every model row its `gflops` (`flops_per_call` / median seconds per call),
-    to every row its `gemm_fraction` of the fp32 GEMM peak (when a `gemm` row ran) and
-    its `mfu` against the peak of `math_of(row)` ("bf16" or "tf32"); turns the gemm rows
-    into table rows (`finish_gemm_rows`). Returns (GEMM peak or None, note on the MFU
-    peaks or "")."""
+def encoder_dims(config):
+    """The config's sizes that `forward_flops` needs, for a child's info."""
+    return {"num_layers": config.num_hidden_layers, "hidden_size": config.hidden_size,
+            "intermediate_size": config.intermediate_size, "vocab_size": config.vocab_size}
+
+
+def forward_flops(dims, lengths):
+    """`encoder_forward_flops` of an `encoder_dims` dict (e.g. a row holding one)."""
+    return encoder_forward_flops(dims["num_layers"], dims["hidden_size"],
+                                 dims["intermediate_size"], lengths)
+
+
+def report(rows, columns, flops_per_call, flops_line, args, device_name, math_of,
+           target, judged=True):
+    """The FLOPs report of encoder / train_step / pretrain: gives every model row its
+    `gflops` (`flops_per_call` per median call), every row its `gemm_fraction` of the fp32
+    GEMM peak (a `gemm` row's; `gemm_fraction_real` from a row's `real_gflops`) and its
+    `mfu` against the peak of `math_of(row)` ("bf16" / "tf32"); prints `flops_line`, the
+    table (an MFU column after the %GEMM ones when a peak is known), bert_tf[_jit]'s
+    fractions met / NOT met against `target` (never met unless `judged`) and the
+    profiles. Returns ({engine: row}, GEMM peak or None)."""
     gemm_peak = finish_gemm_rows(rows)
     notes = set()
     for row in rows:
@@ -144,39 +159,35 @@ def add_flops(rows, flops_per_call, args, device_name, math_of):
             row["gflops"] = flops_per_call / row["sec_median"] / 1e9
         if gemm_peak:
             row["gemm_fraction"] = row["gflops"] / gemm_peak
+            if "real_gflops" in row:
+                row["gemm_fraction_real"] = row["real_gflops"] / gemm_peak
         peak, source = peak_tflops(math_of(row), args.peak_tflops, device_name)
         row["mfu"] = mfu(row["gflops"] * 1e9, peak)
         if peak:
             notes.add(f"{peak:.1f} TFLOP/s ({source})")
-    return gemm_peak, ", ".join(sorted(notes))
-
-
-def print_table(rows, columns, note, before):
-    """Prints the table; when any row has a peak (`note` from `add_flops`), with an MFU
-    column before the column keyed `before`, and the peaks it is against."""
-    if note:
-        at = next(i for i, column in enumerate(columns) if column[0] == before)
+    print("\n" + flops_line)
+    if notes:
+        at = 1 + max(i for i, c in enumerate(columns) if c[0].startswith("gemm_fraction"))
         columns = columns[:at] + [("mfu", "MFU", "{:.1%}")] + columns[at:]
     print(harness.format_table(rows, columns))
-    if note:
-        print(f"MFU against {note}")
-
-
-def print_gemm_fractions(gemm_peak, rows, target, judged=True):
-    """Prints each row's GFLOP/s and `gemm_fraction` of the fp32 GEMM peak (and its
-    `gemm_fraction_real` if any), met / NOT met against `target` (never met when not
-    `judged`, e.g. a bf16 run); nothing without a peak."""
-    if not gemm_peak:
-        return
-    print(f"\nfraction of the fp32 GEMM peak ({gemm_peak:.1f} GFLOP/s, best median of "
-          f"tf.matmul at the encoder's shapes, this run); target >= {target:.0%} for "
-          "bert_tf in float32, counting padded FLOPs (what the engine computes):")
-    for row in rows:
+    if notes:
+        print(f"MFU against {', '.join(sorted(notes))}")
+    by_engine = {row["engine"]: row for row in rows}
+    if gemm_peak:
+        print(f"\nfraction of the fp32 GEMM peak ({gemm_peak:.1f} GFLOP/s, best median of "
+              f"tf.matmul at the encoder's shapes, this run); target >= {target:.0%} for "
+              "bert_tf in float32, counting padded FLOPs (what the engine computes):")
+    for row in (by_engine[e] for e in ("bert_tf", "bert_tf_jit") if gemm_peak and e in by_engine):
         met = judged and row["gemm_fraction"] >= target
         real = row.get("gemm_fraction_real")
         print(f"  {row['engine']:<12} {row['gflops']:.1f} GFLOP/s = {row['gemm_fraction']:.1%}"
               f" ({'met' if met else 'NOT met'})"
               + (f"; real-token FLOPs {real:.1%}" if real is not None else ""))
+    for row in rows:
+        if row.get("profile"):
+            print(f"\nwhere {row['engine']}'s step goes (TF profiler, {args.profile_steps} "
+                  "steps):\n" + format_profile(row["profile"]))
+    return by_engine, gemm_peak
 
 
 # --- the GEMM engines ----------------------------------------------------------------------
@@ -341,10 +352,3 @@ def format_profile(profile, top=12):
             f"{profile['op_seconds']:.3f} s/step; matmuls {profile['matmul_share']:.1%} of op "
             f"time; by phase: {phases}")
 
-
-def print_profiles(rows, steps):
-    """Prints `format_profile` of every row that holds a `profile` (`profile_ops`)."""
-    for row in rows:
-        if row.get("profile"):
-            print(f"\nwhere {row['engine']}'s step goes (TF profiler, {steps} steps):")
-            print(format_profile(row["profile"]))

@@ -88,8 +88,7 @@ def prepare(args):
     harness.emit_result({
         "engine": "prepare", "parameters": int(sum(w.size for w in weights.values())),
         "mean_length": float(mask.sum(1).mean()), "padding_fraction": float(1 - mask.mean()),
-        "lengths": [int(x) for x in mask.sum(1)], "num_layers": config.num_hidden_layers,
-        "hidden_size": config.hidden_size, "intermediate_size": config.intermediate_size})
+        "lengths": [int(x) for x in mask.sum(1)], **compute.encoder_dims(config)})
 
 
 # --- one engine per child ----------------------------------------------------------------
@@ -200,29 +199,21 @@ def main(args):
               f"({info['padding_fraction']:.0%} padding)")
         rows = harness.interleave(argv, args.engine_list, args.reps, args.batch_size, env)
 
-    dims = (info["num_layers"], info["hidden_size"], info["intermediate_size"])
-    padded = compute.encoder_forward_flops(*dims, [args.seq_length] * args.batch_size)
-    real = compute.encoder_forward_flops(*dims, info["lengths"])
-    gemm_peak, peak_note = compute.add_flops(rows, padded, args, device_name,
-                                             lambda row: row["flops_dtype"])
+    padded = compute.forward_flops(info, [args.seq_length] * args.batch_size)
+    real = compute.forward_flops(info, info["lengths"])
     for row in rows:
         if row["engine"] not in compute.GEMM_ENGINES:
             row["real_gflops"] = real / row["sec_median"] / 1e9
-            if gemm_peak:
-                row["gemm_fraction_real"] = row["real_gflops"] / gemm_peak
-    columns = [("engine", "engine", "{}"), *harness.rate_columns("seq", "{:.1f}"),
-               ("sec_median", "s/call median", "{:.3f}"),
-               ("cpu_sec_median", "CPU s/call", "{:.2f}"), ("gflops", "GFLOP/s", "{:.1f}"),
-               ("gemm_fraction", "%GEMM pad", "{:.1%}"),
-               ("gemm_fraction_real", "%GEMM real", "{:.1%}"), *harness.MEMORY_COLUMNS,
-               ("max_abs_diff", "max|diff|", "{:.1e}"), ("detail", "how", "{}")]
-    print(f"\nFLOPs per batch (Transformer-layer matmuls, forward): padded "
-          f"{padded / 1e9:.1f} GFLOP ({padded / args.batch_size / 1e9:.2f} per sequence of "
-          f"{args.seq_length}), real tokens {real / 1e9:.1f} GFLOP")
-    compute.print_table(rows, columns, peak_note, "peak_rss_mib")
-    by_engine = {row["engine"]: row for row in rows}
-    compute.print_gemm_fractions(gemm_peak, [by_engine[e] for e in ("bert_tf", "bert_tf_jit")
-                                             if e in by_engine], GEMM_FRACTION_TARGET)
+    by_engine, gemm_peak = compute.report(rows, [
+        ("engine", "engine", "{}"), *harness.rate_columns("seq", "{:.1f}"),
+        ("sec_median", "s/call median", "{:.3f}"), ("cpu_sec_median", "CPU s/call", "{:.2f}"),
+        ("gflops", "GFLOP/s", "{:.1f}"), ("gemm_fraction", "%GEMM pad", "{:.1%}"),
+        ("gemm_fraction_real", "%GEMM real", "{:.1%}"), *harness.MEMORY_COLUMNS,
+        ("max_abs_diff", "max|diff|", "{:.1e}"), ("detail", "how", "{}")], padded,
+        f"FLOPs per batch (Transformer-layer matmuls, forward): padded {padded / 1e9:.1f} "
+        f"GFLOP ({padded / args.batch_size / 1e9:.2f} per sequence of {args.seq_length}), "
+        f"real tokens {real / 1e9:.1f} GFLOP", args, device_name,
+        lambda row: row["flops_dtype"], GEMM_FRACTION_TARGET)
     ratios = harness.print_ratios(
         f"\nbfloat16 (mixed_bfloat16 policy) vs float32, same run; target >= "
         f"{BF16_SPEEDUP_TARGET}x, outputs within {BF16_TOLERANCE} of the fp32 reference:",

@@ -278,28 +278,8 @@ def transformers_finetune(args, train, test, labels, ner, steps):
             yield inputs, (pad([targets[i] for i in rows], -100) if ner
                            else torch.tensor([targets[i] for i in rows]))
 
-    steps = torch_train(model, batches, args, steps)
-    start = time.perf_counter()
-    predicted = []
-    with torch.inference_mode():
-        for begin in range(0, len(test), args.eval_batch_size):
-            encoded = [encode(e) for e in test[begin:begin + args.eval_batch_size]]
-            best = model(**model_inputs(encoded)).logits.argmax(-1).tolist()
-            for (_, positions), row in zip(encoded, best):
-                predicted.append([OUTSIDE if p is None else labels[row[p]] for p in positions]
-                                 if ner else labels[row])
-    return (steps, predicted, 1 - positions_seen[0] / positions_seen[1],
-            time.perf_counter() - start)
-
-
-def torch_train(model, batches, args, steps):
-    """Trains on `batches()` (an iterable of (inputs dict, labels), reshuffled each call)
-    for `args.epochs` with torch AdamW (no weight decay on biases and LayerNorm), linear
-    warmup/decay over `steps` (per epoch, total, warmup), gradients clipped to
-    CLIP_NORM; returns per-step (end time, batch size) after a (start time, 0)."""
-    import torch
-    import transformers
-
+    # AdamW (no weight decay on biases and LayerNorm), linear warmup/decay over the
+    # recipe's steps, gradients clipped to CLIP_NORM.
     decay, no_decay = [], []
     for name, parameter in model.named_parameters():
         (no_decay if name.endswith("bias") or "LayerNorm" in name else decay).append(parameter)
@@ -311,12 +291,23 @@ def torch_train(model, batches, args, steps):
     model.train()
     times = [(time.perf_counter(), 0)]
     for _ in range(args.epochs):
-        for inputs, labels in batches():
-            model(**inputs, labels=labels).loss.backward()
+        for inputs, target in batches():
+            model(**inputs, labels=target).loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP_NORM)
             optimizer.step()
             schedule.step()
             optimizer.zero_grad()
-            times.append((time.perf_counter(), len(labels)))
+            times.append((time.perf_counter(), len(target)))
     model.eval()
-    return times
+    start = time.perf_counter()
+    predicted = []
+    with torch.inference_mode():
+        for begin in range(0, len(test), args.eval_batch_size):
+            encoded = [encode(e) for e in test[begin:begin + args.eval_batch_size]]
+            best = model(**model_inputs(encoded)).logits.argmax(-1).tolist()
+            for (_, positions), row in zip(encoded, best):
+                predicted.append([OUTSIDE if p is None else labels[row[p]] for p in positions]
+                                 if ner else labels[row])
+    return (times, predicted, 1 - positions_seen[0] / positions_seen[1],
+            time.perf_counter() - start)
+

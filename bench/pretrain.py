@@ -300,8 +300,7 @@ def run_engine(args):
         "detail": f"{detail}, XLA {'on' if jit else 'off'}", "eval_mlm_loss": eval_loss,
         "eval_mlm_accuracy": eval_accuracy, "learning_seconds": learning_seconds,
         "profile": compute.profile_if_asked(args, lambda: train_steps(iterator, 1)),
-        "num_layers": config.num_hidden_layers, "hidden_size": config.hidden_size,
-        "intermediate_size": config.intermediate_size, "vocab_size": config.vocab_size})
+        **compute.encoder_dims(config)})
 
 
 # --- parent --------------------------------------------------------------------------------
@@ -322,28 +321,20 @@ def main(args):
 
     first = next(row for row in rows if row["engine"] not in compute.GEMM_ENGINES)
     per_step = compute.TRAIN_FLOPS_FACTOR * (
-        compute.encoder_forward_flops(first["num_layers"], first["hidden_size"],
-                                      first["intermediate_size"],
-                                      [args.seq_length] * args.batch_size)
+        compute.forward_flops(first, [args.seq_length] * args.batch_size)
         + compute.mlm_head_flops(first["hidden_size"], first["vocab_size"],
                                  args.batch_size * args.max_predictions_per_seq))
-    gemm_peak, peak_note = compute.add_flops(
-        rows, per_step * args.steps_per_rep, args, device_name,
-        lambda row: "bf16" if "_bf16" in row["engine"] else "tf32")
-    columns = [("engine", "engine", "{}"), *harness.rate_columns("seq", "{:.2f}"),
-               ("gflops", "GFLOP/s", "{:.1f}"), ("gemm_fraction", "%GEMM", "{:.1%}"),
-               ("eval_mlm_loss", "eval loss", "{:.3f}"),
-               ("eval_mlm_accuracy", "eval acc", "{:.3f}"),
-               ("learning_seconds", "learn s", "{:.0f}"), *harness.MEMORY_COLUMNS,
-               ("detail", "how", "{}")]
-    print(f"\nFLOPs per train step: 3 x (Transformer layers at length {args.seq_length} + "
-          f"MLM head at {args.max_predictions_per_seq} positions) x {args.batch_size} "
-          f"sequences = {per_step / 1e9:.1f} GFLOP")
-    compute.print_table(rows, columns, peak_note, "gemm_fraction")
-    compute.print_gemm_fractions(
-        gemm_peak, [row for row in rows if row["engine"] in ("bert_tf", "bert_tf_jit")],
+    compute.report(rows, [
+        ("engine", "engine", "{}"), *harness.rate_columns("seq", "{:.2f}"),
+        ("gflops", "GFLOP/s", "{:.1f}"), ("gemm_fraction", "%GEMM", "{:.1%}"),
+        ("eval_mlm_loss", "eval loss", "{:.3f}"), ("eval_mlm_accuracy", "eval acc", "{:.3f}"),
+        ("learning_seconds", "learn s", "{:.0f}"), *harness.MEMORY_COLUMNS,
+        ("detail", "how", "{}")], per_step * args.steps_per_rep,
+        f"FLOPs per train step: 3 x (Transformer layers at length {args.seq_length} + MLM "
+        f"head at {args.max_predictions_per_seq} positions) x {args.batch_size} sequences = "
+        f"{per_step / 1e9:.1f} GFLOP", args, device_name,
+        lambda row: "bf16" if "_bf16" in row["engine"] else "tf32",
         compute.TRAIN_GEMM_FRACTION_TARGET)
-    compute.print_profiles(rows, args.profile_steps)
     harness.print_ratios("\nratios of median throughput:", rows, [
         ("bert_tf", "keras_hub", "bert_tf vs keras-hub, no XLA (target >= 1.0x)"),
         ("bert_tf_jit", "keras_hub_jit", "bert_tf vs keras-hub, XLA (target >= 1.0x)"),

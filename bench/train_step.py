@@ -111,8 +111,7 @@ def run_engine(args):
         "detail": f"{detail}, train_on_batch, AdamW, {args.dtype}, XLA {'on' if jit else 'off'}",
         "params": int(sum(np.prod(v.shape) for v in model.trainable_variables)),
         "first_loss": first_loss, "profile": compute.profile_if_asked(
-            args, lambda: train_steps(1)), "num_layers": config.num_hidden_layers,
-        "hidden_size": config.hidden_size, "intermediate_size": config.intermediate_size})
+            args, lambda: train_steps(1)), **compute.encoder_dims(config)})
 
 
 # --- parent --------------------------------------------------------------------------------
@@ -125,28 +124,21 @@ def main(args):
     models = [row for row in rows if row["engine"] not in compute.GEMM_ENGINES]
     if not models:
         raise SystemExit("--engines: name at least one model engine besides gemm")
-    flops = compute.TRAIN_FLOPS_FACTOR * compute.encoder_forward_flops(
-        models[0]["num_layers"], models[0]["hidden_size"], models[0]["intermediate_size"],
-        [args.seq_length] * args.batch_size)
-    math = "bf16" if args.dtype == "mixed_bfloat16" else "tf32"
-    gemm_peak, peak_note = compute.add_flops(rows, flops * args.steps_per_rep, args,
-                                             device_name, lambda row: math)
+    flops = compute.TRAIN_FLOPS_FACTOR * compute.forward_flops(
+        models[0], [args.seq_length] * args.batch_size)
     for row in models:
         row["sec_per_step"] = row["sec_median"] / args.steps_per_rep
         row["cpu_per_step"] = row["cpu_sec_median"] / args.steps_per_rep
-    columns = [("engine", "engine", "{}"), *harness.rate_columns("seq", "{:.2f}"),
-               ("sec_per_step", "s/step median", "{:.2f}"),
-               ("cpu_per_step", "CPU s/step", "{:.2f}"), ("gflops", "GFLOP/s", "{:.1f}"),
-               ("gemm_fraction", "%GEMM", "{:.1%}"), ("params", "params", "{:,}"),
-               ("first_loss", "loss", "{:.3f}"), *harness.MEMORY_COLUMNS,
-               ("detail", "how", "{}")]
-    print(f"\nFLOPs per train step: 3 x forward = {flops / 1e9:.1f} GFLOP "
-          f"(padded length {args.seq_length}, Transformer-layer matmuls)")
-    compute.print_table(rows, columns, peak_note, "params")
-    compute.print_gemm_fractions(
-        gemm_peak, [row for row in models if row["engine"].startswith("bert_tf")],
+    math = "bf16" if args.dtype == "mixed_bfloat16" else "tf32"
+    compute.report(rows, [
+        ("engine", "engine", "{}"), *harness.rate_columns("seq", "{:.2f}"),
+        ("sec_per_step", "s/step median", "{:.2f}"), ("cpu_per_step", "CPU s/step", "{:.2f}"),
+        ("gflops", "GFLOP/s", "{:.1f}"), ("gemm_fraction", "%GEMM", "{:.1%}"),
+        ("params", "params", "{:,}"), ("first_loss", "loss", "{:.3f}"),
+        *harness.MEMORY_COLUMNS, ("detail", "how", "{}")], flops * args.steps_per_rep,
+        f"FLOPs per train step: 3 x forward = {flops / 1e9:.1f} GFLOP (padded length "
+        f"{args.seq_length}, Transformer-layer matmuls)", args, device_name, lambda row: math,
         compute.TRAIN_GEMM_FRACTION_TARGET, judged=args.dtype == "float32")
-    compute.print_profiles(models, args.profile_steps)
     if len({row["params"] for row in models}) > 1:
         print("WARNING: the engines' trainable parameter counts differ; the models are not "
               "the same size")
