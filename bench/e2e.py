@@ -15,22 +15,20 @@ model's bfloat16 and int8 exports against its float32 one.
 Datasets (test splits, the first --max_examples if given): `rt`, Rotten Tomatoes (label
 and probabilities per snippet; quality: accuracy); `conll`, CoNLL-2003 sentences, tokens
 joined by spaces (a tag per word; quality: entity F1). Model: all-MiniLM-L6-v2 with a
-classification / NER head (`TaskModel.from_pretrained`): `--head random` (seeded; enough
-to time the engines) or `--head finetuned` (`TaskModel.fit`, `FINETUNE`, cached in
---workdir/finetuned/ by its settings), exported in float32, bfloat16 and as the
-`model.quantize("int8")` model, and copied into transformers (bench/peers.py).
+classification / NER head, `--head random` (seeded) or `--head finetuned` (`FINETUNE`,
+cached in --workdir/finetuned/), exported in float32, bfloat16 and int8
+(`model.quantize`), and copied into transformers (bench/peers.py).
 
-Engines, all at --batch_size (the `how` column says how each runs): `bert_tf[_int8]`,
-`bert_tf_unbucketed` (`TaskModel.predict`), `savedmodel[_bf16|_int8]` (`bert-predict`'s
-`Predictor`), `hf_pipeline` (`transformers.pipeline`). A timed call runs the whole set.
-Each engine's first (untimed) pass must agree with transformers' model called directly
-(label, or every word's first-piece tag) on >= 99% of the examples, rt probabilities
-within 1e-4; bf16 / int8 engines on >= 90% (a sanity bound); for them `= fp32` is the
-share of results equal to the float32 export's and `vs fp32` the speed against their
-float32 twin. `padding`: the share of padded token positions in the engine's batches.
-Targets (issue 16): bert_tf and savedmodel >= 2x the pipeline; the bf16 export >= 1.6x
-float32 with >= 99.5% of rt labels equal and conll F1 within 0.3 points, on a CPU with
-native bf16; int8 is an export option only at >= 1.3x with <= 0.5 points lost.
+Engines, all at --batch_size, a timed call running the whole set (`how` says how each
+runs): `bert_tf[_int8]`, `bert_tf_unbucketed` (`TaskModel.predict`),
+`savedmodel[_bf16|_int8]` (`bert-predict`'s `Predictor`), `hf_pipeline`. Each engine's
+first pass must agree with transformers' model called directly (label, or every word's
+first-piece tag) on >= 99% of the examples, rt probabilities within 1e-4; bf16 / int8
+engines on >= 90% (a sanity bound), `= fp32`: the share of results equal to the float32
+export's, `vs fp32`: speed over their float32 twin. `padding`: padded token positions'
+share. Targets (issue 16): bert_tf and savedmodel >= 2x the pipeline; the bf16 export
+>= 1.6x float32 with >= 99.5% of rt labels equal and conll F1 within 0.3 points, on a CPU
+with native bf16; int8 is an export option only at >= 1.3x with <= 0.5 points lost.
 """
 import argparse
 import json
@@ -45,8 +43,7 @@ ENGINES = ("bert_tf", "bert_tf_unbucketed", "bert_tf_int8", "savedmodel", "saved
            "savedmodel_int8", "hf_pipeline")
 DEFAULT_ENGINES = ("bert_tf", "bert_tf_unbucketed", "savedmodel", "hf_pipeline")
 PEER = "hf_pipeline"
-# What each engine computes in, and the float32 engine a lower-precision one is timed
-# and compared against.
+# What each engine computes in, and its float32 twin.
 DTYPES = {"bert_tf_int8": "int8", "savedmodel_bf16": "bfloat16", "savedmodel_int8": "int8"}
 FP32_TWIN = {"bert_tf_int8": "bert_tf", "savedmodel_bf16": "savedmodel",
              "savedmodel_int8": "savedmodel"}
@@ -59,9 +56,8 @@ MIN_AGREEMENT_REDUCED = 0.90  # bf16 / int8 engines: a sanity bound, not the tar
 PROBABILITY_TOLERANCE = 1e-4
 RT_LABELS = ["fresh", "rotten"]
 TASKS = {"rt": "classification", "conll": "ner"}  # the bert_tf task of each dataset
-# --head finetuned: training examples (the first N of the training split), epochs and
-# peak learning rate per dataset (AdamW, 10% warmup, batch 32; flags override them):
-# confident enough for label agreement to mean something (README, Benchmarks).
+# --head finetuned: the first N training examples, epochs and learning rate (AdamW, 10%
+# warmup, batch 32; flags override them): enough for label agreement to mean something.
 FINETUNE = {"rt": {"train_examples": 4000, "epochs": 1, "learning_rate": 1e-4},
             "conll": {"train_examples": 2000, "epochs": 2, "learning_rate": 1e-4}}
 # Issue 16's targets (see the module docstring).
@@ -106,8 +102,7 @@ def padding_fraction(lengths, order, batch_size):
 
 
 def _paths(args):
-    """This run's models and exports (prepare replaces the folder), and the fine-tuned
-    model's cache folder."""
+    """This run's models and exports, and the fine-tuned model's cache folder."""
     folder = os.path.join(args.workdir, f"run_{args.dataset}")
     return {"folder": folder, "task": os.path.join(folder, "task"),
             "exports": os.path.join(folder, "exports"),
@@ -127,9 +122,8 @@ def _finetune_settings(args):
 
 # --- prepare: model, exports, transformers copy, references -------------------------------
 def prepare(args):
-    """Builds the model (random or fine-tuned head), saves and exports it for every
-    engine, and writes the texts, their gold labels, packed lengths, the transformers
-    reference results and (for bf16 / int8 engines) the float32 export's results."""
+    """Builds, saves and exports the model for every engine; writes the texts, gold
+    labels, lengths, transformers' results and (bf16 / int8) the float32 export's."""
     machine.set_threads(args.threads, tf=True, torch=True)
     import bert_tf
     from bert_tf.data import corpora
@@ -171,9 +165,8 @@ def prepare(args):
 
 
 def _task_model(args, source, labels, paths):
-    """The TaskModel to benchmark, with `head_description` set: MiniLM with a random head
-    (--head random), or fine-tuned on the training split's first examples once per
-    settings (`harness.build_once` in --workdir/finetuned)."""
+    """The TaskModel to benchmark, with `head_description`: MiniLM with a random head, or
+    fine-tuned once per settings (`harness.build_once` in --workdir/finetuned)."""
     import keras
 
     import bert_tf
@@ -212,9 +205,8 @@ def _task_model(args, source, labels, paths):
 
 
 def quantized_int8(clf):
-    """`clf` (a TaskModel) with its model quantized in place by Keras'
-    `model.quantize("int8")`: every Dense and Embedding layer (LayerNorm, dropout and
-    the attention softmax stay float32)."""
+    """`clf` with its model quantized in place by Keras' `model.quantize("int8")` (Dense
+    and Embedding layers; LayerNorm and softmax stay float32)."""
     import warnings
     with warnings.catch_warnings():  # "Layer X does not have a `quantize` method"
         warnings.simplefilter("ignore", UserWarning)
@@ -287,27 +279,25 @@ def run_engine(args):
                                                      data["labels"], args)
         order = list(range(len(data["texts"])))
 
-    harness.reset_peak_rss()  # the timed passes' memory, not the model loading's
-    got = results(run())
-    check = peers.agreement(got, data["reference"], args.dataset != "rt")
-    print(f"{args.dataset}/{args.engine}: agreement with transformers' model "
-          f"{check['agreement']:.4f}" + (f", max |probability diff| {check['max_prob_diff']:.1e}"
-                                        if check["max_prob_diff"] is not None else ""),
-          flush=True)
     reduced = args.engine in DTYPES  # computes other numbers by design
-    if check["agreement"] < (MIN_AGREEMENT_REDUCED if reduced else MIN_AGREEMENT) or (
-            not reduced and (check["max_prob_diff"] or 0) > PROBABILITY_TOLERANCE):
-        raise SystemExit(f"{args.engine} disagrees with the reference: {check}; timings would "
-                         "not compare equal work")
-    info = {"detail": detail, **check, "dtype": DTYPES.get(args.engine, "float32"),
-            "quality": quality(args, got, data["gold"]),
-            "padding": padding_fraction(data["lengths"], order, args.batch_size)}
-    if "fp32" in data:
-        info["fp32_agreement"] = peers.agreement(got, data["fp32"],
-                                                 args.dataset != "rt")["agreement"]
-    for _ in range(args.warmup):
-        run()
-    harness.serve_reps(run, info)
+
+    def check(got):
+        agree = peers.agreement(got, data["reference"], args.dataset != "rt")
+        info = {**agree, "dtype": DTYPES.get(args.engine, "float32"),
+                "quality": quality(args, got, data["gold"]),
+                "padding": padding_fraction(data["lengths"], order, args.batch_size)}
+        if "fp32" in data:
+            info["fp32_agreement"] = peers.agreement(got, data["fp32"],
+                                                     args.dataset != "rt")["agreement"]
+        diff = agree["max_prob_diff"]
+        return (f"[{args.dataset}] agreement with transformers' model {agree['agreement']:.4f}"
+                + (f", max |probability diff| {diff:.1e}" if diff is not None else ""),
+                agree["agreement"] >= (MIN_AGREEMENT_REDUCED if reduced else MIN_AGREEMENT)
+                and (reduced or (diff or 0) <= PROBABILITY_TOLERANCE), info)
+
+    # The peak memory is the timed passes', not the model loading's.
+    harness.serve_checked(args.engine, run, lambda rows: check(results(rows)), args.warmup,
+                          {"detail": detail})
 
 
 # --- parent --------------------------------------------------------------------------------------

@@ -163,26 +163,20 @@ def run_engine(args):
     inputs = {name: data[name] for name in ("input_word_ids", "input_mask", "input_type_ids")}
     step, detail = (_build_transformers if torch else _build_tf)(args, folder, inputs)
 
-    # Equal models: the outputs of the fp32 bert_tf reference. This first call also
-    # traces / compiles, so it counts as warm-up.
-    harness.reset_peak_rss()
-    sequence, pooled = (np.asarray(x, np.float32) for x in step())
-    real = inputs["input_mask"].astype(bool)  # outputs at padding positions are don't-care
-    diff = float(np.max(np.abs(sequence - data["sequence_output"])[real]))
-    pooled_diff = float(np.max(np.abs(pooled - data["pooled_output"])))
     bf16 = "_bf16" in args.engine or args.dtype == "mixed_bfloat16"
     tolerance = BF16_TOLERANCE if bf16 else FP32_TOLERANCE
-    print(f"{args.engine}: max |sequence_output - reference| = {diff:.2e}, "
-          f"pooled {pooled_diff:.2e} (tolerance {tolerance:g})", flush=True)
-    if not diff <= tolerance or not pooled_diff <= tolerance:  # also catches NaN
-        raise SystemExit(f"{args.engine} does not match the reference: max abs diff "
-                         f"{diff:.3e} (sequence), {pooled_diff:.3e} (pooled) > {tolerance}; "
-                         "the models are not equal, so timings would not be comparable")
-    for _ in range(args.warmup - 1):
-        step()
-    harness.serve_reps(step, {"detail": detail, "max_abs_diff": diff,
-                              "pooled_max_abs_diff": pooled_diff,
-                              "flops_dtype": "bf16" if bf16 else "tf32"})
+
+    def check(outputs):  # equal models: the fp32 bert_tf reference's outputs
+        sequence, pooled = (np.asarray(x, np.float32) for x in outputs)
+        real = inputs["input_mask"].astype(bool)  # padding positions are don't-care
+        diff = float(np.max(np.abs(sequence - data["sequence_output"])[real]))
+        pooled_diff = float(np.max(np.abs(pooled - data["pooled_output"])))
+        return (f"max |sequence_output - reference| = {diff:.2e}, pooled {pooled_diff:.2e} "
+                f"(tolerance {tolerance:g})", diff <= tolerance and pooled_diff <= tolerance,
+                {"max_abs_diff": diff, "pooled_max_abs_diff": pooled_diff})
+
+    harness.serve_checked(args.engine, step, check, args.warmup - 1, {
+        "detail": detail, "flops_dtype": "bf16" if bf16 else "tf32"})
 
 
 # --- parent --------------------------------------------------------------------------------

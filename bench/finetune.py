@@ -11,21 +11,18 @@ the same recipe in the same run; reports the test metric and training throughput
 
 Tasks (`TASKS`; the recipe: the task's configs/finetune file, each setting overridden by
 its flag): `classification`, Rotten Tomatoes, test accuracy; `ner`, CoNLL-2003 in IOB2,
-test entity F1 (conlleval; a word's label sits on its first piece, a truncated word is
-predicted "O"); `qa`, the hand-written SQuAD-format files in tests/data/squad (72 / 96
-training questions for v1.1 / v2.0; no SQuAD offline), official EM/F1: it proves the QA
-path on real weights, not SQuAD-level accuracy, and has no transformers peer. Every
-engine: AdamW (epsilon 1e-6, no weight decay on biases and LayerNorm), linear warmup
-then decay, gradient norm clipped to 1.0, dropout 0.1, batches padded to their longest,
-reshuffled each epoch, tokenized once up front.
+test entity F1 (conlleval); `qa`, the hand-written SQuAD-format files in tests/data/squad
+(72 / 96 training questions for v1.1 / v2.0), official EM/F1: it proves the QA path on
+real weights, not SQuAD-level accuracy, and has no transformers peer. Every engine:
+AdamW (epsilon 1e-6, no weight decay on biases and LayerNorm), linear warmup then decay,
+gradient norm clipped to 1.0, dropout 0.1, batches padded to their longest, reshuffled
+each epoch, tokenized once up front; a word's label sits on its first piece.
 
-Engines, one child each: the `BERT_TF_VARIANTS` of `TaskModel...fit` (bert-finetune's
-training, length-bucketed batches) and `transformers`, `BertFor{Sequence,Token}
-Classification` in a PyTorch loop (`peers.transformers_finetune`). `padding`: the share
-of padded token positions in the training batches; `train seq/s`: every training
-sequence (qa: window) over the whole training time (compilation included); `steady
-seq/s` leaves out the first --skip_steps steps; `test s`: prediction time (qa: `predict
-q/s`).
+Engines, one child each: the `BERT_TF_VARIANTS` of `TaskModel...fit` (length-bucketed
+batches) and `transformers` (`peers.transformers_finetune`). `padding`: the share of
+padded token positions in the training batches; `train seq/s`: every training sequence
+(qa: window) over the whole training time (compilation included); `steady seq/s` leaves
+out the first --skip_steps steps; `test s`: prediction time (qa: `predict q/s`).
 """
 import argparse
 import json
@@ -55,20 +52,24 @@ TASKS = {
     "classification": {
         "title": "Rotten Tomatoes fine-tuning from all-MiniLM-L6-v2 (CPU)",
         "config": "rotten_tomatoes.json", "max_train_examples": 1000,
-        "engines": ("bert_tf", "transformers"),
-        "metric": "accuracy", "metric_format": "{:.4f}", "points": 100},
+        "engines": ("bert_tf", "transformers"), "metric": "accuracy",
+        "metric_format": "{:.4f}", "points": 100, "data": "{} training / {} test snippets "
+        "(bert_tf.data.corpora.rotten_tomatoes), labels fresh/rotten"},
     "ner": {
         "title": "CoNLL-2003 NER fine-tuning from all-MiniLM-L6-v2 (CPU)",
         "config": "conll2003.json", "max_train_examples": 1000,
-        "engines": ("bert_tf", "bert_tf_fixed", "transformers"),
-        "metric": "f1", "metric_format": "{:.4f}", "points": 100},
+        "engines": ("bert_tf", "bert_tf_fixed", "transformers"), "metric": "f1",
+        "metric_format": "{:.4f}", "points": 100, "data": "{} training / {} test sentences "
+        "(bert_tf.data.corpora.conll2003_path), IOB2 tags, entity F1 (conlleval)"},
     "qa": {
         "title": "SQuAD-format QA: all-MiniLM-L6-v2 fine-tuned on hand-written files (CPU)",
         "config": "squad.json", "max_train_examples": 0, "engines": ("bert_tf",),
         # The tiny hand-written files' recipe, over squad.json's (SQuAD-sized) one.
         "recipe": {"max_seq_length": 192, "doc_stride": 64, "max_query_length": 48,
                    "epochs": 6, "batch_size": 16, "learning_rate": 1e-4},
-        "metric": "f1", "metric_format": "{:.1f}", "points": 1},  # already in percent
+        "metric": "f1", "metric_format": "{:.1f}", "points": 1,  # already in percent
+        "data": "{version}: {} training / {} dev questions ({path}, dev-{version}.json: "
+                "hand-written, no SQuAD offline), official EM/F1"},
 }
 
 
@@ -146,19 +147,6 @@ def load_data(args, version=None):
 
 def squad_file(split, version):
     return os.path.join(SQUAD_DATA, f"{split}-{version}.json")
-
-
-def data_note(args, version, train, test):
-    """The parent's line on the data."""
-    if args.task == "classification":
-        return (f"data    : {len(train)} training / {len(test)} test snippets "
-                "(bert_tf.data.corpora.rotten_tomatoes), labels fresh/rotten")
-    if args.task == "ner":
-        return (f"data    : {len(train)} training / {len(test)} test sentences "
-                "(bert_tf.data.corpora.conll2003_path), IOB2 tags, entity F1 (conlleval)")
-    return (f"data    : {version}: {len(train)} training / {len(test)} dev questions "
-            f"({os.path.relpath(squad_file('train', version), machine.REPO_ROOT)}, "
-            f"dev-{version}.json: hand-written, no SQuAD offline), official EM/F1")
 
 
 # --- throughput and padding ------------------------------------------------------------
@@ -316,7 +304,9 @@ def main(args):
     print(f"recipe  : {args.recipe_note}; flags override")
     groups = []
     for version in args.version_list:
-        print(data_note(args, version, *load_data(args, version)))
+        path = os.path.relpath(squad_file("train", version), machine.REPO_ROOT)
+        print("data    : " + spec["data"].format(*map(len, load_data(args, version)),
+                                                 version=version, path=path))
         rows = []
         for engine in args.engine_list:
             name = engine + (f" {version}" if version else "")

@@ -1,28 +1,22 @@
 """The harness every benchmark in bench/ shares: flags, child processes, interleaved
-timing, peak memory, tables and ratios; bench/machine.py prints the header (machine,
-versions, settings) and sets the threads, bench/compute.py counts FLOPs, the GEMM peak,
-MFU and profiles, bench/peers.py holds the keras-hub and transformers peers and the
-shared data. No benchmark imports another or edits `sys.path`.
-
-Benchmarks are modules of the package `bench`, run from the repository root with the
-project's environment active (`. .venv/bin/activate; python -m bench.finetune
---task=ner`). Each engine runs in a child process of its own, started the same way
-(`bench_argv`), so that its memory is its own:
+timing, peak memory, tables and ratios (bench/machine.py: the header and threads;
+compute.py: FLOPs, GEMM peak, MFU, profiles; peers.py: keras-hub and transformers peers
+and shared data). Benchmarks are modules of `bench`, run from the repository root
+(`python -m bench.finetune --task=ner`); none imports another or edits `sys.path`. Each
+engine runs in a child process of its own (`bench_argv`), so that its memory is its own:
 
 * one-shot: the child does its work and reports one JSON dict:
       child:  harness.emit_result({...});  parent: harness.run_child(argv)
 * interleaved timing: every child builds its engine, checks its output against a
-  reference (so that the timings compare equal work) and warms it up; then the parent
-  asks them for one timed call at a time, rotating who goes first, so that load from
-  other processes hits all engines alike and the ratios stay fair on a busy host:
-      child:  harness.reset_peak_rss(); <check, warm up>; harness.serve_reps(step, info)
+  reference (equal work) and warms up; the parent asks them for one timed call at a
+  time, rotating who goes first, so that load from other processes hits all alike:
+      child:  harness.serve_checked(...) (or reset_peak_rss(); ...; serve_reps(step, info))
       parent: rows = harness.interleave(argv_of, engines, reps, items, env)
 
-Shared columns: min/median/max throughput over the timed calls (the max from the
-fastest call; ratios are of medians); `CPU s`: the child's CPU seconds per call, all
-threads (well below threads x wall means it waited for cores: see the load averages
-printed); `peak RSS`: the child's whole-process peak (`ru_maxrss`); `run HWM`: the peak
-from just before the first model call (`VmHWM` after `reset_peak_rss`).
+Shared columns: min/median/max throughput over the timed calls (ratios are of medians);
+`CPU s`: the child's CPU seconds per call, all threads (well below threads x wall: it
+waited for cores); `peak RSS`: the child's whole-process peak (`ru_maxrss`); `run HWM`:
+the peak from just before the first model call (`VmHWM` after `reset_peak_rss`).
 """
 import argparse
 import contextlib
@@ -57,10 +51,9 @@ COMMON_FLAGS = {"reps": (int, "timed calls per engine", 1),
 
 
 def parser(doc, engines=None, default_engines=None, workdir=False, **common):
-    """An argument parser titled by the docstring's first paragraph, with `--threads`,
-    `--engines` (if `engines`), each COMMON_FLAGS flag named in `common` (its default
-    given), the children's hidden `--engine` and, with `workdir`, the hidden `--workdir`
-    where the parent passes its folder to them."""
+    """A parser titled by `doc`'s first paragraph: `--threads`, `--engines` (if
+    `engines`), the COMMON_FLAGS named in `common` (value: default), the children's
+    hidden `--engine` and (`workdir`) hidden `--workdir`."""
     p = argparse.ArgumentParser(description=doc.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--threads", type=int, default=machine.cpu_count(),
@@ -82,9 +75,8 @@ def parser(doc, engines=None, default_engines=None, workdir=False, **common):
 
 def parse(p, argv=None, positive=(), nonnegative=(), minimum=None):
     """Parses `argv`; a flag below its lowest value (COMMON_FLAGS', 1 for `positive`, 0
-    for `nonnegative`, or `minimum` {flag: value}) is a usage error. Sets
-    `args.engine_list` (`parse_engines`) when the parser has engines, and
-    `args.flag_names`, the visible flags (`settings`, `passthrough`)."""
+    for `nonnegative`, `minimum` {flag: value}) is a usage error. Sets
+    `args.engine_list` and `args.flag_names` (the visible flags)."""
     args = p.parse_args(argv)
     lowest = {**p.bench_minimum, **dict.fromkeys(positive, 1),
               **dict.fromkeys(nonnegative, 0), **(minimum or {})}
@@ -99,8 +91,7 @@ def parse(p, argv=None, positive=(), nonnegative=(), minimum=None):
 
 
 def parse_engines(parser, names, known, flag="engines"):
-    """A comma-separated list of `known` names (e.g. `--engines`) in `known`'s order; an
-    unknown name, or none, is a usage error of `parser`."""
+    """The comma-separated `names` in `known`'s order; unknown or none: a usage error."""
     chosen = {e.strip() for e in names.split(",") if e.strip()}
     unknown = sorted(chosen - set(known))
     if unknown or not chosen:
@@ -125,8 +116,7 @@ def passthrough(args):
 
 
 def child_argv(name, args, engine, *extra):
-    """The command line of benchmark `name`'s child for `engine`: the parent's flags
-    (`passthrough`), then `extra` (which win)."""
+    """Benchmark `name`'s child for `engine`: the parent's flags, then `extra` (which win)."""
     return bench_argv(name, f"--engine={engine}", *passthrough(args), *extra)
 
 
@@ -144,9 +134,9 @@ def start(title, packages, args):
 
 
 def dispatch(args, run_child_engine, run_parent, prepare=None):
-    """The `__main__` of every benchmark: the parent (no --engine) runs `run_parent(args)`,
-    prints the load after the run and exits with its status; a child started with
-    `--engine=prepare` runs `prepare(args)`, any other `--engine` `run_child_engine(args)`."""
+    """Every benchmark's `__main__`: the parent (no --engine) runs `run_parent(args)`,
+    prints the load and exits with its status; `--engine=prepare` runs `prepare(args)`,
+    any other `--engine` `run_child_engine(args)`."""
     if args.engine is None:
         status = run_parent(args)
         print("\n" + machine.load_after_run_line())
@@ -167,17 +157,15 @@ def workdir(folder, name):
 
 # --- models trained once, cached by their settings ---------------------------------------
 def cache_folder(parent, name, run_settings):
-    """`parent/name-<hash of run_settings>`: where a model trained with `run_settings` (a
-    JSON-able dict) is kept, so that a rerun with the same settings reuses it and other
-    settings train another."""
+    """`parent/name-<hash of run_settings>`: a model trained with `run_settings` (a JSON-able
+    dict), reused by a rerun with the same settings."""
     key = hashlib.sha1(json.dumps(run_settings, sort_keys=True).encode()).hexdigest()[:10]
     return os.path.join(parent, f"{name}-{key}")
 
 
 def build_once(folder, build, fresh=False):
-    """Unless `folder` exists (or with `fresh`), runs `build(partial)` to fill the folder
-    `partial` and then renames it `folder`, so that a killed run leaves no half-built
-    model behind. Returns whether it built."""
+    """Unless `folder` exists (or with `fresh`), `build(partial)` fills `partial`, then
+    renamed `folder` (a killed run leaves no half-built model). Returns whether it built."""
     if os.path.isdir(folder) and not fresh:
         return False
     partial = folder + ".partial"
@@ -190,16 +178,14 @@ def build_once(folder, build, fresh=False):
 
 # --- timing and memory -----------------------------------------------------------------
 def timed_call(fn):
-    """(wall, process CPU) seconds of one `fn()`, which must finish its work before it
-    returns (e.g. end with `.numpy()`)."""
+    """(wall, process CPU) seconds of one `fn()`, which must finish its work (`.numpy()`)."""
     wall, cpu = time.perf_counter(), time.process_time()
     fn()
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
 def summarize(walls, items, cpus=None):
-    """min/median/max wall seconds per call and the matching throughput (`items` per
-    call; the max throughput comes from the fastest call), plus the median CPU seconds."""
+    """min/median/max seconds per call and throughput (`items` per call), median CPU s."""
     lo, med, hi = min(walls), statistics.median(walls), max(walls)
     out = {"reps": len(walls), "sec_min": lo, "sec_median": med, "sec_max": hi,
            "per_sec_min": items / hi, "per_sec_median": items / med,
@@ -219,9 +205,8 @@ def peak_rss_mib():
 
 
 def reset_peak_rss():
-    """Resets the kernel's high-water mark (VmHWM) so that `memory_report()`'s `hwm_mib`
-    covers only what runs from now on (Linux; False where unsupported), remembering the
-    peak so far (the reset lowers ru_maxrss too)."""
+    """Resets the kernel's VmHWM so that `memory_report()`'s `hwm_mib` covers what runs
+    from now on (Linux; False elsewhere), keeping the peak so far (ru_maxrss drops too)."""
     global _peak_before_reset_mib
     _peak_before_reset_mib = max(_peak_before_reset_mib, peak_rss_mib())
     try:
@@ -266,11 +251,25 @@ def serve_reps(fn, info, final_info=None):
     emit_result({**memory_report(), **(final_info() if final_info else {})})
 
 
+def serve_checked(engine, step, check, warmup, info, final_info=None, first=None):
+    """`serve_reps` for an engine whose output must match a reference: `check` of the
+    first call's output (`first()` or `step()`; it traces / compiles, and the peak memory
+    counts from it) gives (note, matches, info); the note is printed, a mismatch ends the
+    child; then `warmup` untimed calls."""
+    reset_peak_rss()
+    note, matches, checked = check((first or step)())
+    print(f"{engine}: {note}", flush=True)
+    if not matches:  # also catches NaN
+        raise SystemExit(f"{engine} does not match the reference: {note}; the timings "
+                         "would not compare equal work")
+    for _ in range(warmup):
+        step()
+    serve_reps(step, {**info, **checked}, final_info)
+
 # --- parent side -----------------------------------------------------------------------
 class Child:
-    """A child process spoken to through stdin/stdout lines, started in `REPO_ROOT`. Its
-    stdout lines without a marker are echoed indented (the child's own notes); its stderr
-    (framework logs) goes to a temporary file, shown only when the child fails."""
+    """A child process spoken to through stdin/stdout lines, started in `REPO_ROOT`; its
+    unmarked stdout lines are echoed indented, its stderr shown only if it fails."""
 
     def __init__(self, name, argv, env=None):
         self.name = name
@@ -321,10 +320,9 @@ def run_child(argv, env=None, name=None):
 
 
 def interleave(argv_of, engines, reps, items, env, verb="starting", prefix=""):
-    """Times a child per engine (`argv_of(engine)`, see `serve_reps`) interleaved: they
-    start one after another ("<prefix><verb> <engine> ..."), then serve `reps` rounds of
-    one call each (`items` per call). Returns a row per engine, in order: {"engine",
-    **info, **summarize(...), **memory_report()}."""
+    """Times a child per engine (`argv_of(engine)`, `serve_reps`) interleaved, `reps`
+    rounds of one call (`items` each). Returns a row per engine: {"engine", **info,
+    **summarize(...), **memory_report()}."""
     children = []
     try:
         infos = {}
@@ -377,10 +375,9 @@ def format_table(rows, columns):
 
 
 def print_ratios(title, rows, pairs, target=None, cpu=None, width=12):
-    """Prints `title`, then for each (a, b[, note]) of `pairs` whose rows both ran the
-    ratio of their median throughputs, met / NOT met against `target` (if given), the
-    note, and the inverse ratio of the row key `cpu` (CPU seconds per call) in brackets.
-    Prints nothing when no pair ran; returns the ratios {(a, b): value}."""
+    """Prints `title` and, for each (a, b[, note]) of `pairs` that both ran, the ratio of
+    median throughputs, met / NOT met `target`, the note and [the inverse ratio of key
+    `cpu`]; nothing when no pair ran. Returns {(a, b): ratio}."""
     by_engine = {row["engine"]: row for row in rows}
     ratios = {}
     for a, b, *note in pairs:

@@ -133,17 +133,13 @@ def run_engine(args):
     else:
         run, detail = _build_savedmodel(args, raw_text=args.engine == "savedmodel_text")
 
-    harness.reset_peak_rss()
-    got = run(texts[:args.batch_size])
-    if got.shape != reference.shape:
-        raise SystemExit(f"{args.engine}: output shape {got.shape} != reference "
-                         f"{reference.shape}: the texts were not packed alike")
-    diff = float(np.max(np.abs(got - reference)))  # every row is full: no padding
-    print(f"{args.engine}: max |sequence_output - transformers BertModel| = {diff:.1e}",
-          flush=True)
-    if not diff <= TOLERANCE:
-        raise SystemExit(f"{args.engine} differs from the reference by {diff:.2e} > "
-                         f"{TOLERANCE}; timings would not compare equal work")
+    def check(got):
+        if got.shape != reference.shape:
+            return (f"output shape {got.shape} != reference {reference.shape}: the texts "
+                    "were not packed alike", False, {})
+        diff = float(np.max(np.abs(got - reference)))  # every row is full: no padding
+        return (f"max |sequence_output - transformers BertModel| = {diff:.1e} (tolerance "
+                f"{TOLERANCE:g})", diff <= TOLERANCE, {"max_abs_diff": diff})
 
     batch = 1 if args.mode == "latency" else args.batch_size
     batches = [texts[i:i + batch] for i in range(0, len(texts) - batch + 1, batch)]
@@ -154,14 +150,10 @@ def run_engine(args):
         run(batches[next(calls) % len(batches)])
         latencies.append(1e3 * (time.perf_counter() - start))
 
-    for _ in range(args.warmup):
-        step()
-    latencies.clear()
-    harness.serve_reps(step, {"detail": detail, "max_abs_diff": diff}, lambda: {
-        "p50_ms": float(np.percentile(latencies, 50)),
-        "p99_ms": float(np.percentile(latencies, 99))})  # from every timed call
-
-
+    harness.serve_checked(args.engine, step, check, args.warmup, {"detail": detail},
+                          lambda: {f"p{q}_ms": float(np.percentile(latencies[args.warmup:], q))
+                                   for q in (50, 99)},  # from every timed call
+                          first=lambda: run(texts[:args.batch_size]))
 # --- parent --------------------------------------------------------------------------------
 def main(args):
     env, _ = harness.start("bert_tf serving: raw-text SavedModel vs host tokenizer vs "
