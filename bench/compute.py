@@ -1,18 +1,15 @@
-"""What the hardware computes, for the benchmarks that count it: a BERT encoder's model
-FLOPs and its heads', MFU against a peak (a GPU's data sheet or `--peak_tflops`), the
-fp32 GEMM peak measured in the same run (the `gemm` / `gemm_bf16` engines), the TF
-profiler's op table, and the random padded batch those benchmarks feed every engine.
+"""What the hardware computes: a BERT encoder's model FLOPs and its heads', MFU against a
+peak (a GPU's data sheet or `--peak_tflops`), the fp32 GEMM peak measured in the same
+run (the `gemm` / `gemm_bf16` engines), the TF profiler's op table, and the random padded
+batch fed to every engine.
 
-FLOPs are counted from the config and the batch shape (bench/gpu.md has the formulas and
-the MFU definition): `GFLOP/s` is (3 x for a train step) the forward matmul FLOPs per
-second; `%GEMM` divides it by the `gemm` row's fp32 peak (target >= 75% for bert_tf's
-float32 train steps); `MFU` appears with `--peak_tflops` or a known GPU (`--device gpu`).
-A GEMM engine runs no model, only `tf.matmul`s at the encoder's three dense shapes
-(M = batch x seq_length rows: [M, H] x [H, H], [M, H] x [H, I], [M, I] x [I, H]),
-`--gemm_repeats` of each back to back in one `tf.function` per timed call, in the same
-rounds as the models: the GEMM peak is the best shape's median GFLOP/s. `--profile_steps
-N` traces N steps of each bert_tf engine after warm-up (`profile_ops`) and prints its top
-op types, the matmuls' share and the forward / backward / optimizer split.
+FLOPs come from the config and the batch shape (bench/gpu.md: formulas, MFU): `GFLOP/s`
+is (3 x for a train step) the forward matmul FLOPs per second; `%GEMM` divides it by the
+`gemm` row's fp32 peak; `MFU` appears with `--peak_tflops` or a known GPU. A GEMM engine
+runs only `tf.matmul`s at the encoder's three dense shapes (`gemm_shapes`),
+`--gemm_repeats` of each back to back per timed call, in the models' rounds: the peak is
+the best shape's median GFLOP/s. `--profile_steps N` traces N steps of each bert_tf
+engine after warm-up (`profile_ops`): top op types, matmul share, phase split.
 """
 import os
 import statistics
@@ -21,8 +18,7 @@ import time
 
 from bench import harness
 
-# Training (forward + backward) costs 3x the forward matmul FLOPs: the backward pass
-# computes the gradients of both the activations and the weights, each one forward's worth.
+# A train step costs 3x the forward matmul FLOPs (backward: activation and weight grads).
 TRAIN_FLOPS_FACTOR = 3
 # A float32 train step (fine-tuning or pretraining) must reach this fraction of the fp32
 # GEMM peak measured in the same run (issue 16).
@@ -33,10 +29,8 @@ GEMM_ENGINES = {"gemm": "float32", "gemm_bf16": "bfloat16"}
 MATMUL_OPS = frozenset({"MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3", "Einsum",
                         "_MklMatMul", "_FusedMatMul", "_MklFusedMatMul", "_MklBatchMatMulV2",
                         "_MklNativeFusedMatMul", "_MklNativeBatchMatMulV2", "_MklEinsum"})
-# Dense (no sparsity) tensor-core peaks in TFLOP/s from NVIDIA's data sheets, by the name
-# `nvidia-smi` prints: "bf16" for bfloat16/float16 math, "tf32" for float32 math (TF runs
-# float32 matmuls in TF32 on Ampere and newer by default; V100/T4 have no TF32, so the
-# plain FP32 peak is listed).
+# Dense tensor-core peaks (TFLOP/s, NVIDIA data sheets) by `nvidia-smi` name: "bf16" for
+# bf16/fp16 math, "tf32" for float32 (TF's default on Ampere+; V100/T4: plain FP32).
 GPU_PEAK_TFLOPS = {
     "H200": {"bf16": 989.4, "tf32": 494.7},
     "H100 SXM": {"bf16": 989.4, "tf32": 494.7},
@@ -67,12 +61,9 @@ def add_device_args(parser, gemm_repeats=None):
 
 
 def make_inputs(vocab_size, batch_size, seq_length, seed):
-    """A batch of sentence pairs with realistic padding, identical for every engine.
-
-    Lengths are uniform in [seq/2, seq]; word ids uniform in [1000, vocab) (above BERT's
-    special and unused ids), 0 ([PAD]) at padding; segment 0 for the first half of each
-    sequence's tokens and 1 for the rest, 0 at padding.
-    """
+    """A batch of sentence pairs, identical for every engine: lengths uniform in [seq/2,
+    seq], word ids in [1000, vocab) (above BERT's special ids), segment 1 for the second
+    half of each sequence's tokens; 0 at padding."""
     import numpy as np  # only the children that build inputs need it
 
     rng = np.random.default_rng(seed)
@@ -88,33 +79,24 @@ def make_inputs(vocab_size, batch_size, seq_length, seed):
 
 # --- model FLOPs and MFU -------------------------------------------------------------------
 def encoder_forward_flops(num_layers, hidden_size, intermediate_size, lengths):
-    """Matmul FLOPs (a multiply-add counts 2) of a BERT encoder's Transformer layers'
-    forward pass over sequences of the given lengths, summed.
-
-    Per layer and sequence of length s (H = hidden_size, I = intermediate_size):
-      Q, K, V and attention output projections  4 * 2*s*H*H = 8 s H^2
-      attention scores Q K^T and probs @ V      2 * 2*s*s*H = 4 s^2 H
-      feed-forward H -> I -> H                  2 * 2*s*H*I = 4 s H I
-    Embeddings, the pooler, softmax, LayerNorm, GELU and other element-wise work are not
-    counted. BERT-base at s = 128: 22.35 GFLOP per sequence. Pass every sequence's padded
-    length (what the engine computes) or its real length (the useful work).
-    """
+    """Matmul FLOPs (multiply-add = 2) of a BERT encoder's Transformer layers' forward pass
+    over sequences of the given lengths (padded: what the engine computes; real: the
+    useful work), summed: per layer and sequence 8 s H^2 (Q, K, V, output projections) +
+    4 s^2 H (scores, probs @ V) + 4 s H I (feed-forward); bench/gpu.md."""
     h, i = int(hidden_size), int(intermediate_size)
     return float(sum(num_layers * (8 * s * h * h + 4 * s * s * h + 4 * s * h * i)
                      for s in (int(x) for x in lengths)))
 
 
 def mlm_head_flops(hidden_size, vocab_size, predictions):
-    """Forward matmul FLOPs of BERT's masked-LM head over `predictions` masked positions
-    (all sequences together): the H x H transform and the H x V output projection."""
+    """Forward matmul FLOPs of the masked-LM head (H x H, H x V) at `predictions` positions."""
     h = int(hidden_size)
     return float(int(predictions) * (2 * h * h + 2 * h * int(vocab_size)))
 
 
 def peak_tflops(math, explicit=None, device_name=None):
-    """(peak TFLOP/s, where it came from) for `math` "bf16" or "tf32": `explicit` (the
-    `--peak_tflops` flag) if given, else the GPU_PEAK_TFLOPS entry whose key is in
-    `device_name` (longest key first, so "H100 NVL" wins over "H100"), else (None, why)."""
+    """(peak TFLOP/s, source) for `math` "bf16" / "tf32": `explicit` (`--peak_tflops`), else
+    the longest GPU_PEAK_TFLOPS key in `device_name` ("H100 NVL" over "H100"), else None."""
     if explicit:
         return float(explicit), "--peak_tflops"
     if device_name:
@@ -126,8 +108,7 @@ def peak_tflops(math, explicit=None, device_name=None):
 
 
 def mfu(flops_per_second, peak):
-    """Model FLOPs utilization: achieved model FLOP/s over the peak TFLOP/s (None if no
-    peak)."""
+    """Model FLOPs utilization: model FLOP/s over the peak TFLOP/s (None without a peak)."""
     return None if not peak else flops_per_second / (peak * 1e12)
 
 
@@ -207,8 +188,7 @@ def gemm_shapes(batch_size, seq_length, hidden_size, intermediate_size):
 
 
 def serve_gemm(args, config, warmup, seed):
-    """Child of a `GEMM_ENGINES` engine (see the module docstring); its final info holds
-    GFLOP/s per shape and `gemm_peak_gflops`, the best shape's."""
+    """Child of a `GEMM_ENGINES` engine; final info: GFLOP/s per shape, `gemm_peak_gflops`."""
     import numpy as np
     import tensorflow as tf
 
@@ -259,9 +239,8 @@ def serve_gemm(args, config, warmup, seed):
 
 
 def finish_gemm_rows(rows):
-    """Makes each gemm engine's row (`serve_gemm`) a table row: its GFLOP/s is its best
-    shape's, its detail lists every shape's, and it has no sequences/s. Returns the fp32
-    GEMM peak in GFLOP/s (the `gemm` row's), or None when the run has no `gemm` row."""
+    """Makes each gemm row a table row (GFLOP/s: its best shape's; detail: every shape's;
+    no sequences/s). Returns the fp32 GEMM peak (the `gemm` row's) or None."""
     peak = None
     for row in rows:
         if row["engine"] not in GEMM_ENGINES:
@@ -278,19 +257,12 @@ def finish_gemm_rows(rows):
 
 # --- where the time goes -------------------------------------------------------------------
 def profile_ops(fn, steps):
-    """Runs `fn()` `steps` times under TF's profiler; returns where the time went.
-
-    The trace's op events (the executor threads' `name:OpType` events; XLA-compiled
-    steps show as their cluster ops) are summed per op type and per phase of the step,
-    read from the op's name scope: `backward` (under `gradient_tape/`), `optimizer` (the
-    Keras optimizer's scope), else `forward`. Ops on several executor threads overlap,
-    so shares are of the summed op time, not of the wall time.
-
-    Returns:
-        {"wall_seconds": float per step, "op_seconds": summed op time per step,
-         "ops": [{"op", "seconds" (per step), "share", "calls"}] largest first,
-         "phases": {phase: share}, "matmul_share": share of MATMUL_OPS}.
-    """
+    """Runs `fn()` `steps` times under TF's profiler; the executor threads' `name:OpType`
+    events (XLA: cluster ops) summed per op type and per phase by name scope: `backward`
+    (`gradient_tape/`), `optimizer`, else `forward`. Threads overlap, so shares are of
+    the summed op time. Returns {"wall_seconds", "op_seconds" (per step), "ops": [{"op",
+    "seconds", "share", "calls"}] largest first, "phases": {phase: share},
+    "matmul_share"}."""
     import collections
 
     import tensorflow as tf
@@ -343,7 +315,7 @@ def profile_if_asked(args, fn):
 
 
 def format_profile(profile, top=12):
-    """The table of `profile_ops`'s `top` op types and its phase/matmul summary lines."""
+    """`profile_ops`'s `top` op types and its phase / matmul summary."""
     table = harness.format_table(profile["ops"][:top], [
         ("op", "op type", "{}"), ("seconds", "s/step", "{:.3f}"),
         ("share", "share of op time", "{:.1%}"), ("calls", "calls/step", "{}")])

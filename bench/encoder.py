@@ -6,20 +6,17 @@ the same batch, and the fp32 GEMM peak of this machine, all timed interleaved in
     python -m bench.encoder --config base --batch_size 32 --seq_length 128 --reps 5
     python -m bench.encoder --config mini --reps 5        # a quick check (about a minute)
 
-The `prepare` child gives a bert_tf encoder random weights (biases and LayerNorm
-included, so that a mis-mapped variable cannot hide), writes them as a Hugging Face
-folder, draws the batch (`compute.make_inputs`) and computes the fp32 reference output;
-every engine loads that folder its own way and must reproduce it (sequence output at the
-real tokens, pooled output) within FP32_TOLERANCE (BF16_TOLERANCE for bf16). Engines:
-`bert_tf[_jit]`, `bert_tf_bf16[_jit]` (`mixed_bfloat16`: bf16 matmuls, float32 variables
-and softmax), `keras_hub`, `transformers`, `gemm[_bf16]` (bench/compute.py);
-`--dtype mixed_bfloat16` runs every model in bf16 (torch under `torch.autocast`),
-`--jit` / `--no_jit` time bert_tf only with / without XLA.
+The `prepare` child gives a bert_tf encoder random weights (biases and LayerNorm too, so
+that a mis-mapped variable cannot hide), writes them as a Hugging Face folder, draws the
+batch and computes the fp32 reference output; every engine loads that folder its own way
+and must reproduce it (sequence output at the real tokens, pooled output) within
+FP32_TOLERANCE (BF16_TOLERANCE for bf16). Engines: `bert_tf[_jit]`, `bert_tf_bf16[_jit]`
+(`mixed_bfloat16`), `keras_hub`, `transformers`, `gemm[_bf16]` (bench/compute.py);
+`--dtype mixed_bfloat16` runs every model in bf16 (torch under `torch.autocast`).
 
-`%GEMM pad` / `%GEMM real`: GFLOP/s at the padded (what the engines compute) / real
-lengths over the fp32 GEMM peak (target >= 85% padded for fp32 bert_tf). bf16 targets
->= 1.6x fp32; without native bf16 (the header's cpu flags) TF computes bf16 in fp32, so
-bf16 cannot beat the `gemm_bf16` row.
+`%GEMM pad` / `%GEMM real`: GFLOP/s at the padded / real lengths over the fp32 GEMM peak
+(target >= 85% padded for fp32 bert_tf). bf16 targets >= 1.6x fp32; without native bf16
+(the header's cpu flags) bf16 cannot beat the `gemm_bf16` row.
 """
 import os
 
@@ -59,7 +56,7 @@ def parse_args(argv=None):
 
 
 def prepare(args):
-    """Writes the shared HF folder, the input batch and the fp32 reference outputs."""
+    """Writes the HF folder, the batch and the fp32 reference outputs."""
     machine.set_threads(args.threads, tf=True)
     from bert_tf.model.config import BertConfig
     from bert_tf.convert.hf import write_weights

@@ -4,15 +4,12 @@ Python loop over the same 32 steps; and attention maps off vs on.
 
     python -m bench.explain --reps 7
 
-Engines, in this one process, their calls interleaved (bench/harness.py):
-  signature      the `explain` signature of `TaskModel.export`'s SavedModel: raw text
-                 in, tokenization, the 32 path points as one batch of 34 rows (the path
-                 and f(x), f(baseline)), the gradient, word scores out; one call.
-  python_loop    the text tokenized once, then a Python loop of 32 calls of a
-                 `tf.function` that runs the model at one path point (batch 1) and
-                 returns the gradient w.r.t. the interpolation; the mean in numpy.
-  encoder_off    the MiniLM encoder's forward at batch 8 x 128 (attention maps off:
-                 the default).
+Engines, in this one process, their calls interleaved:
+  signature      the exported `explain` signature: raw text in, the 32 path points as
+                 one batch (with f(x), f(baseline)), word scores out; one call.
+  python_loop    the text tokenized once, then 32 calls of a `tf.function` giving the
+                 gradient at one path point (batch 1); the mean in numpy.
+  encoder_off    the MiniLM encoder's forward at batch 8 x 128 (attention maps off).
   encoder_on     the same with `output_attentions=True`.
 
 The classifier head is random (seeded): the cost does not depend on it. Both IG engines

@@ -1,12 +1,8 @@
 """The engines and data several benchmarks share besides bert_tf's own: keras-hub's
 `BertBackbone` models, transformers' PyTorch fine-tuning loop and pipeline, an export run
-through `bert-predict`'s `Predictor`, and the test texts. Imports happen inside the
-functions, in the children that need them.
-
-Equal models: keras-hub's `BertBackbone` always uses the tanh GELU approximation, while
-published BERT configs (and HF `BertModel`, and bert_tf) use the exact erf GELU that
-`hidden_act` names; `use_config_activation` gives the keras-hub peer the config's
-activation, so that every engine computes the same function.
+through `bert-predict`'s `Predictor`, and the test texts (imports inside the functions,
+in the children that need them). keras-hub's `BertBackbone` always uses the tanh GELU;
+`use_config_activation` gives it the config's (exact erf) one, as bert_tf and HF use.
 """
 import time
 
@@ -17,9 +13,8 @@ CLIP_NORM = 1.0
 
 # --- data ------------------------------------------------------------------------------------
 def load_split(dataset, split, max_examples=0):
-    """(raw input strings, gold labels) of a split, the first `max_examples` (0: all), in
-    file order: "rt"'s label per Rotten Tomatoes snippet, "conll"'s CoNLL-2003 tags per
-    sentence (its words are the text's space-separated tokens)."""
+    """(raw texts, gold labels) of a split's first `max_examples` (0: all): "rt"'s label per
+    snippet, "conll"'s tags per sentence (its words joined by spaces)."""
     from bert_tf.data import corpora
     if dataset == "rt":
         pairs = corpora.rotten_tomatoes(split)
@@ -34,9 +29,8 @@ def load_split(dataset, split, max_examples=0):
 
 
 def long_texts(num_pieces, count, seq_length):
-    """`count` texts of consecutive Rotten Tomatoes test snippets, each joined until
-    `num_pieces(text)` exceeds `seq_length`, so that every engine truncates it to exactly
-    that length."""
+    """`count` texts of consecutive RT test snippets, each joined until `num_pieces(text)`
+    exceeds `seq_length`, so that every engine truncates it to exactly that length."""
     texts, current = [], []
     for snippet in load_split("rt", "test")[0]:
         current.append(snippet)
@@ -77,10 +71,9 @@ def keras_hub_features(features):
 
 # --- bert-predict's Predictor on an export ----------------------------------------------------
 def savedmodel_runner(saved_model, inputs, batch_size):
-    """(run, order, detail) for end-to-end prediction through an exported SavedModel with
-    `bert-predict`'s `Predictor`: `run()` takes the raw inputs {name: list of str} through
-    `serving_default` in length-sorted batches and returns one {output: value} per input,
-    in input order; `order` is the batch order (for the padding figure)."""
+    """(run, order, detail): `run()` predicts the raw inputs {name: list of str} through an
+    export with `bert-predict`'s `Predictor` (length-sorted batches; one {output: value}
+    per input, in input order); `order`: the batch order (for the padding figure)."""
     import numpy as np
 
     from bert_tf_serving.predictor import LENGTHS_SIGNATURE, Predictor
@@ -95,10 +88,9 @@ def savedmodel_runner(saved_model, inputs, batch_size):
 
 # --- transformers: a bert_tf task model's copy, its reference results, the pipeline --------------
 def transformers_reference(clf, folder, source, labels, texts, args):
-    """Writes `clf` (a classification or NER TaskModel on MiniLM from `source`) with the
-    same weights as a transformers model and tokenizer in `folder`, and returns its
-    results on `texts` called directly, batch by batch: {label, probabilities} per text
-    (`args.dataset` "rt") or a tag per space-separated word (its first piece's)."""
+    """Writes `clf` (a classification or NER TaskModel on MiniLM from `source`) as a
+    transformers model and tokenizer in `folder`; returns its results on `texts` called
+    directly: {label, probabilities} per text ("rt") or a tag per word (its first piece's)."""
     import numpy as np
     import torch
     import transformers
@@ -146,8 +138,7 @@ def transformers_reference(clf, folder, source, labels, texts, args):
 
 
 def pipeline_engine(folder, texts, labels, args):
-    """(run, results, detail): `transformers.pipeline` on CPU torch over `texts` at
-    `args.batch_size`, its outputs as `transformers_reference`'s."""
+    """(run, results, detail): `transformers.pipeline` over `texts`, as `transformers_reference`."""
     import torch
     import transformers
 
@@ -177,8 +168,7 @@ def pipeline_engine(folder, texts, labels, args):
 
 
 def export_results(rows, texts, tagged):
-    """`savedmodel_runner`'s rows as `transformers_reference`'s results: {label,
-    probabilities} per text, or (`tagged`) a tag per space-separated word."""
+    """`savedmodel_runner`'s rows as `transformers_reference`'s results."""
     if not tagged:
         return [{"label": row["label"].decode(), "probabilities": row["probabilities"].tolist()}
                 for row in rows]
@@ -187,9 +177,8 @@ def export_results(rows, texts, tagged):
 
 
 def agreement(got, reference, tagged):
-    """{agreement: the share of results whose label (`tagged`: every word's tag) equals
-    the reference's, max_prob_diff: the largest probability difference (None if
-    `tagged`)}."""
+    """{agreement: share of results with the reference's label (`tagged`: every tag),
+    max_prob_diff: largest probability difference (None if `tagged`)}."""
     if tagged:
         return {"agreement": sum(g == r for g, r in zip(got, reference)) / len(reference),
                 "max_prob_diff": None}
@@ -200,8 +189,7 @@ def agreement(got, reference, tagged):
 
 
 def tags_from_pieces(text, piece_starts, piece_tags, outside):
-    """A tag per space-separated word of `text`: that of the piece starting where the
-    word starts (its first piece), `outside` for a word with no piece (truncated)."""
+    """A tag per space-separated word: its first piece's, `outside` if truncated."""
     by_start, word_starts, offset = {}, [], 0
     for start, tag in zip(piece_starts, piece_tags):
         by_start.setdefault(start, tag)  # the first piece at an offset
@@ -213,12 +201,11 @@ def tags_from_pieces(text, piece_starts, piece_tags, outside):
 
 # --- transformers: BERT's fine-tuning recipe in a plain PyTorch loop -----------------------------
 def transformers_finetune(args, train, test, labels, ner, steps):
-    """Fine-tunes `BertForSequenceClassification` (`ner`: `BertForTokenClassification`)
-    from all-MiniLM-L6-v2 on `train` ((text, label) pairs or tagged sentences) with the
-    recipe in `args` and predicts `test` with its Python `BertTokenizer`. A word's label
-    sits on its first piece (the other pieces: -100); a truncated word is predicted "O".
-    `steps` is the recipe's (per epoch, total, warmup) steps. Returns (per-step (end time,
-    rows) after a (start time, 0), predictions, padding share, prediction seconds)."""
+    """Fine-tunes `BertFor{Sequence,Token}Classification` from all-MiniLM-L6-v2 on `train`
+    ((text, label) pairs or tagged sentences) with the recipe in `args` (`steps`: per
+    epoch, total, warmup) and predicts `test` with its Python `BertTokenizer`; a word's
+    label sits on its first piece (others: -100), a truncated word is predicted "O".
+    Returns ([(start, 0), (end time, rows) per step], predictions, padding, predict s)."""
     import numpy as np
     import torch
     import transformers

@@ -11,24 +11,19 @@ against a budget (8 GiB: pretraining BERT-base at batch 32, seq 128 must fit on 
         --train_steps 2 --steps_per_rep 1 --eval_batches 1
 
 The `prepare` child writes the novels (Debian's r-cran-janeaustenr, read with `rdata`) in
-Google's pretraining format and makes records with `bert_tf.data.create_pretraining_data`
-and MiniLM's uncased vocab: five novels for training, "Persuasion" held out. Each
-engine's child builds the `--config` model from scratch (same seed), trains it on the
-same record stream with AdamW (BERT's schedule) for `--train_steps` steps (the first
-traces / compiles), scores its masked LM on held-out batches (`eval loss` / `eval acc`,
+Google's pretraining format and makes records (`create_pretraining_data`, MiniLM's
+vocab): five novels for training, "Persuasion" held out. Each engine's child builds the
+`--config` model from scratch (same seed), trains it with AdamW for `--train_steps`
+steps, scores its masked LM on held-out batches (`eval loss` / `eval acc`,
 token-weighted; `learn s`: those steps' wall time), then serves timed groups of
 `--steps_per_rep` steps after one untimed group.
 
-Engines: `gemm[_bf16]` (bench/compute.py); `bert_tf[_bf16][_jit]`, the library's
-`PretrainingTrainer` (MLM + NSP), float32 or mixed_bfloat16, with or without XLA;
-`..._synthetic`, the same fed the real pipeline's first batch again and again
-(`Dataset.from_tensors(batch).repeat()`): real / synthetic says whether the input
-pipeline slows training (target >= 0.95); `keras_hub[_jit]`, `BertMaskedLM`
-`train_on_batch`, float32, no NSP head (a little less work).
-
-`GFLOP/s`, `%GEMM`, `MFU`: bench/compute.py (FLOPs: the Transformer layers at the padded
-length + the masked-LM head at `--max_predictions_per_seq` positions); `--profile_steps`
-profiles the bert_tf engines there too.
+Engines: `gemm[_bf16]`; `bert_tf[_bf16][_jit]`, the library's `PretrainingTrainer` (MLM +
+NSP); `..._synthetic`, the same fed the real pipeline's first batch again and again:
+real / synthetic says whether the input pipeline slows training (target >= 0.95);
+`keras_hub[_jit]`, `BertMaskedLM` `train_on_batch`, float32, no NSP head. `GFLOP/s`,
+`%GEMM`, `MFU`, `--profile_steps`: bench/compute.py (FLOPs: the Transformer layers at the
+padded length + the masked-LM head at `--max_predictions_per_seq` positions).
 """
 import gzip
 import os
@@ -83,12 +78,9 @@ def parse_args(argv=None):
 
 # --- the text (the `prepare` child) ----------------------------------------------------------
 def read_novels():
-    """{novel: list of text lines} from r-cran-janeaustenr's lazy-load database.
-
-    R keeps a package's data sets in `Rdata.rdx` (a gzipped R object: name -> offset and
-    length) and `Rdata.rdb` (per data set: a 4-byte length, then zlib-compressed R
-    serialization); `rdata` parses the R serialization.
-    """
+    """{novel: list of text lines} from r-cran-janeaustenr's lazy-load database: `Rdata.rdx`
+    (gzipped: name -> offset, length) and `Rdata.rdb` (per data set: a 4-byte length, then
+    zlib-compressed R serialization, which `rdata` parses)."""
     index_path = os.path.join(JANEAUSTENR_DATA, "Rdata.rdx")
     if not os.path.isfile(index_path):
         raise SystemExit(
@@ -124,8 +116,7 @@ _CHAPTER = re.compile(r"^\s*chapter\s+([ivxlc]+|\d+)\b", re.IGNORECASE)
 
 
 def novel_to_documents(lines):
-    """Chapters as documents, each a list of sentences. Text before the first chapter
-    heading (title page) and headings themselves are dropped."""
+    """Chapters as documents, each a list of sentences (headings and title page dropped)."""
     from bert_tf.text.sentences import split_sentences
     chapters, paragraph, chapter = [], [], None
 
@@ -263,8 +254,7 @@ def _keras_hub_engine(args, config, jit):
 
 
 def run_engine(args):
-    """Child: train one engine for --train_steps, score it on the held-out batches, then
-    serve timed groups of --steps_per_rep steps to the parent."""
+    """Child: train one engine, score it on the held-out batches, serve timed groups."""
     from bert_tf.train.memory import limit_malloc_arenas
     limit_malloc_arenas(args.malloc_arena_max)  # as bert-pretrain does, before TF's threads
     machine.set_threads(args.threads, tf=True)

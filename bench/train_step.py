@@ -7,17 +7,14 @@ same batch, loss and optimizer, with and without XLA, timed interleaved in one r
     python -m bench.train_step --config mini --reps 5          # a quick check (~2 minutes)
     python -m bench.train_step --config base --engines gemm,bert_tf,keras_hub --profile_steps 3
 
-Each engine's child builds its model from scratch (same seed, random weights), compiles
-it, runs `--warmup` untimed steps, then serves timed groups of `--steps_per_rep`
-`model.train_on_batch` calls. Engines: `bert_tf[_jit]`,
-`ClassificationTask.build_model(BertEncoder)` with `task.compile_args` (its last block
-computes only [CLS], `output_range=1`: about 1/L fewer FLOPs than `GFLOP/s` counts for
-it); `keras_hub[_jit]`, `BertTextClassifier(BertBackbone, preprocessor=None)`, the same
-head, loss and metric; `gemm[_bf16]` (bench/compute.py). Both models: dropout 0.1,
-`make_optimizer`'s AdamW, the same padded batch (`compute.make_inputs`) and random
-labels; `--dtype mixed_bfloat16` runs both under that policy. `params` (trainable, equal
-for equal models); `loss`: the first step's (about ln(num_classes)); `GFLOP/s`, `%GEMM`,
-`MFU`, `--profile_steps`: bench/compute.py.
+Each engine's child builds its model from scratch (same seed), compiles it, runs
+`--warmup` untimed steps, then serves timed groups of `--steps_per_rep`
+`model.train_on_batch` calls. Engines: `bert_tf[_jit]`, `ClassificationTask.build_model`
+with `task.compile_args` (its last block computes only [CLS], `output_range=1`: about
+1/L fewer FLOPs than `GFLOP/s` counts); `keras_hub[_jit]`, `BertTextClassifier`, the
+same head, loss and metric; `gemm[_bf16]`. Both: dropout 0.1, `make_optimizer`'s AdamW,
+the same batch and random labels. `params`: trainable (equal for equal models); `loss`:
+the first step's; `GFLOP/s`, `%GEMM`, `MFU`, `--profile_steps`: bench/compute.py.
 """
 import numpy as np
 
