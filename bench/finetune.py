@@ -1,7 +1,6 @@
-"""Fine-tuning benchmark (CPU): bert_tf's one fine-tuning path, `TaskModel.from_pretrained`
-then `.fit` and `.predict`, from the real pretrained all-MiniLM-L6-v2 weights, on a
-classification, NER or extractive-QA task, against Hugging Face transformers trained with
-the same recipe in the same run; reports the test metric and training throughput.
+"""Fine-tuning benchmark (CPU): `TaskModel.from_pretrained(all-MiniLM-L6-v2)`, `.fit`,
+`.predict` on a classification, NER or QA task, against transformers trained with the
+same recipe in the same run: the test metric and training throughput.
 
     python -m bench.finetune --task=classification --max_train_examples 1000
     python -m bench.finetune --task=classification --engines bert_tf,bert_tf_bf16
@@ -126,9 +125,8 @@ def parse_args(argv=None):
 
 # --- data (both engines and the parent) ------------------------------------------------
 def load_data(args, version=None):
-    """(train, test), the first --max_train_examples / --max_test_examples of: (text,
-    label) pairs (classification), `TaggedSentence`s in IOB2 (ner), or `QaExample`s of
-    `version` (qa)."""
+    """(train, test) (--max_train/test_examples): (text, label) pairs, IOB2
+    `TaggedSentence`s or `version`'s `QaExample`s."""
     from bert_tf.data import corpora
     if args.task == "classification":
         train, test = corpora.rotten_tomatoes("train"), corpora.rotten_tomatoes("test")
@@ -150,18 +148,10 @@ def squad_file(split, version):
 
 
 # --- throughput and padding ------------------------------------------------------------
-def num_steps(args, num_examples):
-    """(steps per epoch, total steps, warmup steps) of the recipe."""
-    per_epoch = -(-num_examples // args.batch_size)
-    total = per_epoch * args.epochs
-    return per_epoch, total, int(total * args.warmup_proportion)
-
-
 def keras_step_timer(epoch_rows):
-    """A Keras callback that records (end time, rows) of every training step, the rows
-    of step i of an epoch read from `epoch_rows` (one epoch's batch sizes, built
-    beforehand with the same seed: with length bucketing a later epoch's one short batch
-    may come anywhere, so the steady seq/s may count a few rows off)."""
+    """A Keras callback recording (end time, rows) of every step, step i's rows from
+    `epoch_rows` (one epoch's batch sizes: with bucketing a later epoch's short batch may
+    come elsewhere, so the steady seq/s may count a few rows off)."""
     import keras
 
     class StepTimer(keras.callbacks.Callback):
@@ -175,8 +165,7 @@ def keras_step_timer(epoch_rows):
 
 
 def throughput(steps, skip_steps):
-    """{train_seconds, train_seq_per_sec, steady_seq_per_sec} from (time, size) steps
-    whose first entry is the start time."""
+    """{train_seconds, train/steady_seq_per_sec} of (time, size) steps after (start, 0)."""
     times = [t for t, _ in steps]
     sizes = [n for _, n in steps]
     result = {"train_seconds": times[-1] - times[0],
@@ -197,8 +186,7 @@ def scores(args, test, predicted):
 
 # --- the engines -------------------------------------------------------------------------
 def run_bert_tf(args):
-    """Child: fine-tunes from all-MiniLM-L6-v2 as the engine's bert_tf variant says,
-    through `TaskModel`, and scores the test set."""
+    """Child: fine-tunes the engine's bert_tf variant through `TaskModel`, scores it."""
     machine.set_threads(args.threads, tf=True)
     import keras
 
@@ -235,8 +223,7 @@ def run_bert_tf(args):
                                                 [gold(e) for e in train])
         test_inputs = [list(inputs(e)) if args.task == "ner" else inputs(e) for e in test]
 
-    # One epoch of the pipeline `fit` builds (same examples, batch size, seed and
-    # bucketing), outside the timed run: its padding and batch sizes.
+    # One epoch of `fit`'s pipeline, outside the timed run: its padding and batch sizes.
     masks = [batch[0]["input_mask"].numpy() for batch in clf.task.make_dataset(
         train_examples, config.batch_size, training=True, seed=config.seed,
         bucket_by_length=config.bucket_by_length)]
@@ -260,16 +247,14 @@ def run_bert_tf(args):
 
 
 def run_transformers(args):
-    """Child: the same recipe in transformers (`peers.transformers_finetune`), and the
-    test metric."""
+    """Child: the same recipe in transformers (`peers.transformers_finetune`), scored."""
     machine.set_threads(args.threads, torch=True)
     from bert_tf.tasks.ner import label_vocabulary
 
     train, test = load_data(args)
     ner = args.task == "ner"
     steps, predicted, padding, eval_seconds = peers.transformers_finetune(
-        args, train, test, label_vocabulary(train) if ner else RT_LABELS, ner,
-        num_steps(args, len(train)))
+        args, train, test, label_vocabulary(train) if ner else RT_LABELS, ner)
     harness.emit_result({"engine": "transformers", **scores(args, test, predicted),
                          "eval_seconds": eval_seconds, "padding": padding,
                          **throughput(steps, args.skip_steps), **harness.memory_report()})

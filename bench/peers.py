@@ -200,10 +200,9 @@ def tags_from_pieces(text, piece_starts, piece_tags, outside):
 
 
 # --- transformers: BERT's fine-tuning recipe in a plain PyTorch loop -----------------------------
-def transformers_finetune(args, train, test, labels, ner, steps):
+def transformers_finetune(args, train, test, labels, ner):
     """Fine-tunes `BertFor{Sequence,Token}Classification` from all-MiniLM-L6-v2 on `train`
-    ((text, label) pairs or tagged sentences) with the recipe in `args` (`steps`: per
-    epoch, total, warmup) and predicts `test` with its Python `BertTokenizer`; a word's
+    ((text, label) pairs or tagged sentences) with the recipe in `args` and predicts `test` with its Python `BertTokenizer`; a word's
     label sits on its first piece (others: -100), a truncated word is predicted "O".
     Returns ([(start, 0), (end time, rows) per step], predictions, padding, predict s)."""
     import numpy as np
@@ -274,7 +273,9 @@ def transformers_finetune(args, train, test, labels, ner, steps):
         [{"params": decay, "weight_decay": args.weight_decay},
          {"params": no_decay, "weight_decay": 0.0}],
         lr=args.learning_rate, betas=(0.9, 0.999), eps=ADAM_EPSILON)
-    schedule = transformers.get_linear_schedule_with_warmup(optimizer, steps[2], steps[1])
+    total = -(-len(train) // args.batch_size) * args.epochs
+    schedule = transformers.get_linear_schedule_with_warmup(
+        optimizer, int(total * args.warmup_proportion), total)
     model.train()
     times = [(time.perf_counter(), 0)]
     for _ in range(args.epochs):

@@ -7,11 +7,9 @@ word pieces (real test snippets joined, `peers.long_texts`).
     python -m bench.serving --latency_reps 100 --throughput_reps 8
 
 Engines: `savedmodel_text`, the `bert-export --task=encoder` SavedModel's
-`serving_default` (raw strings in, tokenized in the graph); `savedmodel_ids`, its
-`serve_ids` fed ids from `transformers.BertTokenizerFast` in the timed call;
-`torch_pipeline`, `transformers.pipeline("feature-extraction")` on the same folder. Each
-call returns the last-layer vectors as host arrays, checked against transformers'
-`BertModel` (max abs diff <= 1e-4) before timing.
+`serving_default` (raw strings in); `savedmodel_ids`, its `serve_ids` fed by
+`BertTokenizerFast` in the timed call; `torch_pipeline`, `pipeline("feature-extraction")`.
+Each returns the last-layer vectors, checked against transformers' `BertModel` (<= 1e-4).
 """
 import argparse
 import itertools
@@ -42,7 +40,7 @@ def parse_args(argv=None):
 
 # --- texts, export, reference (the `prepare` child) ----------------------------------------
 def prepare(args):
-    """Exports the SavedModel, writes the texts and the transformers reference output."""
+    """Exports the SavedModel; writes the texts and transformers' reference output."""
     machine.set_threads(args.threads, tf=True, torch=True)
     import torch
     import transformers
