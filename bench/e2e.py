@@ -91,8 +91,7 @@ def parse_args(argv=None):
 
 
 def padding_fraction(lengths, order, batch_size):
-    """Fraction of the token positions that are padding when the examples of `order`
-    are batched `batch_size` at a time, each batch padded to its longest."""
+    """Padding's share of the token positions of `order` in batches padded to their longest."""
     real = padded = 0
     for start in range(0, len(order), batch_size):
         batch = [lengths[i] for i in order[start:start + batch_size]]
@@ -216,8 +215,7 @@ def quantized_int8(clf):
 
 # --- engines ------------------------------------------------------------------------------------
 def _bert_tf_engine(args, data, bucket_by_length, int8=False):
-    """(run, results, batch order, detail) for in-process `TaskModel.predict` (of the
-    int8-quantized model with `int8`)."""
+    """(run, results, batch order, detail) for in-process `TaskModel.predict`."""
     import numpy as np
 
     import bert_tf
@@ -227,9 +225,6 @@ def _bert_tf_engine(args, data, bucket_by_length, int8=False):
     if int8:
         quantized_int8(clf)
     texts = data["texts"]
-
-    def run():
-        return clf.predict(texts)
 
     def results(predictions):
         if args.dataset == "rt":
@@ -243,24 +238,15 @@ def _bert_tf_engine(args, data, bucket_by_length, int8=False):
              else np.arange(len(lengths)))
     detail = ("TaskModel.predict, " + ("length-bucketed" if bucket_by_length else "input order")
               + (", model.quantize('int8')" if int8 else ""))
-    return run, results, order.tolist(), detail
+    return lambda: clf.predict(texts), results, order.tolist(), detail
 
 
 def _savedmodel_engine(args, data, engine):
-    """(run, results, batch order, detail) for `bert-predict`'s Predictor on the export
-    that `engine` ("savedmodel", "savedmodel_bf16", ...) runs."""
+    """(run, results, batch order, detail) for `bert-predict`'s Predictor on `engine`'s export."""
     run, order, detail = peers.savedmodel_runner(_paths(args)[engine],
                                                   {"text": data["texts"]}, args.batch_size)
     return (run, lambda rows: peers.export_results(rows, data["texts"], args.dataset != "rt"),
             order, detail)
-
-
-def quality(args, got, gold):
-    """The task metric on the gold labels: accuracy (rt) or entity F1 (conll)."""
-    if args.dataset == "rt":
-        return sum(g["label"] == label for g, label in zip(got, gold)) / len(gold)
-    from bert_tf.tasks import metrics
-    return metrics.entity_metrics(gold, got)["f1"]
 
 
 def run_engine(args):
@@ -284,7 +270,8 @@ def run_engine(args):
     def check(got):
         agree = peers.agreement(got, data["reference"], args.dataset != "rt")
         info = {**agree, "dtype": DTYPES.get(args.engine, "float32"),
-                "quality": quality(args, got, data["gold"]),
+                "quality": peers.score([g["label"] for g in got] if args.dataset == "rt"
+                                       else got, data["gold"], args.dataset != "rt"),
                 "padding": padding_fraction(data["lengths"], order, args.batch_size)}
         if "fp32" in data:
             info["fp32_agreement"] = peers.agreement(got, data["fp32"],
@@ -330,7 +317,7 @@ def main(args):
 
 def report(dataset, rows, native_bf16=None):
     """Prints one dataset's table, ratios and verdicts; returns 1 if a target is missed
-    (>= 2x the pipeline; bf16's only on a CPU with native bf16)."""
+    (bf16's only on a CPU with native bf16)."""
     by_engine = {row["engine"]: row for row in rows}
     peer = by_engine.get(PEER)
     for row in rows:

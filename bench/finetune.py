@@ -177,11 +177,10 @@ def throughput(steps, skip_steps):
 
 
 def scores(args, test, predicted):
-    """The test metric of `predicted` (labels or tag lists) on the gold `test` set."""
-    if args.task == "classification":
-        return {"accuracy": sum(p == gold for p, (_, gold) in zip(predicted, test)) / len(test)}
-    from bert_tf.tasks import metrics
-    return {"f1": metrics.entity_metrics([list(s.tags) for s in test], predicted)["f1"]}
+    """{metric: value} of `predicted` (labels or tag lists) on the gold `test` set."""
+    ner = args.task == "ner"
+    gold = [list(s.tags) if ner else s[1] for s in test]
+    return {TASKS[args.task]["metric"]: peers.score(predicted, gold, ner)}
 
 
 # --- the engines -------------------------------------------------------------------------

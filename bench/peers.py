@@ -176,6 +176,14 @@ def export_results(rows, texts, tagged):
             for row, text in zip(rows, texts)]
 
 
+def score(predicted, gold, tagged):
+    """Accuracy of `predicted` labels on `gold`, or (`tagged`) tag lists' entity F1."""
+    if not tagged:
+        return sum(p == g for p, g in zip(predicted, gold)) / len(gold)
+    from bert_tf.tasks import metrics
+    return metrics.entity_metrics(gold, predicted)["f1"]
+
+
 def agreement(got, reference, tagged):
     """{agreement: share of results with the reference's label (`tagged`: every tag),
     max_prob_diff: largest probability difference (None if `tagged`)}."""
