@@ -11,17 +11,11 @@ import tensorflow as tf
 from bert_tf import corpora
 from bert_tf.config import BertConfig
 from bert_tf.model.encoder import BertEncoder
-from bert_tf.pretrained import load_tokenizer
 from bert_tf.data import task_dataset
 from bert_tf.tasks.classification import ClassificationTask, TextExample
 from bert_tf.tasks.ner import NerTask, label_vocabulary, read_conll
 
 NUM_EXAMPLES, BATCH_SIZE, WINDOW_BATCHES = 100, 8, 3
-
-
-@pytest.fixture(scope="module")
-def tokenizer(minilm_path):
-    return load_tokenizer(minilm_path)
 
 
 @pytest.fixture(scope="module")

@@ -6,24 +6,19 @@ import re
 import subprocess
 import sys
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-import bert_tf
+
+@pytest.fixture(scope="module")
+def classifier(tiny_classifier):
+    return tiny_classifier  # labels fresh / rotten
 
 
 @pytest.fixture(scope="module")
-def classifier(tiny_checkpoint):
-    keras.utils.set_random_seed(0)
-    return bert_tf.TextClassifier.from_pretrained(tiny_checkpoint, labels=["neg", "pos"],
-                                                  max_seq_length=32)
-
-
-@pytest.fixture(scope="module")
-def exported(classifier, tmp_path_factory):
-    return classifier.export(str(tmp_path_factory.mktemp("explain_export")), "rt")
+def exported(tiny_classifier_export):
+    return tiny_classifier_export
 
 
 TEXTS = ["A warm, funny film!", "Dull.", "Héllo wörld, an ünusual text"]
@@ -32,7 +27,7 @@ TEXTS = ["A warm, funny film!", "Dull.", "Héllo wörld, an ünusual text"]
 def test_explain_signature_equals_the_library(classifier, exported):
     signature = tf.saved_model.load(exported).signatures["explain"]
     out = signature(text=tf.constant(TEXTS), label_id=tf.constant([-1, 1, 0]))
-    want = classifier.explain(TEXTS, target=[None, "pos", "neg"])
+    want = classifier.explain(TEXTS, target=[None, "rotten", "fresh"])
     for b, result in enumerate(want):
         n = int(out["num_words"][b])
         assert [w.decode() for w in out["words"][b, :n].numpy()] == result["words"]
@@ -80,13 +75,12 @@ def test_predictor_calls_explain_with_the_prediction_by_default(classifier, expo
     assert int(rows[0]["target_label_id"]) == 1
 
 
-def test_ner_explain_signature_names_a_word_past_the_text(tiny_checkpoint, tmp_path):
-    ner = bert_tf.TokenClassifier.from_pretrained(tiny_checkpoint, labels=["O", "B-LOC"],
-                                                  max_seq_length=16)
-    path = ner.export(str(tmp_path), "ner")
-    signature = tf.saved_model.load(path).signatures["explain"]
+def test_ner_explain_signature_names_a_word_past_the_text(tiny_tagger, tiny_tagger_export):
+    ner = tiny_tagger
+    signature = tf.saved_model.load(tiny_tagger_export).signatures["explain"]
+    b_loc = ner.task.labels.index("B-LOC")
     out = signature(text=tf.constant(["John lives in Paris", "Hi there"]),
-                    word=tf.constant([3, 5]), tag_id=tf.constant([1, -1]))
+                    word=tf.constant([3, 5]), tag_id=tf.constant([b_loc, -1]))
     want, = ner.explain(["John lives in Paris"], target=(3, "B-LOC"))
     np.testing.assert_allclose(out["scores"][0, :4].numpy(), want["scores"], atol=1e-6,
                                rtol=1e-4)
@@ -94,12 +88,10 @@ def test_ner_explain_signature_names_a_word_past_the_text(tiny_checkpoint, tmp_p
         "", "target word is past the text's words"]
 
 
-def test_qa_explain_signature_equals_the_library(tiny_checkpoint, tmp_path):
-    qa = bert_tf.QuestionAnswerer.from_pretrained(tiny_checkpoint, max_seq_length=24,
-                                                  max_query_length=8, doc_stride=8)
+def test_qa_explain_signature_equals_the_library(tiny_reader, tiny_reader_export):
+    qa = tiny_reader
     context = "The tower was designed by the company of Gustave Eiffel and built in 1889."
-    path = qa.export(str(tmp_path), "qa")
-    signature = tf.saved_model.load(path).signatures["explain"]
+    signature = tf.saved_model.load(tiny_reader_export).signatures["explain"]
     out = signature(question=tf.constant(["Who designed it?"] * 2),
                     context=tf.constant([context] * 2), answer_end=tf.constant([1, 5]))
     want, = qa.explain([("Who designed it?", context)], target="end")

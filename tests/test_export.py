@@ -1,7 +1,7 @@
 """bert-export: the SavedModel contract TF Serving relies on, proved without the server.
 
-A tiny random-weight classifier on the real MiniLM vocab is fine-tuned-saved (Task.save)
-and exported once by the `bert-export` code path; the tests then load it the way TF
+The shared tiny random-weight classifier on the real MiniLM vocab (conftest.py), saved as
+fine-tuning saves it and exported once by the `bert-export` code path; the tests then load it the way TF
 Serving's C++ loader does (TF1 Session, tensors by SignatureDef name) in a fresh process
 that imports only tensorflow and tensorflow_text, and compare with the model in memory.
 The one test on real MiniLM weights (against transformers) is marked slow.
@@ -19,21 +19,18 @@ import pytest
 import tensorflow as tf
 from google.protobuf import text_format
 
-from bert_tf.config import BertConfig
 from bert_tf.export import tf_serving
 from bert_tf.export.keras_layer import find_encoder, load_encoder_as_layer
 from bert_tf.export.ner import entity_word_spans
 from bert_tf.export.saved_model import export_saved_model, new_version
-from bert_tf.model.encoder import BertEncoder, encoder_inputs
+from bert_tf.model.encoder import encoder_inputs
 from bert_tf.tasks import metrics
 from bert_tf.tasks.base import model_features
-from bert_tf.tasks.classification import ClassificationTask
-from bert_tf.tasks.ner import NerTask, read_conll
+from bert_tf.tasks.ner import read_conll
 from bert_tf.tasks.qa import NO_ANSWER
-from bert_tf.text.tokenizer import BertTokenizer
 from bert_tf.export import exporter as export_tool
 
-MAX_SEQ_LENGTH = 32
+MAX_SEQ_LENGTH = 32  # the shared tiny models'
 LABELS = ["fresh", "rotten"]
 # The graph's only ops beyond core TensorFlow: all in tensorflow_text's ops_lib, which the
 # TF Serving model server links.
@@ -42,32 +39,19 @@ TF_TEXT_OPS = {"RegexSplitWithOffsets", "NormalizeUTF8", "FastWordpieceTokenizeW
 
 
 @pytest.fixture(scope="module")
-def tokenizer(minilm_path):
-    return BertTokenizer.from_vocab_file(os.path.join(minilm_path, "vocab.txt"))
+def classifier(tiny_classifier, tiny_classifier_folder):
+    """(task, model, folder): the shared tiny classifier and its saved folder."""
+    return tiny_classifier.task, tiny_classifier.model, tiny_classifier_folder
 
 
 @pytest.fixture(scope="module")
-def classifier(tokenizer, tmp_path_factory):
-    """(task, model, folder): a tiny classifier saved the way fine-tuning saves it."""
-    keras.utils.set_random_seed(0)
-    encoder = BertEncoder.from_bert_config(BertConfig.from_preset("tiny"))
-    task = ClassificationTask(tokenizer, max_seq_length=MAX_SEQ_LENGTH, labels=LABELS)
-    model = task.build_model(encoder)
-    folder = str(tmp_path_factory.mktemp("classifier"))
-    task.save(model, folder)
-    return task, model, folder
+def saved_model_dir(tiny_classifier_export):
+    return tiny_classifier_export
 
 
 @pytest.fixture(scope="module")
-def export_base(classifier, tmp_path_factory):
-    base = str(tmp_path_factory.mktemp("exports"))
-    export_tool.export(classifier[2], base, "rt", num_batch_threads=2)
-    return base
-
-
-@pytest.fixture(scope="module")
-def saved_model_dir(export_base):
-    return os.path.join(export_base, "rt", "1")
+def export_base(saved_model_dir):
+    return os.path.dirname(os.path.dirname(saved_model_dir))  # <base>/rt/1
 
 
 def expected_outputs(task, model, texts):
@@ -446,18 +430,9 @@ def test_entity_decoding_in_graph_matches_conlleval():
 
 
 @pytest.fixture(scope="module")
-def tagger(tokenizer, tmp_path_factory):
-    """(task, model, SavedModel dir): a tiny NER model on CoNLL-2003's tag set."""
-    from bert_tf import corpora
-    keras.utils.set_random_seed(0)
-    sentences = read_conll(corpora.conll2003_path("valid"))[:200]
-    task = NerTask(tokenizer, max_seq_length=MAX_SEQ_LENGTH,
-                   labels=["O"] + sorted({t for s in sentences for t in s.tags} - {"O"}))
-    model = task.build_model(BertEncoder.from_bert_config(BertConfig.from_preset("tiny")))
-    folder = str(tmp_path_factory.mktemp("tagger"))
-    task.save(model, folder)
-    path = export_tool.export(folder, str(tmp_path_factory.mktemp("ner_exports")), "ner")
-    return task, model, path
+def tagger(tiny_tagger, tiny_tagger_export):
+    """(task, model, SavedModel dir): the shared tiny NER model on CoNLL-2003's tag set."""
+    return tiny_tagger.task, tiny_tagger.model, tiny_tagger_export
 
 
 def python_entities(text, tags):
@@ -526,18 +501,10 @@ def test_minilm_encoder_export_matches_transformers(minilm_path, real_sentences,
 
 
 @pytest.fixture(scope="module")
-def reader(tokenizer, tmp_path_factory):
-    """(task, model, SavedModel dir): a tiny random-weight SQuAD v2.0 model."""
-    from bert_tf.tasks.qa import QaTask
-    keras.utils.set_random_seed(0)
-    task = QaTask(tokenizer, max_seq_length=MAX_SEQ_LENGTH, doc_stride=8,
-                     max_query_length=8, max_answer_length=6, n_best_size=4,
-                     version_2_with_negative=True, null_score_diff_threshold=0.5)
-    model = task.build_model(BertEncoder.from_bert_config(BertConfig.from_preset("tiny")))
-    folder = str(tmp_path_factory.mktemp("reader"))
-    task.save(model, folder)
-    path = export_tool.export(folder, str(tmp_path_factory.mktemp("qa_exports")), "squad")
-    return task, model, path
+def reader(tiny_reader, tiny_reader_export):
+    """(task, model, SavedModel dir): the shared tiny random-weight SQuAD v2.0 model
+    (max_seq_length 32, doc_stride 8, answers of at most 6 pieces, threshold 0.5)."""
+    return tiny_reader.task, tiny_reader.model, tiny_reader_export
 
 
 def test_qa_answers_with_character_offsets(reader, tmp_path):

@@ -10,7 +10,6 @@ from seqeval.scheme import IOB2, IOBES
 from bert_tf import corpora
 from bert_tf.config import BertConfig
 from bert_tf.model.encoder import INPUT_NAMES, BertEncoder
-from bert_tf.pretrained import load_tokenizer
 from bert_tf.task_model import TokenClassifier
 from bert_tf.tasks import load_task, metrics
 from bert_tf.tasks.ner import NerTask, TaggedSentence, convert_tags, label_vocabulary, read_conll
@@ -29,11 +28,6 @@ Blackburn NNP I-NP I-PER
 
 BRUSSELS NNP B-NP I-LOC
 """
-
-
-@pytest.fixture(scope="module")
-def tokenizer(minilm_path):
-    return load_tokenizer(minilm_path)
 
 
 def _write(path, text):
