@@ -298,8 +298,8 @@ def test_tiny_model_learns_handwritten_squad(tokenizer, tmp_path, version):
     contexts cut into several windows): loss falls and F1 rises (v2.0: the F1 at the best
     null threshold; plain F1 first learns to answer nothing); predictions are written in
     the official format; the saved task reloads with the same answers. (Fast tests cover
-    the QA task's reading, windows, labels and answers, and `bert-finetune --task=qa`
-    trains, scores and predicts end to end.)"""
+    the QA task's reading, windows, labels and answers, and QuestionAnswerer.fit in
+    test_task_model.py.)"""
     v2 = version == "v2.0"
     task = QaTask(tokenizer, 96, doc_stride=32, max_query_length=16,
                      version_2_with_negative=v2)
