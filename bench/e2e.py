@@ -3,7 +3,6 @@ length bucketing, in-process and through its exported SavedModel, vs the Hugging
 transformers PyTorch pipeline with the same weights, in one run; and the same fine-tuned
 model's bfloat16 and int8 exports against its float32 one.
 
-    . .venv/bin/activate
     python -m bench.e2e                                     # both full test sets
     python -m bench.e2e --datasets rt --max_examples 300 --reps 3   # a quick look
     # bf16 and int8 vs float32 (issue 16): fine-tuned heads, cached in --workdir
@@ -13,80 +12,33 @@ model's bfloat16 and int8 exports against its float32 one.
     python -m bench.e2e --head finetuned --workdir /tmp/bench_e2e --batch_size 64 \
         --engines savedmodel,savedmodel_bf16
 
-Datasets (every example of the test split unless --max_examples, in file order):
-  rt     Rotten Tomatoes test snippets (`bert_tf.corpora.rotten_tomatoes("test")`),
-         sentence classification: label + probabilities per snippet; quality: accuracy.
-  conll  CoNLL-2003 test sentences (`bert_tf.corpora.conll2003_path("test")`), their
-         tokens joined by spaces: a tag per word (bert_tf) / per word piece (pipeline);
-         quality: entity F1 (conlleval).
+Datasets (test splits, the first --max_examples if given): `rt`, Rotten Tomatoes (label
+and probabilities per snippet; quality: accuracy); `conll`, CoNLL-2003 sentences, tokens
+joined by spaces (a tag per word; quality: entity F1). Model: all-MiniLM-L6-v2 with a
+classification / NER head (`TaskModel.from_pretrained`): `--head random` (seeded; enough
+to time the engines) or `--head finetuned` (`TaskModel.fit`, `FINETUNE`, cached in
+--workdir/finetuned/ by its settings), exported in float32, bfloat16 and as the
+`model.quantize("int8")` model, and copied into transformers (bench/peers.py).
 
-Model: all-MiniLM-L6-v2 (`bert_tf.corpora.minilm_path()`) with a classification or
-token-classification head, built by the `prepare` child as
-`bert_tf.TaskModel.from_pretrained(path, task="classification" | "ner", labels=...)`:
-  --head random     the head initialised at random (--seed), the encoder as published:
-                    enough to time the engines (the default).
-  --head finetuned  fine-tuned (`TaskModel.fit`, whole model) on the first
-                    --train_examples of the training split for --epochs (defaults per
-                    dataset: `FINETUNE`), so that labels and entity F1 mean something
-                    when precisions are compared. Saved in --workdir/finetuned/ and
-                    reused by later runs with the same settings and --workdir.
-The model is saved as a task folder (`TaskModel.save`), exported for TF Serving
-(`TaskModel.export`, `bert-export`'s code: float32, and with `dtype="bfloat16"` for
-savedmodel_bf16), quantized with Keras' `model.quantize("int8")` and exported as it is for
-savedmodel_int8, and written with the same weights as a transformers folder; truncation
-at --max_seq_length pieces for all.
-
-Engines (one child process each, see bench/common.py), all at --batch_size:
-  bert_tf             `bert_tf.load(task folder).predict(texts)` (`TaskModel.predict`,
-                      texts made the task's examples by `task.examples_from`): length
-                      bucketing (examples sorted by their packed length into batches,
-                      each padded to its longest row, results put back in input order),
-                      tokenization in the TF graph; the rt classifier's last block
-                      computes [CLS] only (`output_range=1`).
-  bert_tf_unbucketed  the same with `bucket_by_length=False` (its `TrainingConfig`):
-                      batches in input order.
-  bert_tf_int8        bert_tf after `model.quantize("int8")` (Keras: int8 weights per
-                      output channel, inputs quantized per call) in the same process.
-  savedmodel          the exported SavedModel run by `bert-predict`'s `Predictor`:
-                      length-sorted batches through the raw-text `serving_default`.
-  savedmodel_bf16     the same for the bfloat16 export (`bert-export --dtype=bfloat16`).
-  savedmodel_int8     the same for the SavedModel of the int8-quantized model.
-  hf_pipeline         `transformers.pipeline("text-classification" | "token-
-                      classification")` on CPU torch (fast tokenizer, `batch_size`,
-                      batches in input order padded to their longest).
-
-Each timed call runs the whole dataset, raw strings in, per-example results out. Before
-timing, every engine's results are checked against a reference computed by the prepare
-child with transformers' model called directly: the predicted label (rt) or every word's
-tag (conll; a word's tag is the one at its first piece) must agree for >= 99% of the
-examples, and rt probabilities within 1e-4; the bf16 and int8 engines, which compute
-other numbers by design, must agree for >= 90% (a sanity bound: a broken conversion
-fails here), and what they change is reported instead: `= fp32` is the fraction of
-examples whose label (rt) or every word tag (conll) equals the float32 export's (the
-prepare child runs it once), and `quality` is the accuracy (rt) or entity F1 (conll) on
-the test set's gold labels. Timing is interleaved across the engines
-(common.run_interleaved): --warmup untimed calls, then --reps rounds of one call each;
-throughput min/median/max over the reps, ratios of medians vs hf_pipeline (target >=
-2x) and of each bf16 / int8 engine vs its float32 twin (`vs fp32`). The checked pass is
-itself an untimed warm-up pass (tracing, first-call allocations). `padding` is the
-fraction of the model's token positions that are padding in the batches the engine forms
-(exact packed lengths, [CLS]/[SEP] included).
-
-Targets (issue 16), printed after each dataset's table: bf16 export >= 1.6x the float32
-export with >= 99.5% of rt labels equal and conll entity F1 within 0.3 points, on a CPU
-with native bf16 (AVX512_BF16 or AMX: the header's cpuflags; elsewhere bf16 is slower
-and the verdict says so); int8 stays a measurement unless it reaches >= 1.3x at <= 0.5
-points of accuracy loss (then it would be worth an export option).
+Engines, all at --batch_size (the `how` column says how each runs): `bert_tf[_int8]`,
+`bert_tf_unbucketed` (`TaskModel.predict`), `savedmodel[_bf16|_int8]` (`bert-predict`'s
+`Predictor`), `hf_pipeline` (`transformers.pipeline`). A timed call runs the whole set.
+Each engine's first (untimed) pass must agree with transformers' model called directly
+(label, or every word's first-piece tag) on >= 99% of the examples, rt probabilities
+within 1e-4; bf16 / int8 engines on >= 90% (a sanity bound); for them `= fp32` is the
+share of results equal to the float32 export's and `vs fp32` the speed against their
+float32 twin. `padding`: the share of padded token positions in the engine's batches.
+Targets (issue 16): bert_tf and savedmodel >= 2x the pipeline; the bf16 export >= 1.6x
+float32 with >= 99.5% of rt labels equal and conll F1 within 0.3 points, on a CPU with
+native bf16; int8 is an export option only at >= 1.3x with <= 0.5 points lost.
 """
 import argparse
-import contextlib
 import json
 import os
 import shutil
 import statistics
-import tempfile
 
-from bench import common
+from bench import harness, machine, peers
 
 DATASETS = ("rt", "conll")
 ENGINES = ("bert_tf", "bert_tf_unbucketed", "bert_tf_int8", "savedmodel", "savedmodel_bf16",
@@ -108,9 +60,8 @@ PROBABILITY_TOLERANCE = 1e-4
 RT_LABELS = ["fresh", "rotten"]
 TASKS = {"rt": "classification", "conll": "ner"}  # the bert_tf task of each dataset
 # --head finetuned: training examples (the first N of the training split), epochs and
-# peak learning rate per dataset (AdamW, 10% warmup, batch 32); flags override them.
-# Measured on 300 test examples: rt accuracy 0.830 (0.637 with 2,000 snippets at 5e-5),
-# conll entity F1 0.722: confident enough for label agreement to mean something.
+# peak learning rate per dataset (AdamW, 10% warmup, batch 32; flags override them):
+# confident enough for label agreement to mean something (README, Benchmarks).
 FINETUNE = {"rt": {"train_examples": 4000, "epochs": 1, "learning_rate": 1e-4},
             "conll": {"train_examples": 2000, "epochs": 2, "learning_rate": 1e-4}}
 # Issue 16's targets (see the module docstring).
@@ -119,90 +70,28 @@ INT8_SPEEDUP, INT8_ACCURACY_POINTS = 1.3, 0.5
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = harness.parser(__doc__, ENGINES, DEFAULT_ENGINES, reps=5, warmup=1, batch_size=32,
+                       seed=0)
     p.add_argument("--datasets", default=",".join(DATASETS),
                    help=f"comma-separated subset of {','.join(DATASETS)}")
-    p.add_argument("--engines", default=",".join(DEFAULT_ENGINES),
-                   help=f"comma-separated subset of {','.join(ENGINES)} (default: "
-                        f"{','.join(DEFAULT_ENGINES)})")
-    p.add_argument("--batch_size", type=int, default=32)
     p.add_argument("--max_seq_length", type=int, default=128)
     p.add_argument("--max_examples", type=int, default=0,
                    help="the first N examples of each test set (0: all)")
-    p.add_argument("--reps", type=int, default=5, help="timed passes per engine")
-    p.add_argument("--warmup", type=int, default=1,
-                   help="untimed passes per engine after the checked one")
-    p.add_argument("--threads", type=int, default=common.cpu_count(),
-                   help="TF intra/inter-op and torch threads (default: all cores)")
-    p.add_argument("--seed", type=int, default=0,
-                   help="seed of the random head, and of fine-tuning")
     p.add_argument("--head", default="random", choices=("random", "finetuned"),
-                   help="random: MiniLM + a random head; finetuned: fine-tuned briefly "
-                        "(see FINETUNE), cached in --workdir")
-    p.add_argument("--train_examples", type=int, default=None,
-                   help="--head finetuned: the first N training examples (default: "
-                        "FINETUNE's per dataset)")
-    p.add_argument("--epochs", type=int, default=None, help="--head finetuned: epochs")
-    p.add_argument("--learning_rate", type=float, default=None,
-                   help="--head finetuned: peak learning rate")
+                   help="random: MiniLM + a random head (--seed); finetuned: fine-tuned "
+                        "briefly (see FINETUNE), cached in --workdir")
+    for name, kind in (("train_examples", int), ("epochs", int), ("learning_rate", float)):
+        p.add_argument(f"--{name}", type=kind, help=f"--head finetuned: {name} (default: "
+                       "FINETUNE's for the dataset)")
     p.add_argument("--workdir", default="",
                    help="folder for the models and exports (run_<dataset>/, replaced by "
                         "each run) and the fine-tuned models (finetuned/, kept across "
                         "runs); default: a temporary folder, removed after")
-    # Internal: what a child process runs.
-    p.add_argument("--engine", default=None, help=argparse.SUPPRESS)
-    p.add_argument("--dataset", default=None, help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
-    for name in ("batch_size", "max_seq_length", "reps", "threads"):
-        if getattr(args, name) < 1:
-            p.error(f"--{name} must be >= 1")
-    for name in ("train_examples", "epochs"):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            p.error(f"--{name} must be >= 1")
-    if args.warmup < 0 or args.max_examples < 0:
-        p.error("--warmup and --max_examples must be >= 0")
-    args.engine_list = common.parse_engines(p, args.engines, ENGINES)
-    args.dataset_list = [d for d in DATASETS if d in args.datasets.split(",")]
-    unknown = set(args.datasets.split(",")) - set(DATASETS)
-    if unknown or not args.dataset_list:
-        p.error(f"--datasets must name some of {DATASETS}, got {args.datasets!r}")
+    p.add_argument("--dataset", default=None, help=argparse.SUPPRESS)  # a child's
+    args = harness.parse(p, argv, nonnegative=("max_examples",), positive=(
+        "max_seq_length", "train_examples", "epochs"))
+    args.dataset_list = harness.parse_engines(p, args.datasets, DATASETS, "datasets")
     return args
-
-
-# --- data, shared by every child (pure Python) ---------------------------------------------
-def load_split(dataset, split, max_examples):
-    """(raw input strings, gold labels) of a split, in file order: rt's label per snippet,
-    conll's tags per sentence (its words are the text's space-separated tokens)."""
-    from bert_tf import corpora
-    if dataset == "rt":
-        pairs = corpora.rotten_tomatoes(split)
-        texts, gold = [text for text, _ in pairs], [label for _, label in pairs]
-    else:
-        from bert_tf.tasks.ner import read_conll
-        sentences = read_conll(corpora.conll2003_path(split))
-        texts, gold = [" ".join(s.tokens) for s in sentences], [list(s.tags) for s in sentences]
-    if max_examples:
-        texts, gold = texts[:max_examples], gold[:max_examples]
-    return texts, gold
-
-
-def word_starts(text):
-    """Character offsets of the space-separated words of a CoNLL sentence's text."""
-    starts, offset = [], 0
-    for word in text.split(" "):
-        starts.append(offset)
-        offset += len(word) + 1
-    return starts
-
-
-def tags_from_pieces(text, piece_starts, piece_tags, outside):
-    """A tag per word: that of the piece starting where the word starts (its first
-    piece), `outside` for a word with no piece (truncated, or no pieces at all)."""
-    by_start = {}
-    for start, tag in zip(piece_starts, piece_tags):
-        by_start.setdefault(start, tag)  # the first piece at an offset
-    return [by_start.get(start, outside) for start in word_starts(text)]
 
 
 def padding_fraction(lengths, order, batch_size):
@@ -217,17 +106,17 @@ def padding_fraction(lengths, order, batch_size):
 
 
 def _paths(args):
-    # This run's models and exports; prepare replaces the folder.
+    """This run's models and exports (prepare replaces the folder), and the fine-tuned
+    model's cache folder."""
     folder = os.path.join(args.workdir, f"run_{args.dataset}")
-    finetune = _finetune_settings(args)
     return {"folder": folder, "task": os.path.join(folder, "task"),
             "exports": os.path.join(folder, "exports"),
             **{engine: os.path.join(folder, "exports", name, "1")
                for engine, name in EXPORTS.items()},
             "hf": os.path.join(folder, "hf"), "data": os.path.join(folder, "data.json"),
-            "finetuned": os.path.join(args.workdir, "finetuned", args.dataset + "-" + "-".join(
-                f"{k}{v}" for k, v in sorted({**finetune, "seed": args.seed,
-                                              "len": args.max_seq_length}.items())))}
+            "finetuned": harness.cache_folder(
+                os.path.join(args.workdir, "finetuned"), args.dataset,
+                {**_finetune_settings(args), "seed": args.seed, "len": args.max_seq_length})}
 
 
 def _finetune_settings(args):
@@ -241,28 +130,19 @@ def prepare(args):
     """Builds the model (random or fine-tuned head), saves and exports it for every
     engine, and writes the texts, their gold labels, packed lengths, the transformers
     reference results and (for bf16 / int8 engines) the float32 export's results."""
-    common.set_threads(args.threads, tf=True, torch=True)
-    import numpy as np
-    import torch
-    import transformers
-
+    machine.set_threads(args.threads, tf=True, torch=True)
     import bert_tf
-    from bert_tf import corpora
+    from bert_tf.data import corpora
     from bert_tf.export import exporter
-    from bert_tf.export.keras_layer import find_encoder
-    from bert_tf.tasks.ner import label_vocabulary, read_conll
+    from bert_tf.data.conll import read_conll
+    from bert_tf.tasks.ner import label_vocabulary
 
     paths = _paths(args)
     shutil.rmtree(paths["folder"], ignore_errors=True)  # exports start at version 1
     source = corpora.minilm_path()
-    texts, gold = load_split(args.dataset, "test", args.max_examples)
-    if args.dataset == "rt":
-        labels = RT_LABELS
-        hf_class = transformers.BertForSequenceClassification
-    else:
-        labels = label_vocabulary(read_conll(corpora.conll2003_path("train"))
-                                  + read_conll(corpora.conll2003_path("test")))
-        hf_class = transformers.BertForTokenClassification
+    texts, gold = peers.load_split(args.dataset, "test", args.max_examples)
+    labels = RT_LABELS if args.dataset == "rt" else label_vocabulary(
+        read_conll(corpora.conll2003_path("train")) + read_conll(corpora.conll2003_path("test")))
     clf = _task_model(args, source, labels, paths)
     clf.save(paths["task"])
     clf.export(paths["exports"], EXPORTS["savedmodel"])
@@ -271,49 +151,10 @@ def prepare(args):
     if "savedmodel_int8" in args.engine_list:
         quantized = quantized_int8(bert_tf.load(paths["task"]))
         # dtype=None: exported as it computes (int8), not rebuilt in float32.
-        exporter.export_module(exporter.serving_module(quantized.task, quantized.model,
-                                                       dtype=None),
-                               paths["exports"], EXPORTS["savedmodel_int8"])
+        module = exporter.serving_module(quantized.task, quantized.model, dtype=None)
+        exporter.export_module(module, paths["exports"], EXPORTS["savedmodel_int8"])
 
-    # The same weights as a transformers model: the encoder's checkpoint, then the head.
-    bert_tf.save_pretrained(find_encoder(clf.model), paths["hf"], fmt="hf",
-                            vocab_path=os.path.join(source, "vocab.txt"), lower_case=True)
-    kernel, bias = clf.model.get_layer("logits").get_weights()  # [H, C], [C]
-    hf_model = hf_class.from_pretrained(paths["hf"], num_labels=len(labels),
-                                        id2label=dict(enumerate(labels)),
-                                        label2id={l: i for i, l in enumerate(labels)},
-                                        dtype=torch.float32).eval()
-    with torch.no_grad():
-        hf_model.classifier.weight.copy_(torch.from_numpy(kernel.T))
-        hf_model.classifier.bias.copy_(torch.from_numpy(bias))
-    hf_model.save_pretrained(paths["hf"])
-    hf_tokenizer = transformers.BertTokenizerFast.from_pretrained(
-        source, model_max_length=args.max_seq_length)
-    hf_tokenizer.save_pretrained(paths["hf"])
-
-    # Reference: transformers' model called directly, batch by batch.
-    reference = []
-    with torch.inference_mode():
-        for start in range(0, len(texts), args.batch_size):
-            batch = texts[start:start + args.batch_size]
-            encoded = hf_tokenizer(batch, truncation=True, padding=True, return_tensors="pt",
-                                   return_offsets_mapping=args.dataset == "conll",
-                                   return_special_tokens_mask=True)
-            offsets = encoded.pop("offset_mapping", None)
-            special = encoded.pop("special_tokens_mask").numpy().astype(bool)
-            special |= encoded["attention_mask"].numpy() == 0
-            logits = hf_model(**encoded).logits
-            if args.dataset == "rt":
-                for probs in torch.softmax(logits, -1).numpy():
-                    reference.append({"label": labels[int(probs.argmax())],
-                                      "probabilities": probs.tolist()})
-                continue
-            tag_ids = logits.argmax(-1).numpy()
-            for row, text in enumerate(batch):
-                kept = np.flatnonzero(~special[row])  # the text's pieces
-                reference.append(tags_from_pieces(
-                    text, offsets[row].numpy()[kept, 0].tolist(),
-                    [labels[i] for i in tag_ids[row, kept]], "O"))
+    reference = peers.transformers_reference(clf, paths["hf"], source, labels, texts, args)
     task = clf.task
     lengths = task.raw_lengths(task.raw_inputs(task.examples_from(texts))).tolist()
     data = {"texts": texts, "gold": gold, "labels": labels, "lengths": lengths,
@@ -324,49 +165,49 @@ def prepare(args):
         data["fp32"] = results(run())
     with open(paths["data"], "w", encoding="utf-8") as f:
         json.dump(data, f)
-    common.emit_result({"engine": "prepare", "examples": len(texts),
+    harness.emit_result({"engine": "prepare", "examples": len(texts),
                         "mean_length": statistics.mean(lengths), "max_length": max(lengths),
                         "head": clf.head_description})
 
 
 def _task_model(args, source, labels, paths):
     """The TaskModel to benchmark, with `head_description` set: MiniLM with a random head
-    (--head random), or fine-tuned on the training split's first examples, loaded from
-    --workdir/finetuned when an earlier run with the same settings saved it there."""
+    (--head random), or fine-tuned on the training split's first examples once per
+    settings (`harness.build_once` in --workdir/finetuned)."""
     import keras
 
     import bert_tf
 
-    task = TASKS[args.dataset]
-    keras.utils.set_random_seed(args.seed)  # the random head, or fine-tuning's
+    def from_minilm():
+        keras.utils.set_random_seed(args.seed)  # the random head, or fine-tuning's
+        return bert_tf.TaskModel.from_pretrained(source, task=TASKS[args.dataset],
+                                                 labels=labels, max_seq_length=args.max_seq_length)
+
     if args.head == "random":
-        clf = bert_tf.TaskModel.from_pretrained(source, task=task, labels=labels,
-                                                max_seq_length=args.max_seq_length)
+        clf = from_minilm()
         clf.head_description = f"random head (seed {args.seed})"
         return clf
     settings = _finetune_settings(args)
     description = (f"fine-tuned: {settings['epochs']} epoch(s) on the first "
                    f"{settings['train_examples']} training examples, learning rate "
                    f"{settings['learning_rate']:g}")
-    folder = paths["finetuned"]
-    if os.path.isdir(folder):
-        clf = bert_tf.load(folder)
-        clf.head_description = description + f" (cached: {folder})"
-        return clf
-    print(f"fine-tuning ({description}) ...", flush=True)
-    if args.dataset == "rt":  # texts and labels
-        x, y = load_split(args.dataset, "train", settings["train_examples"])
-    else:  # the task's examples (words and tags)
-        from bert_tf import corpora
-        from bert_tf.tasks.ner import read_conll
-        x, y = read_conll(corpora.conll2003_path("train"))[:settings["train_examples"]], None
-    clf = bert_tf.TaskModel.from_pretrained(source, task=task, labels=labels,
-                                            max_seq_length=args.max_seq_length)
-    clf.fit(x, y, epochs=settings["epochs"], learning_rate=settings["learning_rate"],
-            batch_size=32, warmup_proportion=0.1, seed=args.seed, log_every_n_steps=20)
-    clf.save(folder + ".partial", overwrite=True)
-    os.replace(folder + ".partial", folder)  # a killed run leaves no half-saved model
-    clf.head_description = description
+
+    def fine_tune(folder):
+        print(f"fine-tuning ({description}) ...", flush=True)
+        if args.dataset == "rt":  # texts and labels
+            x, y = peers.load_split(args.dataset, "train", settings["train_examples"])
+        else:  # the task's examples (words and tags)
+            from bert_tf.data import corpora
+            from bert_tf.data.conll import read_conll
+            x, y = read_conll(corpora.conll2003_path("train"))[:settings["train_examples"]], None
+        clf = from_minilm()
+        clf.fit(x, y, epochs=settings["epochs"], learning_rate=settings["learning_rate"],
+                batch_size=32, warmup_proportion=0.1, seed=args.seed, log_every_n_steps=20)
+        clf.save(folder)
+
+    cached = not harness.build_once(paths["finetuned"], fine_tune)
+    clf = bert_tf.load(paths["finetuned"])  # the same model, whether just built or cached
+    clf.head_description = description + (f" (cached: {paths['finetuned']})" if cached else "")
     return clf
 
 
@@ -416,59 +257,10 @@ def _bert_tf_engine(args, data, bucket_by_length, int8=False):
 def _savedmodel_engine(args, data, engine):
     """(run, results, batch order, detail) for `bert-predict`'s Predictor on the export
     that `engine` ("savedmodel", "savedmodel_bf16", ...) runs."""
-    run, order, detail = common.savedmodel_runner(_paths(args)[engine],
+    run, order, detail = peers.savedmodel_runner(_paths(args)[engine],
                                                   {"text": data["texts"]}, args.batch_size)
-
-    def results(rows):
-        if args.dataset == "rt":
-            return [{"label": row["label"].decode(), "probabilities": row["probabilities"].tolist()}
-                    for row in rows]
-        return [[tag.decode() for tag in row["tags"][:len(text.split(" "))]]
-                for row, text in zip(rows, data["texts"])]
-
-    return run, results, order, detail
-
-
-def _pipeline_engine(args, data):
-    import torch
-    import transformers
-
-    kind = "text-classification" if args.dataset == "rt" else "token-classification"
-    pipe = transformers.pipeline(kind, model=_paths(args)["hf"], device="cpu",
-                                 dtype=torch.float32)
-    options = ({"truncation": True, "top_k": None} if args.dataset == "rt"
-               else {"ignore_labels": []})  # every piece's tag, "O" included
-
-    def run():
-        with torch.inference_mode():
-            return pipe(data["texts"], batch_size=args.batch_size, **options)
-
-    def results(outputs):
-        if args.dataset == "rt":
-            rows = []
-            for scores in outputs:
-                by_label = {s["label"]: s["score"] for s in scores}
-                rows.append({"label": max(by_label, key=by_label.get),
-                             "probabilities": [by_label[l] for l in data["labels"]]})
-            return rows
-        return [tags_from_pieces(text, [p["start"] for p in pieces],
-                                 [p["entity"] for p in pieces], "O")
-                for text, pieces in zip(data["texts"], outputs)]
-
-    return (run, results, list(range(len(data["texts"]))),
-            f"pipeline('{kind}'), torch {torch.__version__}")
-
-
-def agreement(args, got, reference):
-    """{agreement: fraction of examples whose label / every word tag equals the
-    reference's, max_prob_diff (rt)}."""
-    if args.dataset == "rt":
-        same = [g["label"] == r["label"] for g, r in zip(got, reference)]
-        diff = max(abs(a - b) for g, r in zip(got, reference)
-                   for a, b in zip(g["probabilities"], r["probabilities"]))
-        return {"agreement": sum(same) / len(same), "max_prob_diff": diff}
-    same = [g == r for g, r in zip(got, reference)]
-    return {"agreement": sum(same) / len(same), "max_prob_diff": None}
+    return (run, lambda rows: peers.export_results(rows, data["texts"], args.dataset != "rt"),
+            order, detail)
 
 
 def quality(args, got, gold):
@@ -482,7 +274,7 @@ def quality(args, got, gold):
 def run_engine(args):
     """Child: build one engine, check its results, warm up, serve timed passes."""
     is_torch = args.engine == PEER
-    common.set_threads(args.threads, tf=not is_torch, torch=is_torch)
+    machine.set_threads(args.threads, tf=not is_torch, torch=is_torch)
     with open(_paths(args)["data"], encoding="utf-8") as f:
         data = json.load(f)
     if args.engine in ("bert_tf", "bert_tf_unbucketed", "bert_tf_int8"):
@@ -491,14 +283,13 @@ def run_engine(args):
     elif args.engine in EXPORTS:
         run, results, order, detail = _savedmodel_engine(args, data, args.engine)
     else:
-        run, results, order, detail = _pipeline_engine(args, data)
+        run, results, detail = peers.pipeline_engine(_paths(args)["hf"], data["texts"],
+                                                     data["labels"], args)
+        order = list(range(len(data["texts"])))
 
-    common.reset_peak_rss()  # the timed passes' memory, not the model loading's
+    harness.reset_peak_rss()  # the timed passes' memory, not the model loading's
     got = results(run())
-    if len(got) != len(data["reference"]):
-        raise SystemExit(f"{args.engine}: {len(got)} results for {len(data['reference'])} "
-                         "examples")
-    check = agreement(args, got, data["reference"])
+    check = peers.agreement(got, data["reference"], args.dataset != "rt")
     print(f"{args.dataset}/{args.engine}: agreement with transformers' model "
           f"{check['agreement']:.4f}" + (f", max |probability diff| {check['max_prob_diff']:.1e}"
                                         if check["max_prob_diff"] is not None else ""),
@@ -512,57 +303,38 @@ def run_engine(args):
             "quality": quality(args, got, data["gold"]),
             "padding": padding_fraction(data["lengths"], order, args.batch_size)}
     if "fp32" in data:
-        info["fp32_agreement"] = agreement(args, got, data["fp32"])["agreement"]
+        info["fp32_agreement"] = peers.agreement(got, data["fp32"],
+                                                 args.dataset != "rt")["agreement"]
     for _ in range(args.warmup):
         run()
-    common.serve_reps(run, info)
+    harness.serve_reps(run, info)
 
 
 # --- parent --------------------------------------------------------------------------------------
 def main(args):
-    settings = {"batch_size": args.batch_size, "max_seq_length": args.max_seq_length,
-                "max_examples": args.max_examples or "all", "reps": args.reps,
-                "warmup": args.warmup, "threads": args.threads, "seed": args.seed,
-                "head": args.head}
-    if args.head == "finetuned":
-        settings.update({name: getattr(args, name) for name in ("train_examples", "epochs",
-                                                               "learning_rate")
-                         if getattr(args, name) is not None})
-    print(common.header("bert_tf end to end: raw text -> predictions vs the transformers "
-                        f"pipeline (CPU, all-MiniLM-L6-v2 + {args.head} head)", PACKAGES,
-                        settings))
-    native = common.hardware.native_bf16()
+    env, _ = harness.start("bert_tf end to end: raw text -> predictions vs the transformers "
+                           f"pipeline (CPU, all-MiniLM-L6-v2 + {args.head} head)", PACKAGES,
+                           args)
+    native = machine.hardware.native_bf16()
     print(f"bf16    : {'native on this CPU' if native else 'NOT native on this CPU'} "
-          f"({' / '.join(common.hardware.BF16_CPU_FLAGS)}"
+          f"({' / '.join(machine.hardware.BF16_CPU_FLAGS)}"
           f"{'' if native is not None else ': flags unreadable'})")
-    env = common.thread_env(args.threads)
-    env.setdefault("CUDA_VISIBLE_DEVICES", "")  # a CPU benchmark, also on a GPU machine
-    passthrough = [f"--{k}={v}" for k, v in settings.items() if k != "max_examples"]
-    passthrough += [f"--max_examples={args.max_examples}",
-                    f"--engines={','.join(args.engine_list)}"]
     status = 0
-    with contextlib.ExitStack() as stack:
-        workdir = args.workdir or stack.enter_context(
-            tempfile.TemporaryDirectory(prefix="bench_e2e_"))
-        os.makedirs(workdir, exist_ok=True)
+    with harness.workdir(args.workdir, "e2e") as workdir:
         for dataset in args.dataset_list:
             def argv(engine, dataset=dataset):
-                return common.bench_argv("e2e", f"--engine={engine}", f"--dataset={dataset}",
-                                         f"--workdir={workdir}", *passthrough)
+                return harness.child_argv("e2e", args, engine, f"--dataset={dataset}",
+                                          f"--workdir={workdir}")
 
             print(f"\n[{dataset}] saving the model, exporting it, computing the reference ...",
                   flush=True)
-            prepared = common.run_child(argv("prepare"), env=env, name=f"{dataset}/prepare")
+            prepared = harness.run_child(argv("prepare"), env=env, name=f"{dataset}/prepare")
             print(f"[{dataset}] {prepared['examples']} examples, packed length mean "
                   f"{prepared['mean_length']:.1f}, max {prepared['max_length']}; "
                   f"{prepared['head']}", flush=True)
-            rows = common.run_interleaved(
-                {engine: argv(engine) for engine in args.engine_list}, reps=args.reps,
-                items=prepared["examples"], env=env,
-                on_start=lambda engine, dataset=dataset: print(
-                    f"[{dataset}] starting {engine} ...", flush=True))
+            rows = harness.interleave(argv, args.engine_list, args.reps, prepared["examples"],
+                                      env, prefix=f"[{dataset}] ")
             status |= report(dataset, rows, native)
-    print("\n" + common.load_after_run_line())
     return status
 
 
@@ -580,59 +352,37 @@ def report(dataset, rows, native_bf16=None):
           "(ratios of medians; quality: " + metric + " on the gold labels; = fp32: "
           + ("labels" if dataset == "rt" else "sentences with every tag") + " equal to the "
           "float32 export's)")
-    print(common.format_table(rows, [
-        ("engine", "engine", "{}"),
-        ("dtype", "dtype", "{}"),
-        ("per_sec_min", "ex/s min", "{:.1f}"),
-        ("per_sec_median", "ex/s median", "{:.1f}"),
-        ("per_sec_max", "ex/s max", "{:.1f}"),
-        ("ratio", "vs pipeline", "{:.2f}x"),
-        ("vs_fp32", "vs fp32", "{:.2f}x"),
-        ("quality", "quality", "{:.4f}"),
-        ("fp32_agreement", "= fp32", "{:.2%}"),
-        ("padding", "padding", "{:.1%}"),
-        ("agreement", "agree", "{:.4f}"),
-        ("cpu_sec_median", "CPU s/pass", "{:.1f}"),
-        ("peak_rss_mib", "peak RSS MiB", "{:.0f}"),
-        ("hwm_mib", "RSS HWM timed MiB", "{:.0f}"),
-        ("detail", "how", "{}"),
-    ]))
-    missed = 0
-    if peer:
-        for name in ("bert_tf", "savedmodel"):
-            if name in by_engine:
-                ratio = by_engine[name]["ratio"]
-                met = ratio >= 2.0
-                missed |= not met
-                print(f"  {name} / hf_pipeline: {ratio:.2f}x (target >= 2x: "
-                      f"{'met' if met else 'NOT met'})")
-    if "bert_tf" in by_engine and "bert_tf_unbucketed" in by_engine:
-        bucketed, plain = by_engine["bert_tf"], by_engine["bert_tf_unbucketed"]
-        print(f"  bucketing: {bucketed['per_sec_median'] / plain['per_sec_median']:.2f}x "
-              f"bert_tf_unbucketed; padding {plain['padding']:.1%} -> "
-              f"{bucketed['padding']:.1%}")
+    print(harness.format_table(rows, [
+        ("engine", "engine", "{}"), ("dtype", "dtype", "{}"),
+        *harness.rate_columns("ex", "{:.1f}"), ("ratio", "vs pipeline", "{:.2f}x"),
+        ("vs_fp32", "vs fp32", "{:.2f}x"), ("quality", "quality", "{:.4f}"),
+        ("fp32_agreement", "= fp32", "{:.2%}"), ("padding", "padding", "{:.1%}"),
+        ("agreement", "agree", "{:.4f}"), ("cpu_sec_median", "CPU s/pass", "{:.1f}"),
+        *harness.MEMORY_COLUMNS, ("detail", "how", "{}")]))
+    ratios = harness.print_ratios(f"[{dataset}] ratios of median examples/s:", rows, [
+        ("bert_tf", PEER), ("savedmodel", PEER)], target=2.0, width=10)
+    missed = any(ratio < 2.0 for ratio in ratios.values())
+    if "bert_tf_unbucketed" in by_engine:
+        harness.print_ratios("", rows, [("bert_tf", "bert_tf_unbucketed", "bucketing; padding "
+                             f"{by_engine['bert_tf_unbucketed']['padding']:.1%} -> "
+                             f"{by_engine.get('bert_tf', {}).get('padding', 0):.1%}")])
     bf16 = by_engine.get("savedmodel_bf16")
     if bf16 and bf16["vs_fp32"] is not None:
         fp32 = by_engine["savedmodel"]
         points = 100 * (bf16["quality"] - fp32["quality"])
-        checks = [bf16["vs_fp32"] >= BF16_SPEEDUP]
-        line = (f"  bf16 export / float32 export: {bf16['vs_fp32']:.2f}x (target >= "
-                f"{BF16_SPEEDUP}x), {metric} {fp32['quality']:.4f} -> {bf16['quality']:.4f} "
-                f"({points:+.2f} points")
         if dataset == "rt":
-            checks.append(bf16["fp32_agreement"] >= BF16_LABELS_EQUAL)
-            line += (f"), labels equal {bf16['fp32_agreement']:.2%} (target >= "
+            met = bf16["fp32_agreement"] >= BF16_LABELS_EQUAL
+            agree = (f"), labels equal {bf16['fp32_agreement']:.2%} (target >= "
                      f"{BF16_LABELS_EQUAL:.1%})")
         else:
-            checks.append(abs(points) <= BF16_F1_POINTS)
-            line += f"; target within {BF16_F1_POINTS})"
-        if native_bf16:
-            missed |= not all(checks)
-            line += ": " + ("met" if all(checks) else "NOT met")
-        else:
-            line += (": this CPU has no native bf16 (avx512_bf16 / amx_bf16), where bf16 is "
-                     "expected to be slower; the speed target applies to CPUs with it")
-        print(line)
+            met, agree = abs(points) <= BF16_F1_POINTS, f"; target within {BF16_F1_POINTS})"
+        met = met and bf16["vs_fp32"] >= BF16_SPEEDUP
+        missed |= bool(native_bf16) and not met
+        print(f"  bf16 export / float32 export: {bf16['vs_fp32']:.2f}x (target >= "
+              f"{BF16_SPEEDUP}x), {metric} {fp32['quality']:.4f} -> {bf16['quality']:.4f} "
+              f"({points:+.2f} points{agree}: " + (("met" if met else "NOT met") if native_bf16
+              else "this CPU has no native bf16 (avx512_bf16 / amx_bf16), where bf16 is "
+              "expected to be slower; the speed target applies to CPUs with it"))
     for name in ("savedmodel_int8", "bert_tf_int8"):
         int8 = by_engine.get(name)
         if int8 and int8["vs_fp32"] is not None:
@@ -641,10 +391,10 @@ def report(dataset, rows, native_bf16=None):
             worth = int8["vs_fp32"] >= INT8_SPEEDUP and loss <= INT8_ACCURACY_POINTS
             print(f"  int8 {name} / {fp32['engine']}: {int8['vs_fp32']:.2f}x, {metric} "
                   f"{fp32['quality']:.4f} -> {int8['quality']:.4f} ({loss:.2f} points lost): "
-                  + ("worth an export option" if worth else "not worth an export option")
-                  + f" (needs >= {INT8_SPEEDUP}x at <= {INT8_ACCURACY_POINTS} points lost)")
-    return missed
+                  + ("worth" if worth else "not worth") + " an export option (needs >= "
+                  f"{INT8_SPEEDUP}x at <= {INT8_ACCURACY_POINTS} points lost)")
+    return int(missed)
 
 
 if __name__ == "__main__":
-    common.dispatch(parse_args(), run_engine, main, prepare)
+    harness.dispatch(parse_args(), run_engine, main, prepare)

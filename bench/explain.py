@@ -2,10 +2,9 @@
 on one 128-token sentence, the exported SavedModel's in-graph `explain` signature vs a
 Python loop over the same 32 steps; and attention maps off vs on.
 
-    . .venv/bin/activate
     python -m bench.explain --reps 7
 
-Engines (one process, calls interleaved so that other load hits all alike):
+Engines, in this one process, their calls interleaved (bench/harness.py):
   signature      the `explain` signature of `TaskModel.export`'s SavedModel: raw text
                  in, tokenization, the 32 path points as one batch of 34 rows (the path
                  and f(x), f(baseline)), the gradient, word scores out; one call.
@@ -18,69 +17,45 @@ Engines (one process, calls interleaved so that other load hits all alike):
 
 The classifier head is random (seeded): the cost does not depend on it. Both IG engines
 are checked to give the same attributions (sum within 1e-3 relative) before timing.
-Reported: min / median / max wall seconds over `--reps` after `--warmup` calls, and the
-ratios of medians.
 """
-import argparse
 import os
 import tempfile
 
 import numpy as np
 
-from bench import common
+from bench import compute, harness, machine, peers
 
 STEPS = 32
 PACKAGES = ("tensorflow", "tensorflow-text", "keras", "numpy")
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = harness.parser(__doc__, reps=7, warmup=2)
     p.add_argument("--seq_length", type=int, default=128, help="word pieces of the text")
-    p.add_argument("--reps", type=int, default=7, help="timed calls per engine (>= 5)")
-    p.add_argument("--warmup", type=int, default=2, help="untimed calls per engine")
-    p.add_argument("--threads", type=int, default=common.cpu_count(),
-                   help="TF intra/inter-op threads (default: all cores)")
-    args = p.parse_args(argv)
-    if args.reps < 5:
-        p.error("--reps must be >= 5")
-    return args
-
-
-def long_text(task, seq_length):
-    """Real review snippets joined until the text fills `seq_length` pieces."""
-    from bert_tf import corpora
-    current = []
-    for snippet, _ in corpora.rotten_tomatoes("test"):
-        current.append(snippet)
-        if int(task.traced_raw_lengths({"text": [" ".join(current)]})[0]) >= seq_length:
-            return " ".join(current)
-    raise ValueError("the test split is too short")
+    return harness.parse(p, argv, minimum={"reps": 5}, positive=("seq_length",))
 
 
 def main(argv=None):
     args = parse_args(argv)
-    for name, value in common.thread_env(args.threads).items():
-        os.environ.setdefault(name, value)
-    common.set_threads(args.threads, tf=True)
+    env, _ = harness.start("explain: in-graph IG signature vs Python loop; attention maps",
+                           PACKAGES, args)
+    os.environ.update(env)  # this process runs the engines: before TF is imported
+    machine.set_threads(args.threads, tf=True)
     import keras
     import tensorflow as tf
 
     import bert_tf
-    from bert_tf import corpora
+    from bert_tf.data import corpora
     from bert_tf.explain import attributions
-    from bert_tf.export.keras_layer import find_encoder
+    from bert_tf.model.encoder import find_encoder
     from bert_tf.tasks.base import model_features
 
-    print(common.header("explain: in-graph IG signature vs Python loop; attention maps",
-                        PACKAGES, {"steps": STEPS, "seq_length": args.seq_length,
-                                   "reps": args.reps, "warmup": args.warmup,
-                                   "threads": args.threads}))
     keras.utils.set_random_seed(0)
     clf = bert_tf.TextClassifier.from_pretrained(corpora.minilm_path(), labels=["a", "b"],
                                                  max_seq_length=args.seq_length)
     task, model = clf.task, clf.model
-    text = long_text(task, args.seq_length)
+    text = peers.long_texts(lambda t: int(task.traced_raw_lengths({"text": [t]})[0]), 1,
+                            args.seq_length - 1)[0]
     workdir = tempfile.mkdtemp(prefix="bench_explain_")
     signature = tf.saved_model.load(clf.export(workdir, "minilm")).signatures["explain"]
 
@@ -116,7 +91,7 @@ def main(argv=None):
           "(loop): equal")
 
     encoder = find_encoder(model)
-    batch = common.make_inputs(encoder.bert_config.vocab_size, 8, args.seq_length, seed=0)
+    batch = compute.make_inputs(encoder.bert_config.vocab_size, 8, args.seq_length, seed=0)
     forward_off = tf.function(lambda f: encoder(f, training=False)["sequence_output"])
     forward_on = tf.function(lambda f: encoder(f, training=False, output_attentions=True)
                              ["sequence_output"])
@@ -129,22 +104,18 @@ def main(argv=None):
             fn()
     for _ in range(args.reps):
         for name, fn in engines.items():
-            walls[name].append(common.timed_call(fn)[0])
-    rows = [{"engine": name, **common.summarize(w, 1)} for name, w in walls.items()]
-    print(common.format_table(rows, [("engine", "engine", "{}"),
-                                     ("sec_min", "min s", "{:.3f}"),
-                                     ("sec_median", "median s", "{:.3f}"),
-                                     ("sec_max", "max s", "{:.3f}")]))
-    median = {row["engine"]: row["sec_median"] for row in rows}
-    speedup = median["python_loop"] / median["signature"]
-    print(f"IG, {STEPS} steps, 1 x {args.seq_length} tokens: signature "
-          f"{speedup:.2f}x the Python loop "
-          f"({'PASS' if speedup >= 1.0 else 'FAIL'}: must not be slower)")
-    print(f"attention maps: off {median['encoder_off']:.3f} s, on {median['encoder_on']:.3f} "
-          f"s (off/on {median['encoder_off'] / median['encoder_on']:.2f})")
-    print(common.load_after_run_line())
-    return 0 if speedup >= 1.0 else 1
+            walls[name].append(harness.timed_call(fn)[0])
+    rows = [{"engine": name, **harness.summarize(w, 1)} for name, w in walls.items()]
+    print(harness.format_table(rows, [("engine", "engine", "{}")] + [
+        (f"sec_{k}", f"{k} s", "{:.3f}") for k in ("min", "median", "max")]))
+    ratios = harness.print_ratios(
+        f"IG, {STEPS} steps, 1 x {args.seq_length} tokens, the signature must not be slower; "
+        "attention maps off vs on (ratios of median calls/s):", rows,
+        [("signature", "python_loop"), ("encoder_off", "encoder_on")], width=11)
+    return 0 if ratios["signature", "python_loop"] >= 1.0 else 1
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    status = main()
+    print(machine.load_after_run_line())
+    raise SystemExit(status)

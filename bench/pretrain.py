@@ -4,79 +4,41 @@ batch and steps, in one run; plus bert_tf in bfloat16 vs float32, with vs withou
 fed by the real tf.data pipeline vs a constant in-memory batch; peak memory per engine
 against a budget (8 GiB: pretraining BERT-base at batch 32, seq 128 must fit on CPU).
 
-    . .venv/bin/activate
     apt-get install -y r-cran-janeaustenr && pip install rdata    # the text, and its reader
     python -m bench.pretrain --config mini --batch_size 32 --train_steps 100 --reps 5
-    # BERT-base: peak memory vs 8 GiB and the input-pipeline ratio, in a few steps (slow
-    # on 2 cores, about 10 minutes):
-    python -m bench.pretrain --config base --batch_size 32 --seq_length 128 \
-        --engines bert_tf,bert_tf_synthetic --train_steps 2 --steps_per_rep 1 --reps 5 \
-        --eval_batches 1
+    # BERT-base: peak memory vs 8 GiB and the input-pipeline ratio, in a few steps
+    python -m bench.pretrain --config base --engines bert_tf,bert_tf_synthetic \
+        --train_steps 2 --steps_per_rep 1 --eval_batches 1
 
-How it works: the parent process (which imports no TensorFlow) runs the children:
-  1. `prepare`: reads the novels from the Debian package r-cran-janeaustenr (R's lazy-load
-     database, read with the `rdata` package), writes them in Google's pretraining format
-     (one sentence per line, a blank line between chapters) and makes pretraining records
-     with `bert_tf.data.create_pretraining_data`, tokenized with the real uncased BERT
-     vocab of all-MiniLM-L6-v2: five novels for training, "Persuasion" held out.
-  2. one child per engine (started one after another, so each learns alone) builds the
-     `--config` model from scratch (same seed), trains it on the same record stream with
-     AdamW (BERT's schedule: warm-up, then linear decay) for `--train_steps` steps (the
-     first traces / compiles), and scores its masked LM on held-out batches of
-     "Persuasion". After one untimed group of `--steps_per_rep` steps it waits.
-  3. the parent then times `--reps` groups of `--steps_per_rep` steps per engine,
-     round-robin over the live children (`bench/common.py`'s interleaved timing, so load
-     from elsewhere on the machine hits every engine alike), and prints machine and
-     versions, a row per engine and the ratios.
+The `prepare` child writes the novels (Debian's r-cran-janeaustenr, read with `rdata`) in
+Google's pretraining format and makes records with `bert_tf.data.create_pretraining_data`
+and MiniLM's uncased vocab: five novels for training, "Persuasion" held out. Each
+engine's child builds the `--config` model from scratch (same seed), trains it on the
+same record stream with AdamW (BERT's schedule) for `--train_steps` steps (the first
+traces / compiles), scores its masked LM on held-out batches (`eval loss` / `eval acc`,
+token-weighted; `learn s`: those steps' wall time), then serves timed groups of
+`--steps_per_rep` steps after one untimed group.
 
-Engines:
-  gemm / gemm_bf16      no model: plain `tf.matmul`s at the encoder's three dense shapes
-                        (`common.serve_gemm`, as in bench/encoder.py), timed in the same
-                        rounds: the GEMM peak of this machine under the same load.
-  bert_tf[_bf16][_jit]  `bert_tf.train.pretraining.PretrainingTrainer` (custom loop, MLM +
-                        NSP loss), float32 or mixed_bfloat16, with or without XLA.
-  bert_tf[_bf16][_jit]_synthetic
-                        the same, but the timed steps (and the untimed group before them)
-                        are fed a constant in-memory batch — the first batch of the real
-                        pipeline, repeated by `tf.data.Dataset.from_tensors(batch).repeat()`:
-                        no reading, parsing or shuffling — instead of `bert_tf.data.
-                        pretraining_dataset` over the TFRecords. real / synthetic
-                        throughput says whether the input pipeline slows training (target
-                        >= 0.95). (Between timed groups a real pipeline may prefetch a few
-                        batches while the other engines run; `--steps_per_rep` well above
-                        the prefetch depth keeps that small.)
-  keras_hub[_jit]       `keras_hub.models.BertMaskedLM` on a `BertBackbone` of the same
-                        config, `train_on_batch` with the same optimizer, float32. It has
-                        no NSP head, so it does a little less work per step. Its feed-forward uses
-                        the config's exact GELU, as bert_tf does (keras-hub's default is
-                        the tanh approximation).
+Engines: `gemm[_bf16]` (bench/compute.py); `bert_tf[_bf16][_jit]`, the library's
+`PretrainingTrainer` (MLM + NSP), float32 or mixed_bfloat16, with or without XLA;
+`..._synthetic`, the same fed the real pipeline's first batch again and again
+(`Dataset.from_tensors(batch).repeat()`): real / synthetic says whether the input
+pipeline slows training (target >= 0.95); `keras_hub[_jit]`, `BertMaskedLM`
+`train_on_batch`, float32, no NSP head (a little less work).
 
-Columns: seq/s over the timed groups (min/median/max); `eval loss`/`eval acc`: the
-token-weighted masked-LM cross-entropy and accuracy after `--train_steps` steps, on the
-same held-out batches for every engine; `learn s`: the wall time of those steps
-(compilation included); `GFLOP/s`: training model FLOPs per second, 3 x the forward matmul
-FLOPs of the Transformer layers at the padded length plus the masked-LM head at
-`--max_predictions_per_seq` positions (`common.encoder_forward_flops`,
-`common.mlm_head_flops`); `MFU` (only with `--peak_tflops`, or `--device gpu` on a GPU in
-`common.GPU_PEAK_TFLOPS`): GFLOP/s over that peak; `peak RSS`: the child's whole-process
-peak (`ru_maxrss`: TF, data pipeline, model, optimizer slots, activations, gradients),
-with PASS/FAIL against `--memory_budget_gib`; `%GEMM`: GFLOP/s over the `gemm` row's fp32
-peak (target >= 75% for bert_tf in float32); `--profile_steps N`: TF's profiler over N
-steps of each bert_tf engine, its top op types printed (`common.profile_ops`); `run HWM`:
-the peak from just before the first train step to the end (Linux `VmHWM` after resetting
-it), i.e. without what building the datasets and the model took before.
+`GFLOP/s`, `%GEMM`, `MFU`: bench/compute.py (FLOPs: the Transformer layers at the padded
+length + the masked-LM head at `--max_predictions_per_seq` positions); `--profile_steps`
+profiles the bert_tf engines there too.
 """
-import argparse
 import gzip
 import os
 import re
-import tempfile
 import time
 import zlib
 
 import numpy as np
 
-from bench import common
+from bench import compute, harness, machine, peers
 
 ENGINES = ("gemm", "gemm_bf16", "bert_tf", "bert_tf_jit", "bert_tf_bf16", "bert_tf_bf16_jit",
            "keras_hub", "keras_hub_jit", "bert_tf_synthetic", "bert_tf_jit_synthetic",
@@ -94,21 +56,15 @@ SEED = 0
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = harness.parser(__doc__, ENGINES, DEFAULT_ENGINES, workdir=True, reps=5,
+                       batch_size=32)
     p.add_argument("--config", default="mini", help="BERT preset trained from scratch")
-    p.add_argument("--batch_size", type=int, default=32)
     p.add_argument("--seq_length", type=int, default=128)
     p.add_argument("--max_predictions_per_seq", type=int, default=20)
     p.add_argument("--train_steps", type=int, default=100,
                    help="steps trained before scoring the masked LM")
     p.add_argument("--steps_per_rep", type=int, default=10, help="train steps per timing")
-    p.add_argument("--reps", type=int, default=5, help="timed groups of steps")
     p.add_argument("--learning_rate", type=float, default=1e-3)
-    p.add_argument("--threads", type=int, default=common.cpu_count())
-    p.add_argument("--engines", default=",".join(DEFAULT_ENGINES),
-                   help=f"comma-separated subset of {','.join(ENGINES)}")
-    p.add_argument("--gemm_repeats", type=int, default=2,
-                   help="matmuls of each encoder shape per timed call of a gemm engine")
     p.add_argument("--profile_steps", type=int, default=0,
                    help="trace this many steps of each bert_tf engine with TF's profiler "
                         "(before timing) and print its top ops")
@@ -119,19 +75,10 @@ def parse_args(argv=None):
                         "same name sets them (0: glibc's default)")
     p.add_argument("--memory_budget_gib", type=float, default=8.0,
                    help="peak RSS budget per engine, printed as PASS/FAIL")
-    common.add_device_args(p)
-    # Internal: what a child process runs.
-    p.add_argument("--engine", default=None, help=argparse.SUPPRESS)
-    p.add_argument("--workdir", default=None, help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
-    for name in ("batch_size", "seq_length", "max_predictions_per_seq", "train_steps",
-                 "steps_per_rep", "threads", "eval_batches", "gemm_repeats"):
-        if getattr(args, name) < 1:
-            p.error(f"--{name} must be >= 1")
-    if args.reps < 5:
-        p.error("--reps must be >= 5 (min/median/max over at least 5 timings)")
-    args.engine_list = common.parse_engines(p, args.engines, ENGINES)
-    return args
+    compute.add_device_args(p, gemm_repeats=2)
+    return harness.parse(p, argv, minimum={"reps": 5}, positive=(
+        "seq_length", "max_predictions_per_seq", "train_steps", "steps_per_rep",
+        "eval_batches", "gemm_repeats"))
 
 
 # --- the text (the `prepare` child) ----------------------------------------------------------
@@ -203,11 +150,11 @@ def novel_to_documents(lines):
 
 def prepare(args):
     """Writes the novels as text and makes the training and held-out records."""
-    from bert_tf import corpora
+    from bert_tf.data import corpora
     from bert_tf.data import PretrainingDataOptions, create_pretraining_data
     from bert_tf.data.documents import write_documents
 
-    common.set_threads(args.threads, tf=True)
+    machine.set_threads(args.threads, tf=True)
     novels = read_novels()
     text_dir = os.path.join(args.workdir, "text")
     os.makedirs(text_dir)
@@ -226,7 +173,7 @@ def prepare(args):
         num_workers=min(args.threads, len(TRAIN_NOVELS)))
     held_out = create_pretraining_data(os.path.join(text_dir, f"{EVAL_NOVEL}.txt"),
                                        os.path.join(args.workdir, "eval"), vocab_file, options)
-    common.emit_result({"engine": "prepare", "sentences": sentences,
+    harness.emit_result({"engine": "prepare", "sentences": sentences,
                         "train_tokens": train["totals"]["tokens"],
                         "train_instances": train["totals"]["instances"],
                         "eval_instances": held_out["totals"]["instances"]})
@@ -273,7 +220,7 @@ def _bert_tf_engine(args, config, jit, dtype):
     import tensorflow as tf
     from bert_tf.model.encoder import BertEncoder
     from bert_tf.model.pretraining import BertPretrainingModel
-    from bert_tf.train.pretraining import MODEL_INPUTS, PretrainingTrainer
+    from bert_tf.train.pretrain_loop import MODEL_INPUTS, PretrainingTrainer
 
     model = BertPretrainingModel(BertEncoder.from_bert_config(config, dtype=dtype))
     trainer = PretrainingTrainer(model, _optimizer(args), tf.distribute.get_strategy(),
@@ -292,9 +239,7 @@ def _bert_tf_engine(args, config, jit, dtype):
 
 def _as_keras_hub(features):
     """Our features as keras-hub's (x, y, sample_weight)."""
-    return ({"token_ids": features["input_word_ids"],
-             "segment_ids": features["input_type_ids"],
-             "padding_mask": features["input_mask"],
+    return ({**peers.keras_hub_features(features),
              "mask_positions": features["masked_lm_positions"]},
             features["masked_lm_ids"], features["masked_lm_weights"])
 
@@ -303,7 +248,7 @@ def _keras_hub_engine(args, config, jit):
     """(train_steps(iterator, n), mlm_logits(batch), detail) for keras-hub."""
     import keras_hub
 
-    backbone = common.keras_hub_backbone(config)
+    backbone = peers.keras_hub_backbone(config)
     model = keras_hub.models.BertMaskedLM(backbone, preprocessor=None)
     model.compile(optimizer=_optimizer(args), jit_compile=jit)  # loss: from-logits CE
 
@@ -322,15 +267,14 @@ def run_engine(args):
     serve timed groups of --steps_per_rep steps to the parent."""
     from bert_tf.train.memory import limit_malloc_arenas
     limit_malloc_arenas(args.malloc_arena_max)  # as bert-pretrain does, before TF's threads
-    common.set_threads(args.threads, tf=True)
+    machine.set_threads(args.threads, tf=True)
     import keras
-    from bert_tf.config import BertConfig
+    from bert_tf.model.config import BertConfig
 
     keras.utils.set_random_seed(SEED)
     config = BertConfig.from_preset(args.config)
-    if args.engine in common.GEMM_ENGINES:
-        return common.serve_gemm(args.engine, config, args.batch_size, args.seq_length,
-                                 args.gemm_repeats, 1, SEED)
+    if args.engine in compute.GEMM_ENGINES:
+        return compute.serve_gemm(args, config, 1, SEED)
     train_dataset, eval_batches = _datasets(args)
     synthetic = args.engine.endswith(SYNTHETIC)
     jit = args.engine.removesuffix(SYNTHETIC).endswith("_jit")
@@ -340,7 +284,7 @@ def run_engine(args):
     else:
         train_steps, mlm_logits, detail = _keras_hub_engine(args, config, jit)
     iterator = iter(train_dataset)
-    common.reset_peak_rss()
+    harness.reset_peak_rss()
     start = time.perf_counter()
     train_steps(iterator, args.train_steps)  # traces / compiles in its first step
     learning_seconds = time.perf_counter() - start
@@ -352,151 +296,75 @@ def run_engine(args):
     else:
         detail += ", tf.data over TFRecords"
     train_steps(iterator, args.steps_per_rep)  # warm-up of the timed group
-    profile = (common.profile_ops(lambda: train_steps(iterator, 1), args.profile_steps)
-               if args.profile_steps and args.engine.startswith("bert_tf") else None)
-    common.serve_reps(lambda: train_steps(iterator, args.steps_per_rep),
-                      {"detail": f"{detail}, XLA {'on' if jit else 'off'}",
-                       "eval_mlm_loss": eval_loss, "eval_mlm_accuracy": eval_accuracy,
-                       "learning_seconds": learning_seconds, "profile": profile,
-                       "num_layers": config.num_hidden_layers,
-                       "hidden_size": config.hidden_size,
-                       "intermediate_size": config.intermediate_size,
-                       "vocab_size": config.vocab_size})
+    harness.serve_reps(lambda: train_steps(iterator, args.steps_per_rep), {
+        "detail": f"{detail}, XLA {'on' if jit else 'off'}", "eval_mlm_loss": eval_loss,
+        "eval_mlm_accuracy": eval_accuracy, "learning_seconds": learning_seconds,
+        "profile": compute.profile_if_asked(args, lambda: train_steps(iterator, 1)),
+        "num_layers": config.num_hidden_layers, "hidden_size": config.hidden_size,
+        "intermediate_size": config.intermediate_size, "vocab_size": config.vocab_size})
 
 
 # --- parent --------------------------------------------------------------------------------
-def _print_ratios(rows):
-    by_engine = {row["engine"]: row for row in rows}
+def main(args):
+    env, device_name = harness.start(f"bert_tf pretraining vs keras-hub BertMaskedLM "
+                                     f"({args.device.upper()})", PACKAGES, args)
+    with harness.workdir(None, "pretrain") as workdir:
+        def argv(engine):
+            return harness.child_argv("pretrain", args, engine, f"--workdir={workdir}")
 
-    header = ["\nratios of median throughput:"]
+        info = harness.run_child(argv("prepare"), env=env, name="prepare")
+        print(f"data    : Jane Austen, {info['sentences']} sentences; train "
+              f"{len(TRAIN_NOVELS)} novels, {info['train_tokens']} tokens -> "
+              f"{info['train_instances']} sequences; held out '{EVAL_NOVEL}', "
+              f"{info['eval_instances']} sequences (scored on {args.eval_batches} batches)")
+        rows = harness.interleave(argv, args.engine_list, args.reps,
+                                  args.steps_per_rep * args.batch_size, env, verb="training")
 
-    def ratio(numerator, denominator, label):
-        if numerator in by_engine and denominator in by_engine:
-            value = (by_engine[numerator]["per_sec_median"]
-                     / by_engine[denominator]["per_sec_median"])
-            while header:
-                print(header.pop())
-            print(f"  {numerator:<17} / {denominator:<17} = {value:.2f}x  {label}")
-
-    ratio("bert_tf", "keras_hub", "bert_tf vs keras-hub, no XLA (target >= 1.0x)")
-    ratio("bert_tf_jit", "keras_hub_jit", "bert_tf vs keras-hub, XLA (target >= 1.0x)")
-    ratio("bert_tf_bf16", "bert_tf", "bfloat16 vs float32")
-    ratio("bert_tf_bf16_jit", "bert_tf_jit", "bfloat16 vs float32, XLA")
-    ratio("bert_tf_jit", "bert_tf", "XLA vs none, float32")
-    ratio("bert_tf_bf16_jit", "bert_tf_bf16", "XLA vs none, bfloat16")
-    pairs = [(real, real + SYNTHETIC) for real in ("bert_tf", "bert_tf_jit", "bert_tf_bf16_jit")
-             if real in by_engine and real + SYNTHETIC in by_engine]
-    if pairs:
-        print(f"\ninput pipeline: real tf.data / constant in-memory batch, median throughput "
-              f"(target >= {PIPELINE_RATIO_TARGET}):")
-        for real, synthetic in pairs:
-            value = by_engine[real]["per_sec_median"] / by_engine[synthetic]["per_sec_median"]
-            verdict = "met" if value >= PIPELINE_RATIO_TARGET else "NOT met"
-            print(f"  {real:<17} / {synthetic:<27} = {value:.2f}  ({verdict})")
-
-
-def _add_flops(rows, args, device_name):
-    """GFLOP/s (training model FLOPs), fraction of the fp32 GEMM peak (if a `gemm` row is
-    there) and MFU per row; returns (FLOPs per step, fp32 GEMM peak or None, peak note)."""
-    first = next(row for row in rows if row["engine"] not in common.GEMM_ENGINES)
-    per_step = common.TRAIN_FLOPS_FACTOR * (
-        common.encoder_forward_flops(first["num_layers"], first["hidden_size"],
-                                     first["intermediate_size"],
-                                     [args.seq_length] * args.batch_size)
-        + common.mlm_head_flops(first["hidden_size"], first["vocab_size"],
-                                args.batch_size * args.max_predictions_per_seq))
-    gemm_peak = common.finish_gemm_rows(rows)
-    notes = set()
-    for row in rows:
-        if row["engine"] not in common.GEMM_ENGINES:
-            row["gflops"] = per_step * row["per_sec_median"] / args.batch_size / 1e9
-        if gemm_peak:
-            row["gemm_fraction"] = row["gflops"] / gemm_peak
-        peak, source = common.peak_tflops("bf16" if "_bf16" in row["engine"] else "tf32",
-                                          args.peak_tflops, device_name)
-        row["mfu"] = common.mfu(row["gflops"] * 1e9, peak)
-        if peak:
-            notes.add(f"{peak:.1f} TFLOP/s ({source})")
-    return per_step, gemm_peak, ", ".join(sorted(notes))
-
-
-def _print_memory(rows, args):
+    first = next(row for row in rows if row["engine"] not in compute.GEMM_ENGINES)
+    per_step = compute.TRAIN_FLOPS_FACTOR * (
+        compute.encoder_forward_flops(first["num_layers"], first["hidden_size"],
+                                      first["intermediate_size"],
+                                      [args.seq_length] * args.batch_size)
+        + compute.mlm_head_flops(first["hidden_size"], first["vocab_size"],
+                                 args.batch_size * args.max_predictions_per_seq))
+    gemm_peak, peak_note = compute.add_flops(
+        rows, per_step * args.steps_per_rep, args, device_name,
+        lambda row: "bf16" if "_bf16" in row["engine"] else "tf32")
+    columns = [("engine", "engine", "{}"), *harness.rate_columns("seq", "{:.2f}"),
+               ("gflops", "GFLOP/s", "{:.1f}"), ("gemm_fraction", "%GEMM", "{:.1%}"),
+               ("eval_mlm_loss", "eval loss", "{:.3f}"),
+               ("eval_mlm_accuracy", "eval acc", "{:.3f}"),
+               ("learning_seconds", "learn s", "{:.0f}"), *harness.MEMORY_COLUMNS,
+               ("detail", "how", "{}")]
+    print(f"\nFLOPs per train step: 3 x (Transformer layers at length {args.seq_length} + "
+          f"MLM head at {args.max_predictions_per_seq} positions) x {args.batch_size} "
+          f"sequences = {per_step / 1e9:.1f} GFLOP")
+    compute.print_table(rows, columns, peak_note, "gemm_fraction")
+    compute.print_gemm_fractions(
+        gemm_peak, [row for row in rows if row["engine"] in ("bert_tf", "bert_tf_jit")],
+        compute.TRAIN_GEMM_FRACTION_TARGET)
+    compute.print_profiles(rows, args.profile_steps)
+    harness.print_ratios("\nratios of median throughput:", rows, [
+        ("bert_tf", "keras_hub", "bert_tf vs keras-hub, no XLA (target >= 1.0x)"),
+        ("bert_tf_jit", "keras_hub_jit", "bert_tf vs keras-hub, XLA (target >= 1.0x)"),
+        ("bert_tf_bf16", "bert_tf", "bfloat16 vs float32"),
+        ("bert_tf_bf16_jit", "bert_tf_jit", "bfloat16 vs float32, XLA"),
+        ("bert_tf_jit", "bert_tf", "XLA vs none, float32"),
+        ("bert_tf_bf16_jit", "bert_tf_bf16", "XLA vs none, bfloat16")], width=17)
+    harness.print_ratios(
+        f"\ninput pipeline: real tf.data / constant in-memory batch, median throughput "
+        f"(target >= {PIPELINE_RATIO_TARGET}):", rows,
+        [(real, real + SYNTHETIC) for real in ("bert_tf", "bert_tf_jit", "bert_tf_bf16_jit")],
+        target=PIPELINE_RATIO_TARGET, width=17)
     target = (args.config, args.batch_size, args.seq_length) == ("base", 32, 128)
     print(f"\npeak memory (whole-process peak RSS) vs the {args.memory_budget_gib:g} GiB budget"
           + ("" if target else " (the target is for --config base --batch_size 32 "
                                "--seq_length 128; this run is smaller)") + ":")
     for row in rows:
-        gib = row["peak_rss_mib"] / 1024
-        print(f"  {row['engine']:<27} {gib:.2f} GiB  "
-              f"{common.memory_verdict(row['peak_rss_mib'], args.memory_budget_gib)}")
-
-
-def main(args):
-    settings = {"config": args.config, "batch_size": args.batch_size,
-                "seq_length": args.seq_length,
-                "max_predictions_per_seq": args.max_predictions_per_seq,
-                "train_steps": args.train_steps, "steps_per_rep": args.steps_per_rep,
-                "reps": args.reps,
-                "learning_rate": args.learning_rate, "threads": args.threads,
-                "eval_batches": args.eval_batches, "gemm_repeats": args.gemm_repeats,
-                "profile_steps": args.profile_steps, "device": args.device,
-                "malloc_arena_max": args.malloc_arena_max}
-    print(common.header(f"bert_tf pretraining vs keras-hub BertMaskedLM "
-                        f"({args.device.upper()})", PACKAGES, settings))
-    env, device_name = common.child_env(args.threads, args.device)
-    passthrough = [f"--{k}={v}" for k, v in settings.items()]
-
-    with tempfile.TemporaryDirectory(prefix="bench_pretrain_") as workdir:
-        def child(engine):
-            return common.run_child(
-                common.bench_argv("pretrain", f"--engine={engine}",
-                                  f"--workdir={workdir}", *passthrough), env=env, name=engine)
-
-        info = child("prepare")
-        print(f"data    : Jane Austen, {info['sentences']} sentences; train "
-              f"{len(TRAIN_NOVELS)} novels, {info['train_tokens']} tokens -> "
-              f"{info['train_instances']} sequences; held out '{EVAL_NOVEL}', "
-              f"{info['eval_instances']} sequences (scored on {args.eval_batches} batches)")
-        rows = common.run_interleaved(
-            {engine: common.bench_argv("pretrain", f"--engine={engine}",
-                                       f"--workdir={workdir}", *passthrough)
-             for engine in args.engine_list},
-            reps=args.reps, items=args.steps_per_rep * args.batch_size, env=env,
-            on_start=lambda engine: print(f"training {engine} ...", flush=True))
-
-    per_step, gemm_peak, peak_note = _add_flops(rows, args, device_name)
-    columns = [
-        ("engine", "engine", "{}"),
-        ("per_sec_min", "seq/s min", "{:.2f}"),
-        ("per_sec_median", "seq/s median", "{:.2f}"),
-        ("per_sec_max", "seq/s max", "{:.2f}"),
-        ("gflops", "GFLOP/s", "{:.1f}"),
-        ("gemm_fraction", "%GEMM", "{:.1%}"),
-        ("eval_mlm_loss", "eval loss", "{:.3f}"),
-        ("eval_mlm_accuracy", "eval acc", "{:.3f}"),
-        ("learning_seconds", "learn s", "{:.0f}"),
-        ("peak_rss_mib", "peak RSS MiB", "{:.0f}"),
-        ("hwm_mib", "run HWM MiB", "{:.0f}"),
-        ("detail", "how", "{}"),
-    ]
-    if peak_note:
-        columns.insert(5, ("mfu", "MFU", "{:.1%}"))
-    print()
-    print(f"FLOPs per train step: 3 x (Transformer layers at length {args.seq_length} + "
-          f"MLM head at {args.max_predictions_per_seq} positions) x {args.batch_size} "
-          f"sequences = {per_step / 1e9:.1f} GFLOP")
-    print(common.format_table(rows, columns))
-    print(common.load_after_run_line())
-    if peak_note:
-        print(f"MFU against {peak_note}")
-    common.print_gemm_fractions(
-        gemm_peak, [row for row in rows if row["engine"] in ("bert_tf", "bert_tf_jit")],
-        common.TRAIN_GEMM_FRACTION_TARGET)
-    common.print_profiles(rows, args.profile_steps)
-    _print_ratios(rows)
-    _print_memory(rows, args)
+        print(f"  {row['engine']:<27} {row['peak_rss_mib'] / 1024:.2f} GiB  "
+              f"{harness.memory_verdict(row['peak_rss_mib'], args.memory_budget_gib)}")
     return 0
 
 
 if __name__ == "__main__":
-    common.dispatch(parse_args(), run_engine, main, prepare)
+    harness.dispatch(parse_args(), run_engine, main, prepare)

@@ -1,40 +1,27 @@
 """Serving cost of the exported raw-text SavedModel vs its ids-only signature fed by a
 host-side HF fast tokenizer vs the `transformers` PyTorch pipeline, all with the same
-real weights (all-MiniLM-L6-v2), in one run: latency p50/p99 at batch 1 and throughput
-at batch 32, every text filling `--seq_length` (128) word pieces.
+real weights (all-MiniLM-L6-v2), in one run: latency p50/p99 at batch 1 (from every
+call) and throughput at --batch_size (the median), every text filling `--seq_length`
+word pieces (real test snippets joined, `peers.long_texts`).
 
-    . .venv/bin/activate
     python -m bench.serving --latency_reps 100 --throughput_reps 8
 
-Engines (one child process each, see bench/common.py):
-  savedmodel_text  `bert-export --task=encoder` SavedModel, `serving_default`: raw strings
-                   in, tokenized and packed in the graph (tensorflow-text ops).
-  savedmodel_ids   the same SavedModel's `serve_ids`, fed int32 ids from
-                   `transformers.BertTokenizerFast` (Rust) called in the timed step.
-  torch_pipeline   `transformers.pipeline("feature-extraction")` on the same folder
-                   (BertModel + BertTokenizerFast, batch_size = the batch), returning tensors.
-
-Each timed call takes raw text and returns the last-layer vectors as host arrays. The
-`prepare` child exports the SavedModel and computes the reference output with
-transformers' BertModel; every engine is checked against it (masked max abs diff <= 1e-4)
-before it is timed, so the timings compare equal computations. Texts: consecutive real
-Rotten Tomatoes test-split snippets joined until they exceed `--seq_length` pieces, so
-every engine truncates them to exactly that length.
-
-Timing is interleaved across the engines (one call each in turn), so other load on the
-machine hits all of them alike. Latency p50/p99 come from every single batch-1 call;
-throughput is the median over batch-`--batch_size` calls.
+Engines: `savedmodel_text`, the `bert-export --task=encoder` SavedModel's
+`serving_default` (raw strings in, tokenized in the graph); `savedmodel_ids`, its
+`serve_ids` fed ids from `transformers.BertTokenizerFast` in the timed call;
+`torch_pipeline`, `transformers.pipeline("feature-extraction")` on the same folder. Each
+call returns the last-layer vectors as host arrays, checked against transformers'
+`BertModel` (max abs diff <= 1e-4) before timing.
 """
 import argparse
 import itertools
 import json
 import os
-import tempfile
 import time
 
 import numpy as np
 
-from bench import common
+from bench import harness, machine, peers
 
 ENGINES = ("savedmodel_text", "savedmodel_ids", "torch_pipeline")
 PACKAGES = ("tensorflow", "tensorflow-text", "keras", "torch", "transformers", "tokenizers",
@@ -44,61 +31,31 @@ MODEL_NAME = "minilm"
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--batch_size", type=int, default=32, help="throughput batch")
+    p = harness.parser(__doc__, ENGINES, workdir=True, warmup=3, batch_size=32)
     p.add_argument("--seq_length", type=int, default=128, help="word pieces per text")
     p.add_argument("--latency_reps", type=int, default=100, help="timed batch-1 calls")
     p.add_argument("--throughput_reps", type=int, default=8, help="timed batch calls")
-    p.add_argument("--warmup", type=int, default=3, help="untimed calls per engine")
-    p.add_argument("--threads", type=int, default=common.cpu_count(),
-                   help="TF intra/inter-op and torch threads (default: all cores)")
-    p.add_argument("--engines", default=",".join(ENGINES),
-                   help=f"comma-separated subset of {','.join(ENGINES)}")
-    # Internal: what a child process runs.
-    p.add_argument("--engine", default=None, help=argparse.SUPPRESS)
     p.add_argument("--mode", default=None, choices=("latency", "throughput"),
-                   help=argparse.SUPPRESS)
-    p.add_argument("--workdir", default=None, help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
-    for name in ("batch_size", "seq_length", "latency_reps", "throughput_reps", "threads"):
-        if getattr(args, name) < 1:
-            p.error(f"--{name} must be >= 1")
-    args.engine_list = common.parse_engines(p, args.engines, ENGINES)
-    return args
+                   help=argparse.SUPPRESS)  # a child's
+    return harness.parse(p, argv, positive=("seq_length", "latency_reps", "throughput_reps"))
 
 
 # --- texts, export, reference (the `prepare` child) ----------------------------------------
-def long_texts(tokenizer, count, seq_length):
-    """`count` texts of real review snippets, each more than `seq_length` pieces long."""
-    from bert_tf import corpora
-    snippets = [text for text, _ in corpora.rotten_tomatoes("test")]
-    texts, current = [], []
-    for snippet in snippets:
-        current.append(snippet)
-        text = " ".join(current)
-        if len(tokenizer(text, add_special_tokens=True)["input_ids"]) > seq_length:
-            texts.append(text)
-            current = []
-            if len(texts) == count:
-                return texts
-    raise ValueError(f"Not enough test-split text for {count} texts of {seq_length} pieces")
-
-
 def prepare(args):
     """Exports the SavedModel, writes the texts and the transformers reference output."""
-    common.set_threads(args.threads, tf=True, torch=True)
+    machine.set_threads(args.threads, tf=True, torch=True)
     import torch
     import transformers
 
-    from bert_tf import corpora
+    from bert_tf.data import corpora
     from bert_tf_tools import export as export_tool
 
     folder = corpora.minilm_path()
     export_tool.export(folder, os.path.join(args.workdir, "exports"), MODEL_NAME,
                        task="encoder", max_seq_length=args.seq_length)
     tokenizer = transformers.BertTokenizerFast.from_pretrained(folder)
-    texts = long_texts(tokenizer, 2 * args.batch_size, args.seq_length)
+    texts = peers.long_texts(lambda text: len(tokenizer(text)["input_ids"]),
+                             2 * args.batch_size, args.seq_length)
     model = transformers.BertModel.from_pretrained(folder).eval()
     batch = tokenizer(texts[:args.batch_size], padding=True, truncation=True,
                       max_length=args.seq_length, return_tensors="pt")
@@ -107,7 +64,7 @@ def prepare(args):
     with open(os.path.join(args.workdir, "texts.json"), "w", encoding="utf-8") as f:
         json.dump(texts, f)
     np.save(os.path.join(args.workdir, "reference.npy"), reference)
-    common.emit_result({"engine": "prepare", "texts": len(texts),
+    harness.emit_result({"engine": "prepare", "texts": len(texts),
                         "reference_shape": list(reference.shape)})
 
 
@@ -125,7 +82,7 @@ def _build_savedmodel(args, raw_text):
                 "serving_default, in-graph tokenization")
 
     import transformers
-    from bert_tf import corpora
+    from bert_tf.data import corpora
     tokenizer = transformers.BertTokenizerFast.from_pretrained(corpora.minilm_path())
     serve = signatures["serve_ids"]
 
@@ -143,7 +100,7 @@ def _build_savedmodel(args, raw_text):
 def _build_pipeline(args):
     import torch
     import transformers
-    from bert_tf import corpora
+    from bert_tf.data import corpora
 
     pipe = transformers.pipeline("feature-extraction", model=corpora.minilm_path(),
                                  device="cpu", dtype=torch.float32)
@@ -167,7 +124,7 @@ def _build_pipeline(args):
 def run_engine(args):
     """Child: build one engine, check it against the reference, serve timed calls."""
     is_torch = args.engine == "torch_pipeline"
-    common.set_threads(args.threads, tf=not is_torch, torch=is_torch)
+    machine.set_threads(args.threads, tf=not is_torch, torch=is_torch)
     with open(os.path.join(args.workdir, "texts.json"), encoding="utf-8") as f:
         texts = json.load(f)
     reference = np.load(os.path.join(args.workdir, "reference.npy"))
@@ -176,7 +133,7 @@ def run_engine(args):
     else:
         run, detail = _build_savedmodel(args, raw_text=args.engine == "savedmodel_text")
 
-    common.reset_peak_rss()
+    harness.reset_peak_rss()
     got = run(texts[:args.batch_size])
     if got.shape != reference.shape:
         raise SystemExit(f"{args.engine}: output shape {got.shape} != reference "
@@ -190,93 +147,54 @@ def run_engine(args):
 
     batch = 1 if args.mode == "latency" else args.batch_size
     batches = [texts[i:i + batch] for i in range(0, len(texts) - batch + 1, batch)]
-    calls = itertools.count()
-    latencies = []
+    calls, latencies = itertools.count(), []
 
     def step():
         start = time.perf_counter()
         run(batches[next(calls) % len(batches)])
-        latencies.append(time.perf_counter() - start)
+        latencies.append(1e3 * (time.perf_counter() - start))
 
     for _ in range(args.warmup):
         step()
     latencies.clear()
-    common.serve_reps(step, {"detail": detail, "max_abs_diff": diff})
-    # Every call's latency, for the parent's percentiles (summarize keeps min/median/max).
-    with open(os.path.join(args.workdir, f"latencies_{args.mode}_{args.engine}.json"),
-              "w") as f:
-        json.dump(latencies, f)
+    harness.serve_reps(step, {"detail": detail, "max_abs_diff": diff}, lambda: {
+        "p50_ms": float(np.percentile(latencies, 50)),
+        "p99_ms": float(np.percentile(latencies, 99))})  # from every timed call
 
 
 # --- parent --------------------------------------------------------------------------------
 def main(args):
-    settings = {"batch_size": args.batch_size, "seq_length": args.seq_length,
-                "latency_reps": args.latency_reps, "throughput_reps": args.throughput_reps,
-                "warmup": args.warmup, "threads": args.threads}
-    print(common.header("bert_tf serving: raw-text SavedModel vs host tokenizer vs "
-                        "PyTorch pipeline (CPU, all-MiniLM-L6-v2)", PACKAGES, settings))
-    env = common.thread_env(args.threads)
-    env.setdefault("CUDA_VISIBLE_DEVICES", "")  # a CPU benchmark, also on a GPU machine
-    passthrough = [f"--{k}={v}" for k, v in settings.items()]
-
-    with tempfile.TemporaryDirectory(prefix="bench_serving_") as workdir:
+    env, _ = harness.start("bert_tf serving: raw-text SavedModel vs host tokenizer vs "
+                           "PyTorch pipeline (CPU, all-MiniLM-L6-v2)", PACKAGES, args)
+    with harness.workdir(None, "serving") as workdir:
         def argv(engine, mode=None):
-            return common.bench_argv("serving", f"--engine={engine}", f"--workdir={workdir}",
-                                     *passthrough, *([f"--mode={mode}"] if mode else []))
+            return harness.child_argv("serving", args, engine, f"--workdir={workdir}",
+                                      *([f"--mode={mode}"] if mode else []))
 
         print("exporting the SavedModel and computing the reference ...", flush=True)
-        common.run_child(argv("prepare"), env=env, name="prepare")
-        results = {}
-        for mode, reps, items in (("latency", args.latency_reps, 1),
-                                  ("throughput", args.throughput_reps, args.batch_size)):
-            rows = common.run_interleaved(
-                {engine: argv(engine, mode) for engine in args.engine_list}, reps=reps,
-                items=items, env=env,
-                on_start=lambda engine, mode=mode: print(f"starting {engine} ({mode}) ...",
-                                                         flush=True))
-            for row in rows:
-                path = os.path.join(workdir, f"latencies_{mode}_{row['engine']}.json")
-                with open(path) as f:
-                    latencies = np.array(json.load(f))
-                results.setdefault(row["engine"], {"engine": row["engine"],
-                                                   "detail": row["detail"]})
-                if mode == "latency":
-                    results[row["engine"]].update(
-                        p50_ms=1e3 * np.percentile(latencies, 50),
-                        p99_ms=1e3 * np.percentile(latencies, 99),
-                        latency_rss_mib=row["peak_rss_mib"])
-                else:
-                    results[row["engine"]].update(
-                        per_sec_median=row["per_sec_median"],
-                        per_sec_max=row["per_sec_max"],
-                        cpu_sec_median=row.get("cpu_sec_median"),
-                        peak_rss_mib=row["peak_rss_mib"])
-
-    rows = [results[e] for e in args.engine_list]
-    print()
-    print(common.format_table(rows, [
-        ("engine", "engine", "{}"),
-        ("p50_ms", "b=1 p50 ms", "{:.1f}"),
+        harness.run_child(argv("prepare"), env=env, name="prepare")
+        latency, rows = [harness.interleave(lambda e, mode=mode: argv(e, mode),
+                                            args.engine_list, reps, items, env,
+                                            prefix=f"({mode}) ")
+                         for mode, reps, items in (
+                             ("latency", args.latency_reps, 1),
+                             ("throughput", args.throughput_reps, args.batch_size))]
+    for row, latency_row in zip(rows, latency):
+        row.update(p50_ms=latency_row["p50_ms"], p99_ms=latency_row["p99_ms"])
+    print("\n" + harness.format_table(rows, [
+        ("engine", "engine", "{}"), ("p50_ms", "b=1 p50 ms", "{:.1f}"),
         ("p99_ms", "b=1 p99 ms", "{:.1f}"),
         ("per_sec_median", f"b={args.batch_size} texts/s median", "{:.1f}"),
-        ("per_sec_max", "texts/s max", "{:.1f}"),
-        ("cpu_sec_median", "CPU s/batch", "{:.2f}"),
-        ("peak_rss_mib", "peak RSS MiB", "{:.0f}"),
-        ("detail", "how", "{}"),
-    ]))
-    print(common.load_after_run_line())
-    if "savedmodel_text" in results:
-        ours = results["savedmodel_text"]
-        print("\nsavedmodel_text vs the others (throughput: higher is better; latency: lower):")
-        for name in args.engine_list[1:]:
-            peer = results[name]
-            ratio = ours["per_sec_median"] / peer["per_sec_median"]
-            target = "  (target >= 1.0x: " + ("met)" if ratio >= 1.0 else "NOT met)")
-            print(f"  vs {name}: throughput {ratio:.2f}x"
-                  + (target if name == "torch_pipeline" else "")
-                  + f"; p50 latency {ours['p50_ms']:.1f} vs {peer['p50_ms']:.1f} ms")
+        ("per_sec_max", "texts/s max", "{:.1f}"), ("cpu_sec_median", "CPU s/batch", "{:.2f}"),
+        ("peak_rss_mib", "peak RSS MiB", "{:.0f}"), ("detail", "how", "{}")]))
+    p50 = {row["engine"]: row["p50_ms"] for row in rows}
+    for peer, target in (("torch_pipeline", 1.0), ("savedmodel_ids", None)):
+        if "savedmodel_text" in p50 and peer in p50:
+            harness.print_ratios("", rows, [("savedmodel_text", peer, (
+                f"throughput; p50 latency {p50['savedmodel_text']:.1f} vs {p50[peer]:.1f} ms"))],
+                target=target, width=15)
     return 0
 
 
 if __name__ == "__main__":
-    common.dispatch(parse_args(), run_engine, main, prepare)
+    harness.dispatch(parse_args(), run_engine, main, prepare)

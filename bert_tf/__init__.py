@@ -7,7 +7,13 @@
     student = clf.distill(train_texts, train_labels, student_layers=3)  # a smaller model
     encoder, tokenizer = bert_tf.from_pretrained("path/to/checkpoint")  # Google or HF layout
     bert_tf.pretrain(PretrainingConfig(...), TrainingConfig(...))
+
+The package is arranged in rooms that import only downwards (README, "Layout"; the
+import-linter contract in setup.cfg holds it). The names below are imported on first use,
+so that `import bert_tf.common.hardware` and the binaries' `--help` do not pay for
+TensorFlow, and so that no room has to import the whole package.
 """
+import importlib
 import os
 
 # TensorFlow turns on its oneDNN CPU kernels (fused MatMul + bias + GELU, faster GEMMs)
@@ -17,22 +23,43 @@ import os
 # is the first thing any `import bert_tf...` runs.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
-from bert_tf import corpora
-from bert_tf.config import BertConfig
-from bert_tf.model.encoder import BertEncoder
-from bert_tf.model.pretraining import BertPretrainingModel
-from bert_tf.pretrained import (from_pretrained, load_encoder, load_pretraining_model,
-                                load_tokenizer, save_pretrained)
-from bert_tf.task_model import (QuestionAnswerer, TaskModel, TextClassifier,
-                                TokenClassifier, load)
-from bert_tf.text.packer import SegmentPacker
-from bert_tf.text.tokenizer import BertTokenizer
-from bert_tf.train.config import TrainingConfig
-from bert_tf.train.distillation import DistillationConfig
-from bert_tf.train.pretrain import PretrainingConfig, pretrain
+# Public name -> the module that defines it.
+_EXPORTS = {
+    "BertConfig": "bert_tf.model.config",
+    "BertEncoder": "bert_tf.model.encoder",
+    "BertPretrainingModel": "bert_tf.model.pretraining",
+    "BertTokenizer": "bert_tf.text.tokenizer",
+    "SegmentPacker": "bert_tf.text.packer",
+    "from_pretrained": "bert_tf.convert.pretrained",
+    "load_encoder": "bert_tf.convert.pretrained",
+    "load_pretraining_model": "bert_tf.convert.pretrained",
+    "load_tokenizer": "bert_tf.convert.pretrained",
+    "save_pretrained": "bert_tf.convert.pretrained",
+    "TrainingConfig": "bert_tf.train.config",
+    "DistillationConfig": "bert_tf.train.distillation",
+    "PretrainingConfig": "bert_tf.train.pretrain",
+    "pretrain": "bert_tf.train.pretrain",
+    "TaskModel": "bert_tf.task_model",
+    "TextClassifier": "bert_tf.task_model",
+    "TokenClassifier": "bert_tf.task_model",
+    "QuestionAnswerer": "bert_tf.task_model",
+    "load": "bert_tf.task_model",
+}
+_MODULES = {"corpora": "bert_tf.data.corpora"}
 
-__all__ = ["BertConfig", "corpora", "BertEncoder", "BertPretrainingModel", "BertTokenizer",
-           "DistillationConfig", "PretrainingConfig", "QuestionAnswerer", "SegmentPacker",
-           "TaskModel", "TextClassifier", "TokenClassifier", "TrainingConfig",
-           "from_pretrained", "load", "load_encoder", "load_pretraining_model",
-           "load_tokenizer", "pretrain", "save_pretrained"]
+__all__ = sorted([*_EXPORTS, *_MODULES])
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    elif name in _MODULES:
+        value = importlib.import_module(_MODULES[name])
+    else:
+        raise AttributeError(f"module 'bert_tf' has no attribute {name!r}")
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__():
+    return sorted([*globals(), *__all__])

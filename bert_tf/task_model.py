@@ -11,34 +11,29 @@
     clf.save("runs/rt"); clf = bert_tf.load("runs/rt")
     clf.export("exports", "rt_sentiment")    # exports/rt_sentiment/1, for TF Serving
 
-`TokenClassifier` (NER, entity F1) and `QuestionAnswerer` (extractive QA, EM / F1) work
-the same way; any registered task works through `TaskModel.from_pretrained(path,
-task="name")`. Data is a file path (the task's format), Python lists (`x` and `y`), the
-task's examples, or a `tf.data.Dataset` of raw strings (inputs, or (input, label) pairs).
-How training runs (strategy, mixed precision, XLA, optimizer and schedule, gradient
-accumulation, checkpoints and resume in `model_dir`, TensorBoard, progress) is a
-`TrainingConfig`, given whole (`config=`) or as keyword overrides of its fields.
-
-`model` is the plain functional keras.Model (the three features in, logits out): build
-on it, inspect it, or save it with Keras like any other.
+`TokenClassifier` and `QuestionAnswerer` work the same way, and any registered task
+through `TaskModel.from_pretrained(path, task="name")`. Data is a file path, Python
+lists, the task's examples or a `tf.data.Dataset`; how training runs is a
+`TrainingConfig` (`config=`, or keyword overrides of its fields). `model` is the plain
+functional keras.Model (the three features in, logits out).
 """
 import dataclasses
 import os
 
 import keras
 
-from bert_tf import pretrained
+from bert_tf.convert import pretrained
+from bert_tf.explain import explainer
 from bert_tf.export import exporter
-from bert_tf.export.keras_layer import find_encoder
-from bert_tf.export.precision import dtype_policy as _dtype_policy
-from bert_tf.model.encoder import BertEncoder
-from bert_tf.tasks.base import get_task_class, load_task
+from bert_tf.model.encoder import find_encoder
+from bert_tf.tasks import examples as task_examples
+from bert_tf.tasks.registry import get_task_class
+from bert_tf.tasks.saving import MODEL_FILE, load_task
 from bert_tf.train import config as train_config
+from bert_tf.train import placement
+from bert_tf.train import strategy as strategy_lib
 from bert_tf.train.config import TrainingConfig
 from bert_tf.train.finetune import finetune
-
-_CLASSES = {}  # task name -> TaskModel subclass, for `load`
-
 
 class TaskModel:
     """A fine-tuning task (`bert_tf.tasks`) with its keras.Model.
@@ -56,11 +51,6 @@ class TaskModel:
     """
 
     task_name = None  # the task a subclass is for
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        if cls.task_name:
-            _CLASSES[cls.task_name] = cls
 
     def __init__(self, task, model=None, encoder=None, config=None):
         self.task = task
@@ -90,50 +80,28 @@ class TaskModel:
                 `max_seq_length`, `dropout_rate`, ...). A task with labels may leave
                 them out: `fit` then takes them from the training data.
         """
-        task_class = get_task_class(task or cls._require_task_name())
+        if not (task or cls.task_name):
+            raise ValueError("TaskModel.from_pretrained needs task='name' (or use "
+                             "TextClassifier, TokenClassifier, QuestionAnswerer)")
+        task_class = get_task_class(task or cls.task_name)
         tokenizer = pretrained.load_tokenizer(checkpoint)
         task = task_class(tokenizer, **options)
         config = config or TrainingConfig()
         # Loaded where it will train, so that the model needs no copy to get there.
-        with _dtype_policy(config.dtype_policy), train_config.get_strategy(config).scope():
+        strategy = strategy_lib.get_strategy(config)
+        with placement.dtype_policy(config.dtype_policy), strategy.scope():
             encoder = pretrained.load_encoder(checkpoint)
-        return _CLASSES.get(task.name, cls)(task, encoder=encoder, config=config)
+        return _class_of(task.name, cls)(task, encoder=encoder, config=config)
 
-    @classmethod
-    def _require_task_name(cls):
-        if not cls.task_name:
-            raise ValueError("TaskModel.from_pretrained needs task='name' (or use "
-                             "TextClassifier, TokenClassifier, QuestionAnswerer)")
-        return cls.task_name
-
-    # --- the model, built where training runs ---------------------------------------------
     def _place(self, config):
-        """Makes `self.model` live under the config's strategy and dtype policy: built
-        on the pretrained encoder if there is no model yet, rebuilt with the same weights
-        if it lives elsewhere. Returns the strategy."""
-        strategy = train_config.get_strategy(config)
-        policy = config.dtype_policy
-        if self.model is not None and _lives_in(self.model, strategy, policy):
-            return strategy
-        source = self.model if self.model is not None else self._encoder
-        if source is None:
-            raise ValueError("This TaskModel has neither a model nor an encoder to build on")
-        reuse_encoder = self.model is None and _lives_in(self._encoder, strategy, policy)
-        with _dtype_policy(policy), strategy.scope():
-            if reuse_encoder:
-                model = self.task.build_model(self._encoder)
-            else:
-                encoder = BertEncoder.from_bert_config(find_encoder(source).bert_config)
-                if self.model is None:
-                    encoder.set_weights(self._encoder.get_weights())
-                model = self.task.build_model(encoder)
-                if self.model is not None:
-                    model.set_weights(self.model.get_weights())
-        # The model holds the encoder now; later rebuilds copy from the model.
-        self.model, self._encoder = model, None
+        """Makes `self.model` live under the config's strategy and dtype policy (see
+        `bert_tf.train.placement.place`); returns the strategy. The model holds the
+        encoder from then on: later rebuilds copy from the model."""
+        self.model, strategy = placement.place(self.task.build_model, self.model,
+                                               self._encoder, config)
+        self._encoder = None
         return strategy
 
-    # --- Keras-style API -----------------------------------------------------------------
     def fit(self, x, y=None, *, validation_data=None, config=None, callbacks=(),
             **settings):
         """Fine-tunes on raw training data; returns a keras.callbacks.History.
@@ -151,16 +119,11 @@ class TaskModel:
                 learning_rate=5e-5, model_dir="runs/x", mixed_precision="bfloat16", ...).
         """
         config = (config or self.config).replace(**settings)
-        train_examples = self.task.make_examples(x, y)
-        eval_examples = self._examples(validation_data) if validation_data is not None else None
-        if self.task.needs_labels():
-            self.task = self.task.replace(labels=self.task.label_vocabulary(train_examples))
-        self.task.targets(train_examples)  # unknown labels: an error now, not mid-epoch
-        if eval_examples:
-            self.task.targets(eval_examples)
+        self.task, train_examples, eval_examples = task_examples.training_examples(
+            self.task, x, y, validation_data)
         keras.utils.set_random_seed(config.seed)
         strategy = self._place(config)
-        with _dtype_policy(config.dtype_policy):
+        with placement.dtype_policy(config.dtype_policy):
             history = finetune(self.task, self.model, train_examples, config, eval_examples,
                                callbacks=callbacks, strategy=strategy)
         self.config = config
@@ -185,36 +148,26 @@ class TaskModel:
                 or a whole one as `distillation=`; and `TrainingConfig` fields to
                 override (epochs=3, learning_rate=1e-4, model_dir="runs/student", ...).
         """
-        from bert_tf.train import distillation as distillation_lib
+        from bert_tf.train import distill_student, distillation as distillation_lib
         distillation, settings = distillation_lib.split_options(options)
         config = (config or self.config).replace(**settings)
-        train_examples = self.task.make_examples(x, y)
-        eval_examples = (self._examples(validation_data) if validation_data is not None
-                         else None)
-        self.task.targets(train_examples)  # unknown labels: an error now, not mid-epoch
-        if eval_examples:
-            self.task.targets(eval_examples)
+        self.task, train_examples, eval_examples = task_examples.training_examples(
+            self.task, x, y, validation_data)
         keras.utils.set_random_seed(config.seed)
         teacher = TaskModel(self.task, self._built_model())  # self stays as it is
         strategy = teacher._place(config)
-        with _dtype_policy(config.dtype_policy), strategy.scope():
-            encoder, layer_map = distillation_lib.student_encoder(
+        with placement.dtype_policy(config.dtype_policy), strategy.scope():
+            encoder, layer_map = distill_student.student_encoder(
                 find_encoder(teacher.model), distillation, self.task.tokenizer)
-        student = _CLASSES.get(self.task.name, TaskModel)(self.task, encoder=encoder,
-                                                          config=config)
+        student = _class_of(self.task.name)(self.task, encoder=encoder, config=config)
         if distillation.from_teacher_layers:
-            distillation_lib.copy_head(teacher.model, student.model)
-        with _dtype_policy(config.dtype_policy):
+            distill_student.copy_head(teacher.model, student.model)
+        with placement.dtype_policy(config.dtype_policy):
             distillation_lib.distill(self.task, teacher.model, student.model, layer_map,
                                      train_examples, distillation, config, eval_examples,
                                      callbacks=callbacks, strategy=strategy)
         student.distillation = distillation
         return student
-
-    def _examples(self, data, require_labels=True):
-        if isinstance(data, tuple) and len(data) == 2 and not isinstance(data[0], str):
-            return self.task.make_examples(data[0], data[1], require_labels)
-        return self.task.make_examples(data, require_labels=require_labels)
 
     def evaluate(self, x, y=None, batch_size=None):
         """{metric: float} on labelled data (forms as in `fit`): the task's metrics
@@ -233,17 +186,10 @@ class TaskModel:
             x: raw inputs (a list, file path or tf.data.Dataset; labels, if any, are
                 ignored) or the task's examples.
         """
-        return self.task.predict(self._built_model(), self.predict_examples(x),
+        examples = task_examples.prediction_examples(self.task, x)
+        return self.task.predict(self._built_model(), examples,
                                  batch_size or self.config.eval_batch_size,
                                  self.config.bucket_by_length)
-
-    def predict_examples(self, x):
-        """The task's examples of prediction input (labels optional)."""
-        examples = self.task.make_examples(x, require_labels=False)
-        labelled = [ex for ex in examples if ex.is_labelled]
-        if labelled:  # labels the model does not know are an error here too, by row
-            self.task.targets(labelled)
-        return examples
 
     def explain(self, x, method="integrated_gradients", target=None, steps=32,
                 attention=False, batch_size=8):
@@ -273,19 +219,16 @@ class TaskModel:
 
             clf.explain(["A warm, funny film."])[0]["scores"]
         """
-        from bert_tf.explain.explainer import explain
-        return explain(self.task, self._built_model(), self.predict_examples(x), target,
-                       method, steps, attention, batch_size)
+        examples = task_examples.prediction_examples(self.task, x)
+        return explainer.explain(self.task, self._built_model(), examples, target, method,
+                                 steps, attention, batch_size)
 
     def write_predictions(self, x, path=None):
         """Predicts `x` and writes the task's predictions file (default name
         `task.predictions_file` in the current folder); returns its path."""
-        examples = self.predict_examples(x)
+        examples = task_examples.prediction_examples(self.task, x)
         path = path or self.task.predictions_file
-        self.task.write_predictions(path, examples,
-                                    self.task.predict(self._built_model(), examples,
-                                                      self.config.eval_batch_size,
-                                                      self.config.bucket_by_length))
+        self.task.write_predictions(path, examples, self.predict(examples))
         return path
 
     def _built_model(self):
@@ -302,7 +245,6 @@ class TaskModel:
             FileExistsError when `folder` already holds a saved model and not
             `overwrite`.
         """
-        from bert_tf.tasks.base import MODEL_FILE
         if os.path.exists(os.path.join(folder, MODEL_FILE)) and not overwrite:
             raise FileExistsError(f"{folder} already holds a saved model; choose another "
                                   "folder or pass overwrite=True")
@@ -348,12 +290,11 @@ def load(folder, config=None):
     """The task model saved in `folder` (`TaskModel.save`, or `bert-finetune`'s
     `model_dir/export`), as its task's class (TextClassifier, ...)."""
     task, model = load_task(folder)
-    return _CLASSES.get(task.name, TaskModel)(task, model, config=config)
+    return _class_of(task.name)(task, model, config=config)
 
 
-def _lives_in(model, strategy, dtype_policy):
-    """Whether `model`'s variables were made under `strategy` and it computes in
-    `dtype_policy`."""
-    variable = model.weights[0].value  # the tf.Variable (a distributed one under a strategy)
-    return (strategy.extended.variable_created_in_scope(variable)
-            and find_encoder(model).dtype_policy.name == dtype_policy)
+def _class_of(task_name, default=TaskModel):
+    """The API's convenience class of a task (TextClassifier, ...), else `default`: tasks
+    are registered once, in bert_tf.tasks."""
+    return next((cls for cls in TaskModel.__subclasses__() if cls.task_name == task_name),
+                default)

@@ -28,7 +28,7 @@ def main():
     import keras
 
     import bert_tf
-    from bert_tf import corpora
+    from bert_tf.data import corpora
     from bert_tf.explain import html
 
     keras.utils.set_random_seed(0)

@@ -111,34 +111,3 @@ def read_export_config(saved_model):
     with open(path, encoding="utf-8") as f:
         return json.load(f)
 
-
-def read_input_file(path):
-    """{input name: list of str} of a text file (the `text` column) or a .jsonl file of
-    {name: text} objects; ValueError naming the line of a malformed row."""
-    with open(path, "rb") as f:
-        raw_lines = f.read().split(b"\n")
-    lines = []
-    for number, raw in enumerate(raw_lines, 1):
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise ValueError(f"{path}:{number}: not UTF-8 text (byte {raw[e.start]:#04x}); "
-                             "save the file as UTF-8") from None
-        if line.strip():
-            lines.append((number, line.rstrip("\r")))
-    if not path.endswith(".jsonl"):
-        return {"text": [line for _, line in lines]}
-    columns = {}
-    for number, line in lines:
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}:{number}: not valid JSON: {e}") from e
-        if not isinstance(row, dict) or not all(isinstance(v, str) for v in row.values()):
-            raise ValueError(f"{path}:{number}: expected an object of named texts")
-        if columns and sorted(row) != sorted(columns):
-            raise ValueError(f"{path}:{number}: fields {sorted(row)}, but line 1 has "
-                             f"{sorted(columns)}")
-        for name, text in row.items():
-            columns.setdefault(name, []).append(text)
-    return columns

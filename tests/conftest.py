@@ -9,11 +9,16 @@ copied with `shutil.copytree`)."""
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Binaries under test run in other working directories too (relative paths, as a user
+# gives them): their import path must not depend on the working directory.
+if os.environ.get("PYTHONPATH"):
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        os.path.abspath(p) for p in os.environ["PYTHONPATH"].split(os.pathsep) if p)
 
 import numpy as np
 import pytest
 
-from bert_tf import corpora
+from bert_tf.data import corpora
 
 
 CLASSIFIER_LABELS = ["fresh", "rotten"]
@@ -58,16 +63,16 @@ def tiny_checkpoint(tmp_path_factory, minilm_path):
     folder: a real checkpoint for the library and the binaries, fast to train."""
     import keras
 
-    from bert_tf.config import BertConfig
+    from bert_tf.model.config import BertConfig
     from bert_tf.model.encoder import BertEncoder
-    from bert_tf.pretrained import save_pretrained
+    from bert_tf.convert.pretrained import save_pretrained
 
     folder = str(tmp_path_factory.mktemp("tiny") / "checkpoint")  # must not exist yet
     keras.utils.set_random_seed(0)
     encoder = BertEncoder.from_bert_config(BertConfig.from_preset(
         "tiny", num_hidden_layers=1, hidden_size=32, num_attention_heads=2,
         intermediate_size=64))
-    save_pretrained(encoder, folder, fmt="hf", vocab_path=os.path.join(minilm_path, "vocab.txt"),
+    save_pretrained(encoder, folder, checkpoint_format="hf", vocab_path=os.path.join(minilm_path, "vocab.txt"),
                     lower_case=True)
     return folder
 
@@ -118,7 +123,8 @@ def tiny_classifier_export(tiny_classifier_folder, tmp_path_factory):
 @pytest.fixture(scope="session")
 def conll_labels():
     """CoNLL-2003's tag set (IOB1, as the files hold it), "O" first."""
-    from bert_tf.tasks.ner import label_vocabulary, read_conll
+    from bert_tf.data.conll import read_conll
+    from bert_tf.tasks.ner import label_vocabulary
     return label_vocabulary(read_conll(corpora.conll2003_path("valid"))[:200])
 
 

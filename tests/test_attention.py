@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bert_tf.config import BertConfig
+from bert_tf.model.config import BertConfig
 from bert_tf.convert import checkpoint as checkpoint_io
 from bert_tf.convert.weights import set_weights
 from bert_tf.model.encoder import BertEncoder, encoder_inputs

@@ -4,42 +4,45 @@ none importing another). (The benchmarks themselves are run by hand, not as test
 bench/.)"""
 import ast
 import os
+import subprocess
 import sys
 
 import pytest
 
-from bench import common, e2e, encoder, finetune, pretrain, train_step
+from bench import compute, e2e, encoder, finetune, harness, machine, pretrain, train_step
 
-BENCH_DIR = os.path.join(common.REPO_ROOT, "bench")
+BENCH_DIR = os.path.join(machine.REPO_ROOT, "bench")
+# The shared harness: the only bench modules a benchmark imports.
+HARNESS = {"harness", "machine", "compute", "peers"}
 
 
 def test_bert_base_forward_flops_per_sequence():
     # 12 x (8 s H^2 + 4 s^2 H + 4 s H I) at s=128, H=768, I=3072: the issue's 22.35 GFLOP.
-    flops = common.encoder_forward_flops(12, 768, 3072, [128])
+    flops = compute.encoder_forward_flops(12, 768, 3072, [128])
     assert flops == 12 * (8 * 128 * 768**2 + 4 * 128**2 * 768 + 4 * 128 * 768 * 3072)
     assert flops / 1e9 == pytest.approx(22.35, abs=0.005)
 
 
 def test_flops_sum_over_sequences_and_count_real_lengths():
-    padded = common.encoder_forward_flops(2, 64, 256, [16, 16, 16])
-    assert padded == 3 * common.encoder_forward_flops(2, 64, 256, [16])
-    real = common.encoder_forward_flops(2, 64, 256, [16, 8, 4])
+    padded = compute.encoder_forward_flops(2, 64, 256, [16, 16, 16])
+    assert padded == 3 * compute.encoder_forward_flops(2, 64, 256, [16])
+    real = compute.encoder_forward_flops(2, 64, 256, [16, 8, 4])
     assert real < padded
-    assert real == sum(common.encoder_forward_flops(2, 64, 256, [s]) for s in (16, 8, 4))
-    assert common.encoder_forward_flops(2, 64, 256, []) == 0
+    assert real == sum(compute.encoder_forward_flops(2, 64, 256, [s]) for s in (16, 8, 4))
+    assert compute.encoder_forward_flops(2, 64, 256, []) == 0
 
 
 def test_nvidia_bert_large_pretraining_mfu_is_about_37_percent():
     # NVIDIA's TF2 BERT-large pretraining, seq 128, one A100-80GB: 486 seq/s (FP16).
-    per_sequence = common.TRAIN_FLOPS_FACTOR * common.encoder_forward_flops(
+    per_sequence = compute.TRAIN_FLOPS_FACTOR * compute.encoder_forward_flops(
         24, 1024, 4096, [128])
-    peak, source = common.peak_tflops("bf16", device_name="NVIDIA A100-SXM4-80GB")
+    peak, source = compute.peak_tflops("bf16", device_name="NVIDIA A100-SXM4-80GB")
     assert (peak, source) == (312.0, "A100 bf16 data sheet")
-    assert common.mfu(486 * per_sequence, peak) == pytest.approx(0.37, abs=0.005)
+    assert compute.mfu(486 * per_sequence, peak) == pytest.approx(0.37, abs=0.005)
 
 
 def test_mlm_head_flops():
-    assert common.mlm_head_flops(768, 30522, 20) == 20 * (2 * 768 * 768 + 2 * 768 * 30522)
+    assert compute.mlm_head_flops(768, 30522, 20) == 20 * (2 * 768 * 768 + 2 * 768 * 30522)
 
 
 @pytest.mark.parametrize("name, math, expected", [
@@ -52,41 +55,46 @@ def test_mlm_head_flops():
     ("NVIDIA H200", "bf16", 989.4),
 ])
 def test_peak_tflops_table(name, math, expected):
-    assert common.peak_tflops(math, device_name=name)[0] == expected
+    assert compute.peak_tflops(math, device_name=name)[0] == expected
 
 
 def test_peak_tflops_explicit_wins_and_unknown_is_none():
-    assert common.peak_tflops("bf16", explicit=100, device_name="NVIDIA A100") == (
+    assert compute.peak_tflops("bf16", explicit=100, device_name="NVIDIA A100") == (
         100.0, "--peak_tflops")
-    peak, why = common.peak_tflops("bf16", device_name="Some Future GPU")
+    peak, why = compute.peak_tflops("bf16", device_name="Some Future GPU")
     assert peak is None and "--peak_tflops" in why
-    assert common.peak_tflops("tf32")[0] is None
-    assert common.mfu(1e12, None) is None
-    assert common.mfu(50e12, 100) == pytest.approx(0.5)
+    assert compute.peak_tflops("tf32")[0] is None
+    assert compute.mfu(1e12, None) is None
+    assert compute.mfu(50e12, 100) == pytest.approx(0.5)
 
 
 def test_memory_verdict():
-    assert common.memory_verdict(8 * 1024, 8) == "PASS"
-    assert common.memory_verdict(8 * 1024 + 1, 8) == "FAIL"
-    assert common.memory_verdict(None, 8) == "FAIL"
+    assert harness.memory_verdict(8 * 1024, 8) == "PASS"
+    assert harness.memory_verdict(8 * 1024 + 1, 8) == "FAIL"
+    assert harness.memory_verdict(None, 8) == "FAIL"
 
 
 def test_cpu_flags_lists_the_relevant_flags():
-    flags = common.cpu_flags()
-    assert set(flags) == set(common.RELEVANT_CPU_FLAGS)
+    flags = machine.cpu_flags()
+    assert set(flags) == set(machine.RELEVANT_CPU_FLAGS)
     assert all(v in (True, False, None) for v in flags.values())
-    assert "avx512_bf16" in common.cpu_flags_line()
-    # The library's check (bert-export's bf16 warning), loaded without importing bert_tf.
-    assert common.hardware.__file__ == os.path.join(common.REPO_ROOT, "bert_tf", "hardware.py")
+    assert "avx512_bf16" in machine.cpu_flags_line()
+    # The library's check (bert-export's bf16 warning), read without importing TensorFlow.
+    assert machine.hardware.__file__ == os.path.join(machine.REPO_ROOT, "bert_tf", "common",
+                                                     "hardware.py")
+    script = "import sys, bench.machine; print('tensorflow' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", script], cwd=machine.REPO_ROOT,
+                            capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
 
 
 def test_gemm_shapes_are_the_encoders_dense_layers():
-    assert common.gemm_shapes(32, 128, 768, 3072) == [
+    assert compute.gemm_shapes(32, 128, 768, 3072) == [
         (4096, 768, 768), (4096, 768, 3072), (4096, 3072, 768)]
 
 
 def test_encoder_inputs_have_padding_and_real_lengths():
-    inputs = common.make_inputs(30522, 8, 64, seed=0)
+    inputs = compute.make_inputs(30522, 8, 64, seed=0)
     lengths = inputs["input_mask"].sum(1)
     assert ((lengths >= 32) & (lengths <= 64)).all() and lengths.min() < 64
     assert (inputs["input_word_ids"][inputs["input_mask"] == 0] == 0).all()
@@ -185,18 +193,18 @@ def test_e2e_bf16_and_int8_verdicts(capsys):
 
 
 def test_children_run_as_modules_from_the_repository_root():
-    assert common.bench_argv("finetune", "--engine=x") == [
+    assert harness.bench_argv("finetune", "--engine=x") == [
         sys.executable, "-m", "bench.finetune", "--engine=x"]
-    assert os.path.isfile(os.path.join(common.REPO_ROOT, "bench", "finetune.py"))
+    assert os.path.isfile(os.path.join(machine.REPO_ROOT, "bench", "finetune.py"))
 
 
 def _benchmarks():
     return sorted(name[:-3] for name in os.listdir(BENCH_DIR)
-                  if name.endswith(".py") and name not in ("__init__.py", "common.py"))
+                  if name.endswith(".py") and name != "__init__.py" and name[:-3] not in HARNESS)
 
 
 @pytest.mark.parametrize("name", _benchmarks())
-def test_benchmarks_import_only_common_and_leave_sys_path_alone(name):
+def test_benchmarks_import_only_the_harness_and_leave_sys_path_alone(name):
     with open(os.path.join(BENCH_DIR, f"{name}.py"), encoding="utf-8") as f:
         source = f.read()
     tree = ast.parse(source)
@@ -209,7 +217,7 @@ def test_benchmarks_import_only_common_and_leave_sys_path_alone(name):
         elif isinstance(node, ast.Import):
             imported |= {alias.name.split(".", 1)[1] for alias in node.names
                          if alias.name.startswith("bench.")}
-    assert imported <= {"common"}, f"bench/{name}.py imports {imported - {'common'}}"
+    assert imported <= HARNESS, f"bench/{name}.py imports {imported - HARNESS}"
     assert "sys.path" not in source
     assert f"python -m bench.{name}" in ast.get_docstring(tree)  # how to run it
 
@@ -224,14 +232,14 @@ def test_profile_ops_finds_the_matmuls_and_the_phases():
         from_logits=True))
     x, y = tf.random.normal((128, 64)), tf.zeros((128,), tf.int32)
     model.train_on_batch(x, y)  # traces
-    profile = common.profile_ops(lambda: model.train_on_batch(x, y), steps=2)
+    profile = compute.profile_ops(lambda: model.train_on_batch(x, y), steps=2)
     ops = {row["op"] for row in profile["ops"]}
-    assert ops & common.MATMUL_OPS and "Process" not in ops
+    assert ops & compute.MATMUL_OPS and "Process" not in ops
     assert 0 < profile["matmul_share"] < 1
     assert {"forward", "backward", "optimizer"} <= set(profile["phases"])
     assert sum(profile["phases"].values()) == pytest.approx(1.0)
     assert sum(row["share"] for row in profile["ops"]) == pytest.approx(1.0)
-    assert "matmuls" in common.format_profile(profile)
+    assert "matmuls" in compute.format_profile(profile)
 
 
 def test_gemm_rows_give_the_fp32_peak_and_no_sequences_per_second():
@@ -241,8 +249,8 @@ def test_gemm_rows_give_the_fp32_peak_and_no_sequences_per_second():
              "gemm_gflops": {"4096x768x768": 190.0, "4096x768x3072": 210.0},
              "per_sec_median": 1.0},
             {"engine": "bert_tf", "detail": "model", "per_sec_median": 2.0}]
-    assert common.finish_gemm_rows(rows) == 210.0
+    assert compute.finish_gemm_rows(rows) == 210.0
     assert rows[1]["gflops"] == 210.0 and rows[1]["per_sec_median"] is None
     assert "4096x768x3072: 210.0" in rows[1]["detail"]
     assert rows[2] == {"engine": "bert_tf", "detail": "model", "per_sec_median": 2.0}
-    assert common.finish_gemm_rows(rows[2:]) is None
+    assert compute.finish_gemm_rows(rows[2:]) is None

@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bert_tf import corpora
-from bert_tf.config import BertConfig
+from bert_tf.data import corpora
+from bert_tf.model.config import BertConfig
 from bert_tf.model.encoder import BertEncoder
 from bert_tf.data import task_dataset
 from bert_tf.tasks.classification import ClassificationTask, TextExample
-from bert_tf.tasks.ner import NerTask, label_vocabulary, read_conll
+from bert_tf.data.conll import read_conll
+from bert_tf.tasks.ner import NerTask, label_vocabulary
 
 NUM_EXAMPLES, BATCH_SIZE, WINDOW_BATCHES = 100, 8, 3
 

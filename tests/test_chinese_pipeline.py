@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from bench import common
+from bench import machine
 
 pytestmark = pytest.mark.slow  # one ~5-minute run of the whole pipeline, shared by all
 
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow  # one ~5-minute run of the whole pipeline, shared
 def run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("chinese")
     process = subprocess.run([sys.executable, "-m", "bench.chinese", "--mini",
-                              f"--workdir={workdir}"], cwd=common.REPO_ROOT,
+                              f"--workdir={workdir}"], cwd=machine.REPO_ROOT,
                              capture_output=True, text=True, timeout=1800)
     assert process.returncode == 0, process.stdout[-3000:] + process.stderr[-3000:]
     with open(workdir / "results.json", encoding="utf-8") as f:

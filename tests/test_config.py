@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from bert_tf.config import BertConfig, preset_names
+from bert_tf.model.config import BertConfig, preset_names
 
 
 def test_presets_have_published_shapes():
@@ -13,15 +13,15 @@ def test_presets_have_published_shapes():
     assert BertConfig.from_preset("base").intermediate_size == 3072
 
 
-@pytest.mark.parametrize("flavor", ["google", "hf"])
-def test_json_round_trip(tmp_path, flavor):
+@pytest.mark.parametrize("checkpoint_format", ["google", "hf"])
+def test_json_round_trip(tmp_path, checkpoint_format):
     config = BertConfig.from_preset("mini", vocab_size=1000, hidden_act="gelu_new")
     path = tmp_path / "config.json"
-    config.to_json_file(path, flavor)
+    config.to_json_file(path, checkpoint_format)
     assert BertConfig.from_json_file(path) == config
     written = json.loads(path.read_text())
-    assert ("model_type" in written) == (flavor == "hf")
-    assert ("layer_norm_eps" in written) == (flavor == "hf")
+    assert ("model_type" in written) == (checkpoint_format == "hf")
+    assert ("layer_norm_eps" in written) == (checkpoint_format == "hf")
 
 
 def test_reads_hf_config_with_bookkeeping_fields(minilm_path):

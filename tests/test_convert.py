@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 import bert_tf
-from bert_tf.config import BertConfig
+from bert_tf.model.config import BertConfig
 from bert_tf.convert import checkpoint as checkpoint_io
 from bert_tf.convert import google
 from bert_tf.convert.weights import get_weights, set_weights
@@ -231,17 +231,17 @@ def test_write_refuses_existing_folder_and_cleans_up_on_failure(minilm, tmp_path
 def test_convert_binary_round_trip(tiny_checkpoint, tmp_path):
     """The binary on the tiny checkpoint (the conversions of the real MiniLM are the
     library tests above): three runs, each starting TensorFlow."""
-    def convert(src, dst, fmt):
+    def convert(src, dst, fmt):  # dst relative to tmp_path, the working directory
         result = subprocess.run(
             [sys.executable, "-m", "bert_tf_tools.convert_checkpoint", f"--input={src}",
              f"--output={dst}", f"--output_format={fmt}"],
-            capture_output=True, text=True, timeout=300)
+            capture_output=True, text=True, timeout=300, cwd=tmp_path)
         assert result.returncode == 0, result.stderr[-3000:]
         return result.stdout
 
-    out = convert(tiny_checkpoint, tmp_path / "google", "google")
+    out = convert(tiny_checkpoint, "google", "google")
     assert "Verified" in out
-    convert(tmp_path / "google", tmp_path / "hf", "hf")
+    convert("google", "hf", "hf")
     assert {"config.json", "model.safetensors", "vocab.txt"} <= set(os.listdir(tmp_path / "hf"))
     again = subprocess.run(
         [sys.executable, "-m", "bert_tf_tools.convert_checkpoint",

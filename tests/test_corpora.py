@@ -2,8 +2,8 @@
 tags read as NER tags."""
 import pytest
 
-from bert_tf import corpora
-from bert_tf.corpus_writer import space_cjk, tagged_sentences
+from bert_tf.data import corpora
+from bert_tf.data.corpus_writer import space_cjk, tagged_sentences
 
 
 def test_chinese_review_splits_are_disjoint_deduplicated_and_seeded():

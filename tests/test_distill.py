@@ -14,14 +14,14 @@ import pytest
 import tensorflow as tf
 
 import bert_tf
-from bert_tf import corpora
-from bert_tf.config import BertConfig
-from bert_tf.export.keras_layer import find_encoder
+from bert_tf.data import corpora
+from bert_tf.model.config import BertConfig
+from bert_tf.model.encoder import find_encoder
 from bert_tf.model.encoder import BertEncoder
 from bert_tf.tasks.base import model_features
 from bert_tf.tasks.classification import ClassificationTask
 from bert_tf.tasks.ner import NerTask
-from bert_tf.train import distillation
+from bert_tf.train import distill_loss, distill_student
 from bert_tf.train.distillation import DistillationConfig
 
 RT = corpora.rotten_tomatoes("train")[:64]
@@ -63,18 +63,18 @@ def _probabilities(model, texts):
 
 # --- the student --------------------------------------------------------------------------
 def test_spread_layers_keep_the_top_layer():
-    assert distillation.spread_layers(3, 6) == [1, 3, 5]
-    assert distillation.spread_layers(2, 6) == [2, 5]
-    assert distillation.spread_layers(1, 6) == [5]
-    assert distillation.spread_layers(4, 6) == [0, 2, 3, 5]
-    assert distillation.spread_layers(6, 6) == list(range(6))
+    assert distill_student.spread_layers(3, 6) == [1, 3, 5]
+    assert distill_student.spread_layers(2, 6) == [2, 5]
+    assert distill_student.spread_layers(1, 6) == [5]
+    assert distill_student.spread_layers(4, 6) == [0, 2, 3, 5]
+    assert distill_student.spread_layers(6, 6) == list(range(6))
 
 
 def test_student_of_teacher_layers_holds_their_weights(teacher, tokenizer):
     teacher_encoder = find_encoder(teacher.model)
     for config, layers in [(DistillationConfig(student_layers=2), [1, 3]),
                            (DistillationConfig(teacher_layers=[0, 1]), [0, 1])]:
-        encoder, layer_map = distillation.student_encoder(teacher_encoder, config, tokenizer)
+        encoder, layer_map = distill_student.student_encoder(teacher_encoder, config, tokenizer)
         assert layer_map == layers
         assert encoder.bert_config.num_hidden_layers == 2
         for mine, theirs in [(encoder.embeddings, teacher_encoder.embeddings),
@@ -85,7 +85,7 @@ def test_student_of_teacher_layers_holds_their_weights(teacher, tokenizer):
             for a, b in zip(mine.get_weights(), theirs.get_weights(), strict=True):
                 np.testing.assert_array_equal(a, b)
     student = bert_tf.TextClassifier(teacher.task, encoder=encoder)
-    distillation.copy_head(teacher.model, student.model)
+    distill_student.copy_head(teacher.model, student.model)
     for a, b in zip(student.model.get_layer("logits").get_weights(),
                     teacher.model.get_layer("logits").get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
@@ -95,10 +95,10 @@ def test_bad_students_are_named_before_training(teacher, tokenizer, tmp_path):
     teacher_encoder = find_encoder(teacher.model)
     with pytest.raises(ValueError, match=r"The teacher has 4 layers \(0 to 3\); "
                                          "student_layers 5 is more"):
-        distillation.student_encoder(teacher_encoder, DistillationConfig(student_layers=5),
+        distill_student.student_encoder(teacher_encoder, DistillationConfig(student_layers=5),
                                      tokenizer)
     with pytest.raises(ValueError, match=r"teacher_layers \[1, 4\] names others"):
-        distillation.student_encoder(teacher_encoder,
+        distill_student.student_encoder(teacher_encoder,
                                      DistillationConfig(teacher_layers=[1, 4]), tokenizer)
     for options, message in [({}, "Say what student to make"),
                              ({"student_layers": 0}, "student_layers must be >= 1"),
@@ -115,12 +115,12 @@ def test_bad_students_are_named_before_training(teacher, tokenizer, tmp_path):
         teacher.distill(TEXTS[:4], LABELS * 2, student_layers=1, temprature=1)
     vocab = tmp_path / "other"
     vocab.mkdir()
-    from bert_tf.pretrained import save_pretrained
+    from bert_tf.convert.pretrained import save_pretrained
     (tmp_path / "vocab.txt").write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\na\n")
     save_pretrained(_encoder(1, seed=0, vocab_size=6), str(vocab / "ckpt"),
                     vocab_path=str(tmp_path / "vocab.txt"), lower_case=True)
     with pytest.raises(ValueError, match="has another vocabulary"):
-        distillation.student_encoder(
+        distill_student.student_encoder(
             teacher_encoder, DistillationConfig(student_checkpoint=str(vocab / "ckpt")),
             tokenizer)
 
@@ -133,22 +133,22 @@ def test_soft_target_loss_by_hand():
     kl = sum(pi * math.log(pi / qi) for pi, qi in zip(p, q))
     assert kl == pytest.approx(0.257403, abs=1e-6)  # 0.7311 ln(0.7311 / 0.3775) + ...
     a = np.array  # Keras losses take arrays (lists are nests of scalars to them)
-    loss = distillation.SoftTargetLoss(temperature=2.0)
+    loss = distill_loss.SoftTargetLoss(temperature=2.0)
     assert float(loss(a([[2.0, 0.0]]), a([[0.0, 1.0]]))) == pytest.approx(4 * kl, rel=1e-5)
     assert float(loss(a([[2.0, 0.0]]), a([[2.0, 0.0]]))) == pytest.approx(0.0, abs=1e-6)
     # NER: positions weighted like the task's loss; weight 0 leaves a position out.
-    tagged = distillation.SoftTargetLoss(2.0, reduction="mean_with_sample_weight")
+    tagged = distill_loss.SoftTargetLoss(2.0, reduction="mean_with_sample_weight")
     value = tagged(a([[[2.0, 0.0], [5.0, -5.0]]]), a([[[0.0, 1.0], [0.0, 0.0]]]),
                    a([[1.0, 0.0]]))
     assert float(value) == pytest.approx(4 * kl, rel=1e-5)
-    hidden = distillation.HiddenStateLoss()
+    hidden = distill_loss.HiddenStateLoss()
     value = hidden(np.zeros([1, 2, 2]), a([[[1.0, 3.0], [9.0, 9.0]]]), a([[1.0, 0.0]]))
     assert float(value) == pytest.approx((1 + 9) / 2)
 
 
 def test_distiller_loss_combines_the_terms_and_trains_only_the_student(teacher):
     student = bert_tf.TextClassifier(teacher.task, encoder=_encoder(1, seed=2))
-    distiller = distillation.Distiller(
+    distiller = distill_loss.Distiller(
         student.model, teacher.model, teacher.task.compile_args(None)["loss"],
         layer_map=[3], temperature=3.0, alpha=0.25)
     assert len(distiller.trainable_weights) == len(student.model.trainable_weights)
@@ -269,9 +269,9 @@ def test_student_saves_loads_and_exports(distilled, tmp_path):
 
 
 # --- bert-distill -------------------------------------------------------------------------
-def _distill_tool(*args):
+def _distill_tool(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "bert_tf_tools.distill", *args],
-                          capture_output=True, text=True, timeout=600,
+                          capture_output=True, text=True, timeout=600, cwd=cwd,
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
 
 
@@ -288,17 +288,18 @@ def test_binary_usage_errors_are_one_line(tmp_path):
 
 @pytest.mark.slow
 def test_binary_end_to_end(teacher, tmp_path):
-    """~60 s: three subprocesses, as bert-finetune's end-to-end tests."""
+    """~60 s: three subprocesses, as bert-finetune's end-to-end tests. The data and
+    --model_dir are relative to the working directory, as a user types them."""
     teacher_dir = teacher.save(str(tmp_path / "teacher"))
     labels = [p["label"] for p in teacher.predict(TEXTS[:32])]
     train = tmp_path / "train.jsonl"
     train.write_text("".join(json.dumps({"text": t, "label": l}) + "\n"
                              for t, l in zip(TEXTS[:32], labels)))
     model_dir = tmp_path / "run"
-    command = [f"--teacher_dir={teacher_dir}", f"--train_file={train}",
-               f"--eval_file={train}", f"--model_dir={model_dir}", "--student_layers=1",
+    command = [f"--teacher_dir={teacher_dir}", "--train_file=train.jsonl",
+               "--eval_file=train.jsonl", "--model_dir=run", "--student_layers=1",
                "--temperature=3", "--alpha=0.7", "--epochs=1", "--batch_size=16"]
-    proc = _distill_tool(*command)
+    proc = _distill_tool(*command, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Evaluation: student accuracy" in proc.stdout and "teacher accuracy" in proc.stdout
     export = model_dir / "export"
@@ -315,7 +316,7 @@ def test_binary_end_to_end(teacher, tmp_path):
             (command, "already holds a model; give another --model_dir, or --overwrite"),
             ([*command[:3], f"--model_dir={tmp_path / 'b'}", "--student_layers=9"],
              r"The teacher has 4 layers \(0 to 3\); student_layers 9 is more")]:
-        proc = _distill_tool(*args)  # (a usage error prints the flags' help too)
+        proc = _distill_tool(*args, cwd=tmp_path)  # (a usage error prints the help too)
         assert proc.returncode != 0 and re.search(message, proc.stderr), proc.stderr[-2000:]
         assert "Traceback" not in proc.stderr
 

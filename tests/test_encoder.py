@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bert_tf.config import BertConfig
+from bert_tf.model.config import BertConfig
 from bert_tf.model.encoder import BertEncoder
 from bert_tf.model.pretraining import BertPretrainingModel
 
@@ -178,3 +178,12 @@ def test_exact_gelu_matches_tf_and_its_gradient():
         np.testing.assert_allclose(tf.cast(tape.gradient(ours, xd), tf.float32),
                                    tf.cast(tape.gradient(reference, xd), tf.float32),
                                    atol=atol, rtol=atol)
+
+
+def test_embeddings_saved_with_the_old_dropout_name_still_load():
+    from bert_tf.model.embeddings import BertEmbeddings
+    layer = BertEmbeddings(vocab_size=10, hidden_size=4, max_position_embeddings=8,
+                           type_vocab_size=2, hidden_dropout_prob=0.3)
+    config = layer.get_config()
+    config["dropout_rate"] = config.pop("hidden_dropout_prob")  # as files saved before
+    assert BertEmbeddings.from_config(config).get_config() == layer.get_config()

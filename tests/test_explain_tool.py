@@ -1,6 +1,7 @@
 """bert-explain end to end (a subprocess on a tiny saved classifier): printed word
 scores, the self-contained HTML page, the PNG, one-line errors, and the page rendered
 in headless Chromium (skipped where Debian's `chromium` is not installed)."""
+import functools
 import os
 import re
 import shutil
@@ -31,9 +32,11 @@ def _explain(*args):
 def outputs(saved_classifier, tmp_path_factory):
     folder = tmp_path_factory.mktemp("explain_out")
     html, png = str(folder / "explain.html"), str(folder / "explain.png")
-    proc = _explain(f"--model_dir={saved_classifier}", "--text=A warm, funny film.",
-                    "--text=Two hours I will never get back.", f"--output_html={html}",
-                    f"--output_png={png}", "--steps=8")
+    relative = functools.partial(os.path.relpath, start=ROOT)  # as a user may type them
+    proc = _explain(f"--model_dir={relative(saved_classifier)}", "--text=A warm, funny film.",
+                    "--text=Two hours I will never get back.",
+                    f"--output_html={relative(html)}", f"--output_png={relative(png)}",
+                    "--steps=8")
     assert proc.returncode == 0, proc.stderr
     return proc.stdout, html, png
 

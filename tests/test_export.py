@@ -20,13 +20,14 @@ import tensorflow as tf
 from google.protobuf import text_format
 
 from bert_tf.export import tf_serving
-from bert_tf.export.keras_layer import find_encoder, load_encoder_as_layer
-from bert_tf.export.ner import entity_word_spans
+from bert_tf.export.keras_layer import load_encoder_as_layer
+from bert_tf.model.encoder import find_encoder
+from bert_tf.tasks.ner.serving import entity_word_spans
 from bert_tf.export.saved_model import export_saved_model, new_version
 from bert_tf.model.encoder import encoder_inputs
-from bert_tf.tasks import metrics
+from bert_tf.data import conll
 from bert_tf.tasks.base import model_features
-from bert_tf.tasks.ner import read_conll
+from bert_tf.data.conll import read_conll
 from bert_tf.tasks.qa import NO_ANSWER
 from bert_tf.export import exporter as export_tool
 
@@ -164,7 +165,7 @@ def classifier_texts(real_sentences):
 
 def ner_texts():
     """Real CoNLL sentences, with non-ASCII text and odd spacing, one truncated."""
-    from bert_tf import corpora
+    from bert_tf.data import corpora
     sentences = [" ".join(s.tokens) for s in read_conll(corpora.conll2003_path("test"))[3:8]]
     return sentences + ["Zoë  Çelik flew to São Paulo \t with José", " ".join(["word"] * 60)]
 
@@ -485,7 +486,7 @@ def test_entity_decoding_in_graph_matches_conlleval():
     got = [[] for _ in rows]
     for row, a, b in zip(row_of, first, last):
         got[row].append((a - starts[row], b - starts[row]))
-    want = [[(start, end) for _, start, end in metrics.entity_spans([NER_TAGS[i] for i in r])]
+    want = [[(start, end) for _, start, end in conll.entity_spans([NER_TAGS[i] for i in r])]
             for r in rows]
     assert got == want
 
@@ -501,7 +502,7 @@ def python_entities(text, tags):
     words = list(re.finditer(r"[^ \t\n\v\f\r]+", text))
     assert len(words) == len(tags)
     return [(kind, text[words[a].start():words[b].end()], words[a].start(), words[b].end())
-            for kind, a, b in metrics.entity_spans(tags)]
+            for kind, a, b in conll.entity_spans(tags)]
 
 
 def test_ner_entities_with_character_offsets(tagger, fresh_session):
@@ -623,10 +624,11 @@ def test_bert_predict_answers_questions_from_jsonl(reader, tmp_path):
     assert lengths.shape == (3,) and lengths[0] == MAX_SEQ_LENGTH  # one per question
     input_file = tmp_path / "questions.jsonl"
     input_file.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    proc = subprocess.run(
-        [sys.executable, "-m", "bert_tf_tools.predict", f"--saved_model={path}",
-         f"--input_file={input_file}", "--batch_size=2"],
-        capture_output=True, text=True, timeout=300,
+    proc = subprocess.run(  # paths relative to the working directory, as a user types
+        [sys.executable, "-m", "bert_tf_tools.predict",
+         f"--saved_model={os.path.relpath(path, tmp_path)}", "--input_file=questions.jsonl",
+         "--batch_size=2"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     printed = [json.loads(line) for line in proc.stdout.splitlines()]

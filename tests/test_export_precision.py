@@ -13,14 +13,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bert_tf import corpora, hardware
-from bert_tf.config import BertConfig
+from bert_tf.common import hardware
+
+from bert_tf.data import corpora
+from bert_tf.model.config import BertConfig
 from bert_tf.export import exporter, precision
-from bert_tf.export.keras_layer import find_encoder
+from bert_tf.model.encoder import find_encoder
 from bert_tf.model.encoder import BertEncoder
 from bert_tf.task_model import TokenClassifier
 from bert_tf.tasks.base import model_features
-from bert_tf.tasks.ner import NerTask, read_conll
+from bert_tf.data.conll import read_conll
+from bert_tf.tasks.ner import NerTask
 from bert_tf_serving.predictor import EXPORT_CONFIG_FILE, Predictor
 
 MAX_SEQ_LENGTH = 32
@@ -45,10 +48,13 @@ def exports(classifier, tiny_classifier_export, tmp_path_factory):
     `bert-export --dtype=bfloat16`."""
     _, folder = classifier
     base = str(tmp_path_factory.mktemp("exports"))
+    workdir = os.path.dirname(base)  # the folders relative to it, as a user types them
     proc = subprocess.run(
-        [sys.executable, "-m", "bert_tf_tools.export", f"--model_dir={folder}",
-         f"--export_base={base}", "--model_name=rt_bf16", "--dtype=bfloat16"],
-        capture_output=True, text=True, timeout=600, env=ENV)
+        [sys.executable, "-m", "bert_tf_tools.export",
+         f"--model_dir={os.path.relpath(folder, workdir)}",
+         f"--export_base={os.path.basename(base)}", "--model_name=rt_bf16",
+         "--dtype=bfloat16"],
+        capture_output=True, text=True, timeout=600, env=ENV, cwd=workdir)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return {"float32": tiny_classifier_export,
             "bfloat16": os.path.join(base, "rt_bf16", "1"), "bert_export": proc}

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from bert_tf import corpora
-from bert_tf.tasks.ner import read_conll
+from bert_tf.data import corpora
+from bert_tf.data.conll import read_conll
 
 
 def _finetune(*args):
@@ -133,7 +133,7 @@ def test_experiment_configs_set_known_flags(config_name):
         assert flag_values.max_seq_length == expected["max_seq_length"]
         assert flag_values.learning_rate == 1e-5  # the command line wins
         # The values are valid settings of the run and of the task.
-        from bert_tf.tasks.base import get_task_class
+        from bert_tf.tasks.registry import get_task_class
         from bert_tf.train.config import TrainingConfig
         assert train_flags.config_from_flags(TrainingConfig).learning_rate == 1e-5
         task_class = get_task_class(expected["task"])
@@ -177,7 +177,8 @@ def test_project_errors_are_one_line_and_finished_models_are_kept(tmp_path, tiny
 def test_sigkill_mid_epoch_and_restart_ends_like_an_uninterrupted_run(tmp_path, minilm_path):
     """bert-finetune on the real MiniLM, shuffled and length-bucketed batches, dropout:
     killed with SIGKILL in the middle of its second epoch and started again with the same
-    command, it exports the weights an uninterrupted run exports. ~3 min on 2 cores."""
+    command, it exports the weights an uninterrupted run exports. The killed run's
+    --model_dir is relative, as a user types it. ~3 min on 2 cores."""
     import signal
     import time
 
@@ -204,7 +205,8 @@ def test_sigkill_mid_epoch_and_restart_ends_like_an_uninterrupted_run(tmp_path, 
 
     state_file = tmp_path / "killed" / "backup" / "state.json"
     log = open(tmp_path / "killed.log", "w")
-    process = subprocess.Popen(command(tmp_path / "killed"), stdout=log, stderr=log, env=env)
+    process = subprocess.Popen(command("killed"), stdout=log, stderr=log, env=env,
+                               cwd=tmp_path)
     deadline = time.monotonic() + 600
     try:
         while time.monotonic() < deadline and process.poll() is None:
@@ -221,8 +223,8 @@ def test_sigkill_mid_epoch_and_restart_ends_like_an_uninterrupted_run(tmp_path, 
         log.close()
     assert process.returncode == -signal.SIGKILL, (tmp_path / "killed.log").read_text()[-3000:]
     assert not (tmp_path / "killed" / "export").exists()
-    resumed = subprocess.run(command(tmp_path / "killed"), capture_output=True, text=True,
-                             timeout=900, env=env)
+    resumed = subprocess.run(command("killed"), capture_output=True, text=True,
+                             timeout=900, env=env, cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
 
     models = [keras.saving.load_model(str(tmp_path / run / "export" / "model.keras"),

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from bert_tf.config import BertConfig
+from bert_tf.model.config import BertConfig
 from bert_tf.model.embeddings import BertEmbeddings
 from bert_tf.model.encoder import BertEncoder
 from bert_tf.model.heads import MaskedLMHead, NextSentenceHead

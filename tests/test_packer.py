@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bert_tf import corpora
+from bert_tf.data import corpora
 from bert_tf.text import SegmentPacker
 
 bert_legacy = pytest.importorskip("transformers.models.bert.tokenization_bert_legacy")

@@ -9,6 +9,8 @@ Tests marked slow (run with `-m slow`) start TensorFlow in subprocesses: 30-120 
 import dataclasses
 import json
 import os
+import pathlib
+import shutil
 import signal
 import socket
 import subprocess
@@ -20,19 +22,20 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bert_tf import corpora
-from bert_tf.config import BertConfig
+from bert_tf.data import corpora
+from bert_tf.model.config import BertConfig
 from bert_tf.convert import checkpoint as checkpoint_io
 from bert_tf.convert.weights import get_weights
 from bert_tf.data import PretrainingDataOptions, create_pretraining_data, pretraining_dataset
 from bert_tf.data.documents import write_documents
 from bert_tf.model.encoder import BertEncoder
 from bert_tf.model.pretraining import BertPretrainingModel
-from bert_tf.pretrained import load_pretraining_model, save_pretrained
+from bert_tf.convert.pretrained import load_pretraining_model, save_pretrained
 from bert_tf.text import learn_vocab, write_vocab
 from bert_tf.train.optimization import make_optimizer
-from bert_tf.train.pretraining import (DynamicLossScale, PretrainingTrainer,
-                                       metrics_from_stats)
+from bert_tf.train.pretrain_checkpoints import restore_newest
+from bert_tf.train.pretrain_loop import DynamicLossScale, PretrainingTrainer
+from bert_tf.train.pretrain_loss import metrics_from_stats
 
 SEQ_LENGTH = 32
 MAX_PREDICTIONS = 5
@@ -183,7 +186,7 @@ def _assert_trains_from(model, data_dir):
 def test_init_from_a_google_checkpoint_with_heads(data_dir, tmp_path):
     keras.utils.set_random_seed(1)
     source = BertPretrainingModel(BertEncoder.from_bert_config(_config(data_dir)))
-    save_pretrained(source, str(tmp_path / "google"), fmt="google")
+    save_pretrained(source, str(tmp_path / "google"), checkpoint_format="google")
     model = load_pretraining_model(str(tmp_path / "google"))
     expected = get_weights(source)
     assert any(name.startswith("cls/") for name in expected)  # the heads come along
@@ -220,12 +223,13 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import keras
-from bert_tf.config import BertConfig
+from bert_tf.model.config import BertConfig
 from bert_tf.data import pretraining_dataset
 from bert_tf.model.encoder import BertEncoder
 from bert_tf.model.pretraining import BertPretrainingModel
 from bert_tf.train.optimization import make_optimizer
-from bert_tf.train.pretraining import PretrainingTrainer, metrics_from_stats
+from bert_tf.train.pretrain_loop import PretrainingTrainer
+from bert_tf.train.pretrain_loss import metrics_from_stats
 
 pattern, config_file, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
 config = BertConfig.from_json_file(config_file)
@@ -255,12 +259,12 @@ _WORKER_SCRIPT = r"""
 import sys
 import numpy as np
 import keras
-from bert_tf.config import BertConfig
+from bert_tf.model.config import BertConfig
 from bert_tf.data import pretraining_dataset
 from bert_tf.model.encoder import BertEncoder
 from bert_tf.model.pretraining import BertPretrainingModel
 from bert_tf.train.optimization import make_optimizer
-from bert_tf.train.pretraining import PretrainingTrainer
+from bert_tf.train.pretrain_loop import PretrainingTrainer
 from bert_tf.train.strategy import make_strategy
 
 pattern, config_file, model_dir, out = sys.argv[1:5]
@@ -355,8 +359,10 @@ def _pretrain_command(data_dir, config_file, model_dir, steps):
             "--shuffle_buffer_size=200"]
 
 
-@pytest.mark.slow  # three bert-pretrain runs, ~90 s
+@pytest.mark.slow  # four bert-pretrain runs, ~110 s
 def test_sigkill_and_restart_ends_like_an_uninterrupted_run(data_dir, tmp_path):
+    """The killed run's --model_dir is relative, as a user types it; the uninterrupted
+    one's absolute."""
     steps = 60
     config_file = _write_config(data_dir, tmp_path, dropout=0.1)
     straight_dir, killed_dir = tmp_path / "straight", tmp_path / "killed"
@@ -364,8 +370,8 @@ def test_sigkill_and_restart_ends_like_an_uninterrupted_run(data_dir, tmp_path):
                    timeout=SUBPROCESS_TIMEOUT, env=_subprocess_env(), capture_output=True)
 
     # Kill the second run with SIGKILL as soon as its first checkpoint is recorded.
-    proc = subprocess.Popen(_pretrain_command(data_dir, config_file, killed_dir, steps),
-                            env=_subprocess_env(), stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen(_pretrain_command(data_dir, config_file, "killed", steps),
+                            cwd=tmp_path, env=_subprocess_env(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + SUBPROCESS_TIMEOUT
@@ -379,11 +385,12 @@ def test_sigkill_and_restart_ends_like_an_uninterrupted_run(data_dir, tmp_path):
     killed_at = tf.train.latest_checkpoint(str(killed_dir))
     assert not killed_at.endswith(f"ckpt-{steps}"), "the run ended before the kill"
 
-    restarted = subprocess.run(_pretrain_command(data_dir, config_file, killed_dir, steps),
-                               timeout=SUBPROCESS_TIMEOUT, env=_subprocess_env(),
+    restarted = subprocess.run(_pretrain_command(data_dir, config_file, "killed", steps),
+                               cwd=tmp_path, timeout=SUBPROCESS_TIMEOUT, env=_subprocess_env(),
                                capture_output=True, text=True)
     assert restarted.returncode == 0, restarted.stderr[-3000:]
-    assert f"Resumed from {killed_at}" in restarted.stderr
+    assert f"Resumed from {os.path.join('killed', os.path.basename(killed_at))}" \
+        in restarted.stderr
 
     straight = tf.train.load_checkpoint(str(straight_dir / f"ckpt-{steps}"))
     resumed = tf.train.load_checkpoint(str(killed_dir / f"ckpt-{steps}"))
@@ -398,38 +405,131 @@ def test_sigkill_and_restart_ends_like_an_uninterrupted_run(data_dir, tmp_path):
     assert exported.encoder.bert_config == _config(data_dir, dropout=0.1)
     assert json.loads((killed_dir / "resolved_config.json").read_text())["num_train_steps"] == steps
 
+    # The finished run given again, from another working directory: restored, and done.
+    (tmp_path / "elsewhere").mkdir()
+    rerun = subprocess.run(
+        _pretrain_command(data_dir, config_file, os.path.join("..", "killed"), steps),
+        cwd=tmp_path / "elsewhere", timeout=SUBPROCESS_TIMEOUT, env=_subprocess_env(),
+        capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert f"Resumed from {os.path.join('..', 'killed', f'ckpt-{steps}')} at step {steps}" \
+        in rerun.stderr
+    assert not os.listdir(tmp_path / "elsewhere")  # nothing written beside the run
+    assert json.loads((killed_dir / "results.json").read_text())["train"]["loss"] > 0
 
-@pytest.mark.parametrize("damage", ["truncated_data", "truncated_index"])
-def test_resume_skips_a_corrupted_latest_checkpoint(data_dir, tmp_path, caplog, damage):
-    """A crash that truncated the newest checkpoint: the run resumes from the one before
-    it, with a warning naming the skipped file."""
+
+def test_resume_from_relative_paths_in_any_working_directory(data_dir, tmp_path,
+                                                             monkeypatch):
+    """model_dir and input files relative to the working directory, as a user types
+    them: the newest checkpoint restores, and from another working directory the run
+    continues at its data position as an uninterrupted run; a finished run given again
+    is restored and trains no further."""
+    config = _config(data_dir)
+    straight = _trainer(config, num_train_steps=4)
+    straight.train(_dataset(data_dir), str(tmp_path / "straight"), 4)
+
+    shutil.copytree(data_dir / "records", tmp_path / "records")
+    monkeypatch.chdir(tmp_path)
+    here = pathlib.Path(".")  # _dataset(here) reads records/*.tfrecord
+    _trainer(config, num_train_steps=4).train(_dataset(here), "run", 2)
+    resumed = _trainer(config, num_train_steps=4)
+    assert restore_newest(resumed.checkpoint(iter(_dataset(here))),
+                          "run") == os.path.join("run", "ckpt-2")
+    assert int(resumed.step.numpy()) == 2
+
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    up, model_dir = pathlib.Path(".."), os.path.join("..", "run")
+    continued = _trainer(config, num_train_steps=4)
+    assert continued.train(_dataset(up), model_dir, 4)["loss"] > 0
+    _assert_same_weights(_weights(straight.model), _weights(continued.model), atol=1e-6)
+    finished = _trainer(config, num_train_steps=4)
+    assert finished.train(_dataset(up), model_dir, 4) == {}
+    assert int(finished.step.numpy()) == 4
+    assert not os.listdir(tmp_path / "elsewhere")  # nothing written beside the run
+
+
+def test_resume_with_the_records_moved_says_so(data_dir, tmp_path):
+    """The checkpoint's data position names its input files: with those gone, one line
+    says so (not that the checkpoint does not read back)."""
+    shutil.copytree(data_dir / "records", tmp_path / "records")
     config = _config(data_dir)
     model_dir = str(tmp_path / "run")
+    _trainer(config, num_train_steps=4).train(_dataset(tmp_path), model_dir, 2)
+    (tmp_path / "moved").mkdir()
+    (tmp_path / "records").rename(tmp_path / "moved" / "records")
+    resumed = _trainer(config, num_train_steps=4)
+    with pytest.raises(ValueError) as error:
+        restore_newest(resumed.checkpoint(iter(_dataset(tmp_path / "moved"))), model_dir)
+    assert str(error.value) == (
+        f"{model_dir}/ckpt-2 holds the run's position in input file "
+        f"{tmp_path}/records/pretrain-00000-of-00001.tfrecord, which is not there; give "
+        "the records at the paths the run started with, or a new model_dir")
+
+
+@pytest.mark.parametrize("damage,model_dir", [("truncated_data", "run"),
+                                              ("truncated_index", "absolute")])
+def test_resume_skips_a_corrupted_latest_checkpoint(data_dir, tmp_path, caplog, monkeypatch,
+                                                    damage, model_dir):
+    """A crash that truncated the newest checkpoint: the run resumes from the one before
+    it, with a warning naming the skipped file (model_dir relative or absolute)."""
+    config = _config(data_dir)
+    monkeypatch.chdir(tmp_path)
+    model_dir = str(tmp_path / "run") if model_dir == "absolute" else model_dir
     _trainer(config, num_train_steps=8).train(_dataset(data_dir), model_dir, 4,
                                               checkpoint_every_n_steps=2)
     suffix = ".data-00000-of-00001" if damage == "truncated_data" else ".index"
     newest = tmp_path / "run" / f"ckpt-4{suffix}"
     newest.write_bytes(newest.read_bytes()[:len(newest.read_bytes()) // 2])
     resumed = _trainer(config, num_train_steps=8)
-    assert resumed.restore_newest(resumed.checkpoint(iter(_dataset(data_dir))),
-                                  model_dir).endswith("ckpt-2")
+    assert restore_newest(resumed.checkpoint(iter(_dataset(data_dir))),
+                          model_dir).endswith("ckpt-2")
     assert int(resumed.step.numpy()) == 2
     assert "Skipped checkpoint" in caplog.text and "ckpt-4" in caplog.text
 
 
-def test_resume_with_another_model_configuration_says_so(data_dir, tmp_path):
-    model_dir = str(tmp_path / "run")
+def test_resume_with_another_model_configuration_says_so(data_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    model_dir = "run"  # relative: its checkpoints must still be found to be compared
     _trainer(_config(data_dir), num_train_steps=4).train(_dataset(data_dir), model_dir, 2)
     bigger = dataclasses.replace(_config(data_dir), hidden_size=64, intermediate_size=128)
     with pytest.raises(ValueError, match="holds checkpoints of another model configuration"):
         _trainer(bigger, num_train_steps=4).train(_dataset(data_dir), model_dir, 4)
 
 
+def test_pretrain_with_another_model_keeps_the_record_of_the_checkpoints(data_dir, tmp_path,
+                                                                          monkeypatch):
+    """bert_tf.pretrain into a relative model_dir, then again with a bigger model: one
+    line says so, and resolved_config.json, where it points, still holds the settings
+    the checkpoints were made with."""
+    import bert_tf
+
+    monkeypatch.chdir(tmp_path)
+    for name, config in (("small.json", _config(data_dir)),
+                         ("big.json", dataclasses.replace(_config(data_dir), hidden_size=64,
+                                                          intermediate_size=128))):
+        config.to_json_file(name)
+    settings = dict(input_files=str(data_dir / "records" / "*.tfrecord"), num_train_steps=2,
+                    max_seq_length=SEQ_LENGTH, max_predictions_per_seq=MAX_PREDICTIONS,
+                    shuffle_buffer_size=10)
+    training = bert_tf.TrainingConfig(batch_size=BATCH, model_dir="run", log_every_n_steps=1)
+    try:
+        bert_tf.pretrain(bert_tf.PretrainingConfig(bert_config="small.json", **settings),
+                         training)
+        with pytest.raises(ValueError, match="^run holds checkpoints of another model "
+                                             "configuration .*its resolved_config.json"):
+            bert_tf.pretrain(bert_tf.PretrainingConfig(bert_config="big.json", **settings),
+                             training)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    resolved = json.loads((tmp_path / "run" / "resolved_config.json").read_text())
+    assert resolved["bert_config"]["hidden_size"] == 32
+    assert json.loads((tmp_path / "run" / "results.json").read_text())["train"]["loss"] > 0
+
+
 def test_pretrain_names_a_truncated_record_file(data_dir, tmp_path):
     """bert_tf.pretrain on records of which one file was cut short: the error names it
     (TF's own DataLossError names no file)."""
-    import shutil
-
     import bert_tf
 
     records = tmp_path / "records"

@@ -61,3 +61,27 @@ def test_missing_vocab_is_named(minilm_path, tmp_path):
     (folder / "vocab.txt").unlink()
     with pytest.raises(FileNotFoundError, match="vocab.txt"):
         bert_tf.load_tokenizer(str(folder))
+
+
+def test_a_file_instead_of_a_folder_is_named(tiny_checkpoint, tmp_path):
+    """A file of the checkpoint, or any other file, given where a checkpoint folder is
+    expected: one line naming the file and what is accepted (not what its folder
+    lacks). A TF checkpoint prefix, or one of its files, still loads."""
+    stray = tmp_path / "notes.txt"
+    stray.write_text("not a checkpoint")
+    for path in (f"{tiny_checkpoint}/config.json", str(stray)):
+        for load in (bert_tf.from_pretrained, bert_tf.load_tokenizer):
+            with pytest.raises(NotADirectoryError) as error:
+                load(path)
+            assert str(error.value) == (
+                f"Checkpoint {path} is a file, not a checkpoint folder: give the folder "
+                "that holds config.json (Hugging Face layout) or bert_config.json (Google "
+                "layout), or a TF checkpoint prefix such as bert_model.ckpt")
+        with pytest.raises(NotADirectoryError, match="is a file, not a checkpoint folder"):
+            bert_tf.TaskModel.from_pretrained(path, task="classification", labels=["a", "b"])
+
+    google = tmp_path / "google"
+    checkpoint_io.write(checkpoint_io.read(tiny_checkpoint), str(google), "google")
+    for path in (google / "bert_model.ckpt", google / "bert_model.ckpt.index"):
+        encoder, tokenizer = bert_tf.from_pretrained(str(path))
+        assert encoder.bert_config.hidden_size == 32 and tokenizer.vocab_size == 30522

@@ -6,12 +6,15 @@ with the real all-MiniLM-L6-v2 vocab.
 """
 import json
 import os
+import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from bert_tf import corpora
+from bert_tf.data import corpora
 from bert_tf.data import (METADATA_FILE, MaskedLMMasker, PretrainingDataOptions,
                           create_pretraining_data, feature_spec, pretraining_dataset)
 from bert_tf.data.documents import read_documents, tokenize_documents, write_documents
@@ -239,6 +242,28 @@ def test_creation_is_deterministic_and_seeded(records_dir, text_dir, vocab_path,
     create_pretraining_data(str(text_dir / "*.txt"), str(tmp_path / "other"), vocab_path,
                             other)
     assert _shard_bytes(tmp_path / "other") != _shard_bytes(records_dir)
+
+
+def test_the_binary_takes_paths_relative_to_the_working_directory(records_dir, text_dir,
+                                                                    vocab_file, tmp_path):
+    """bert-create-pretraining-data with relative paths, as a user types them: the
+    records of the library call, and metadata.json names the inputs and the vocab by
+    absolute path (it must say which files they were from wherever it is read). ~10 s."""
+    shutil.copytree(text_dir, tmp_path / "text")
+    shutil.copy(vocab_file, tmp_path / "vocab.txt")
+    proc = subprocess.run(
+        [sys.executable, "-m", "bert_tf_tools.create_pretraining_data",
+         "--input_file=text/*.txt", "--output_dir=records", "--vocab_file=vocab.txt",
+         f"--max_seq_length={SEQ_LENGTH}", f"--max_predictions_per_seq={MAX_PREDICTIONS}",
+         f"--dupe_factor={OPTIONS.dupe_factor}", f"--seed={OPTIONS.seed}"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert _shard_bytes(tmp_path / "records") == _shard_bytes(records_dir)
+    metadata = json.loads((tmp_path / "records" / METADATA_FILE).read_text())
+    assert metadata["vocab"]["file"] == str(tmp_path / "vocab.txt")
+    assert [shard["input"] for shard in metadata["shards"]] == [
+        str(tmp_path / "text" / f"part{f}.txt") for f in range(3)]
 
 
 @pytest.mark.slow  # starts worker processes, each importing TensorFlow (~30 s)

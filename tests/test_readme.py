@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bert_tf import corpora
+from bert_tf.data import corpora
 
 README = os.path.join(os.path.dirname(__file__), "..", "README.md")
 

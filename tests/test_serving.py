@@ -1,4 +1,5 @@
-"""serving/client.py against a stand-in for TF Serving built from its own protos.
+"""serving/'s REST and gRPC clients, and their CLI, against a stand-in for TF Serving
+built from its own protos.
 
 The model server binary cannot be installed here, so the tests run a small server that
 does what `tensorflow_model_server` does with a SavedModel: load it with the TF1 Session
@@ -24,7 +25,12 @@ import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from bert_tf.tasks.base import model_features
-from bert_tf_serving import client as serving_client
+from bert_tf_serving import errors
+from bert_tf_serving.grpc_client import GrpcClient
+from bert_tf_serving.inputs import (InputError, int_inputs, read_input_file, request_inputs,
+                                    request_texts)
+from bert_tf_serving.rest import RestClient
+from bert_tf_serving.retry import RetryPolicy
 
 LABELS = ["fresh", "rotten"]
 
@@ -231,15 +237,15 @@ def servers(classifier):
 
 @pytest.fixture
 def rest(servers):
-    with serving_client.RestClient(port=servers[1], timeout=30,
-                                   retry=serving_client.RetryPolicy(initial_backoff=0.01)) as c:
+    with RestClient(port=servers[1], timeout=30,
+                                   retry=RetryPolicy(initial_backoff=0.01)) as c:
         yield c
 
 
 @pytest.fixture
 def grpc_client(servers):
-    with serving_client.GrpcClient(port=servers[2], timeout=30,
-                                   retry=serving_client.RetryPolicy(initial_backoff=0.01)) as c:
+    with GrpcClient(port=servers[2], timeout=30,
+                                   retry=RetryPolicy(initial_backoff=0.01)) as c:
         yield c
 
 
@@ -283,11 +289,11 @@ def test_text_far_beyond_max_length_is_truncated(rest):
 @pytest.mark.parametrize("protocol", ["rest", "grpc"])
 def test_missing_model_version_or_signature(protocol, rest, grpc_client):
     client = rest if protocol == "rest" else grpc_client
-    with pytest.raises(serving_client.ModelNotFoundError, match=r"Latest\(nope\)"):
+    with pytest.raises(errors.ModelNotFoundError, match=r"Latest\(nope\)"):
         client.predict("nope", {"text": ["fine"]})
-    with pytest.raises(serving_client.ModelNotFoundError, match=r"Specific\(rt, 7\)"):
+    with pytest.raises(errors.ModelNotFoundError, match=r"Specific\(rt, 7\)"):
         client.predict("rt", {"text": ["fine"]}, version=7)
-    with pytest.raises(serving_client.SignatureNotFoundError, match="serve_nothing"):
+    with pytest.raises(errors.SignatureNotFoundError, match="serve_nothing"):
         client.predict("rt", {"text": ["fine"]}, signature="serve_nothing")
 
 
@@ -298,9 +304,9 @@ def test_bad_requests_give_clear_errors(protocol, rest, grpc_client, servers):
     rows = client.predict("rt", {"text": ["a fine film", ""]})
     assert [str(e if isinstance(e, str) else e.decode())[:20] for e in rows["error"]] == [
         "", "text has no text to "]
-    with pytest.raises(serving_client.InvalidRequestError, match="string"):
+    with pytest.raises(errors.InvalidRequestError, match="string"):
         client.predict("rt", {"text": [1, 2]})
-    with pytest.raises(serving_client.InvalidRequestError, match="text_b"):
+    with pytest.raises(errors.InvalidRequestError, match="text_b"):
         client.predict("rt", {"text": ["a"], "text_b": ["b"]})
     ids = np.array([[101, 99999, 102]])
     rows = client.predict("rt", {"input_word_ids": ids, "input_mask": np.ones_like(ids),
@@ -321,7 +327,7 @@ def test_unavailable_is_retried_with_bounded_attempts(protocol, servers, rest, g
 
     model_server.unavailable_replies = 10
     before = model_server.requests
-    with pytest.raises(serving_client.ServerUnavailableError, match="after 4 attempts"):
+    with pytest.raises(errors.ServerUnavailableError, match="after 4 attempts"):
         client.predict("rt", {"text": ["fine"]})
     assert model_server.requests - before == 4
     model_server.unavailable_replies = 0
@@ -332,12 +338,12 @@ def test_unreachable_server_fails_after_retries():
     with socket.socket() as s:  # a loopback port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    retry = serving_client.RetryPolicy(attempts=3, initial_backoff=0.01)
+    retry = RetryPolicy(attempts=3, initial_backoff=0.01)
     start = time.monotonic()
-    with pytest.raises(serving_client.ServerUnavailableError, match="after 3 attempts"):
-        serving_client.RestClient(port=port, timeout=2, retry=retry).predict("rt", {"text": ["x"]})
-    with pytest.raises(serving_client.ServerUnavailableError, match="after 3 attempts"):
-        serving_client.GrpcClient(port=port, timeout=2, retry=retry).predict(
+    with pytest.raises(errors.ServerUnavailableError, match="after 3 attempts"):
+        RestClient(port=port, timeout=2, retry=retry).predict("rt", {"text": ["x"]})
+    with pytest.raises(errors.ServerUnavailableError, match="after 3 attempts"):
+        GrpcClient(port=port, timeout=2, retry=retry).predict(
             "rt", {"text": ["x"]})
     assert time.monotonic() - start < 20
 
@@ -359,22 +365,58 @@ def test_client_cli_over_rest(servers):
 
 
 def test_cli_texts_by_input_name():
-    assert serving_client.request_texts(["a", "b"], ["c", "d"]) == {
+    assert request_texts(["a", "b"], ["c", "d"]) == {
         "text": ["a", "b"], "text_b": ["c", "d"]}
-    assert serving_client.request_texts(named=["question=Who?", "context=Ann = Bob.",
-                                               "question=Why?", "context=x"]) == {
+    assert request_texts(named=["question=Who?", "context=Ann = Bob.",
+                                "question=Why?", "context=x"]) == {
         "question": ["Who?", "Why?"], "context": ["Ann = Bob.", "x"]}
-    with pytest.raises(SystemExit, match="one text per row"):
-        serving_client.request_texts(["a", "b"], ["c"])
-    with pytest.raises(SystemExit, match="NAME=TEXT"):
-        serving_client.request_texts(named=["question"])
-    with pytest.raises(SystemExit, match="Give the texts"):
-        serving_client.request_texts()
+    with pytest.raises(InputError, match="one text per row"):
+        request_texts(["a", "b"], ["c"])
+    with pytest.raises(InputError, match="NAME=TEXT"):
+        request_texts(named=["question"])
+    with pytest.raises(InputError, match="Give the texts"):
+        request_texts()
+
+
+def test_cli_int_inputs_and_file_rows_before_flag_rows(tmp_path):
+    assert int_inputs(["label_id=-1", "label_id=2"]) == [("label_id", -1), ("label_id", 2)]
+    for bad in ("label_id", "=1", "label_id=--1", "label_id=1.5", "label_id=²"):
+        with pytest.raises(InputError, match="--int_input must be NAME=INT"):
+            int_inputs([bad])
+    path = tmp_path / "rows.jsonl"
+    path.write_text('{"question": "Who?", "context": "Ann."}\n', encoding="utf-8")
+    assert request_inputs(named=["question=Why?", "context=Bob."], int_items=["x=0", "x=1"],
+                          input_file=str(path)) == {
+        "question": ["Who?", "Why?"], "context": ["Ann.", "Bob."], "x": [0, 1]}
+    assert request_inputs(input_file=str(path)) == {"question": ["Who?"], "context": ["Ann."]}
+
+
+def test_client_cli_bad_input_is_a_usage_error():
+    proc = subprocess.run(
+        [sys.executable, "-m", "bert_tf_serving.client", "--model=rt", "--input=question"],
+        capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "--input must be NAME=TEXT" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("value", ["-1", "0"])
+def test_a_timeout_that_is_not_positive_is_a_usage_error(value):
+    """Refused at flag parsing, naming the flag and what it accepts, before any request
+    (it used to be sent, then reported as "no whole reply within -1.0 s")."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "bert_tf_serving.client", "--model=rt", "--text=x",
+         f"--timeout={value}"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    assert (f"flag --timeout={float(value)}: must be a number of seconds > 0"
+            in proc.stderr.splitlines()[0])
+    assert "no whole reply" not in proc.stderr
+    for client_class in (RestClient, GrpcClient):
+        with pytest.raises(ValueError, match=rf"timeout must be a number of seconds > 0, "
+                                             rf"got {value}"):
+            client_class(timeout=int(value))
 
 
 def test_predict_input_file_that_is_not_utf8_names_the_line(tmp_path):
-    from bert_tf_serving.predictor import read_input_file
-
     path = tmp_path / "texts.txt"
     path.write_bytes(b"a fine film\n\nd\xe9j\xe0 vu\n")
     with pytest.raises(ValueError, match=r"texts.txt:3: not UTF-8 text \(byte 0xe9\)"):
@@ -434,8 +476,8 @@ def test_rest_timeout_bounds_the_whole_call_against_a_trickling_server(trickled)
                             burst=len(headers) if trickled == "body" else 0)
     try:
         start = time.monotonic()
-        with serving_client.RestClient(port=server.port, timeout=1.0) as client:
-            with pytest.raises(serving_client.ServingError, match="DEADLINE_EXCEEDED"):
+        with RestClient(port=server.port, timeout=1.0) as client:
+            with pytest.raises(errors.ServingError, match="DEADLINE_EXCEEDED"):
                 client.predict("rt", {"text": ["fine"]})
         assert time.monotonic() - start < 2.5
     finally:
@@ -448,8 +490,8 @@ def test_rest_reply_that_is_not_json_says_so():
         b"\r\n\r\n" + body
     server = _RawHttpServer(reply)
     try:
-        with serving_client.RestClient(port=server.port, timeout=5.0) as client:
-            with pytest.raises(serving_client.ServingError,
+        with RestClient(port=server.port, timeout=5.0) as client:
+            with pytest.raises(errors.ServingError,
                                match=r"not JSON \(HTTP 200\); it starts with b'<html>"):
                 client.predict("rt", {"text": ["fine"]})
     finally:

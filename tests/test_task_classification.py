@@ -9,8 +9,8 @@ import pytest
 import tensorflow as tf
 from sklearn import metrics as sk_metrics
 
-from bert_tf import corpora
-from bert_tf.config import BertConfig
+from bert_tf.data import corpora
+from bert_tf.model.config import BertConfig
 from bert_tf.model.encoder import INPUT_NAMES, BertEncoder
 from bert_tf.task_model import TextClassifier
 from bert_tf.tasks import load_task, metrics

@@ -7,12 +7,14 @@ import tensorflow as tf
 from seqeval import metrics as seqeval_metrics
 from seqeval.scheme import IOB2, IOBES
 
-from bert_tf import corpora
-from bert_tf.config import BertConfig
+from bert_tf.data import conll
+from bert_tf.data import corpora
+from bert_tf.model.config import BertConfig
 from bert_tf.model.encoder import INPUT_NAMES, BertEncoder
 from bert_tf.task_model import TokenClassifier
 from bert_tf.tasks import load_task, metrics
-from bert_tf.tasks.ner import NerTask, TaggedSentence, convert_tags, label_vocabulary, read_conll
+from bert_tf.data.conll import TaggedSentence, convert_tags, read_conll
+from bert_tf.tasks.ner import NerTask, label_vocabulary
 
 CONLL = """-DOCSTART- -X- -X- O
 
@@ -81,7 +83,7 @@ def test_tag_scheme_conversion_round_trips(tags, iob1, iob2, bioes):
     assert convert_tags(tags, "iob2") == iob2
     assert convert_tags(tags, "bioes") == bioes
     for scheme_tags in (iob1, iob2, bioes):  # the same entities in every scheme
-        assert metrics.entity_spans(scheme_tags) == metrics.entity_spans(tags)
+        assert conll.entity_spans(scheme_tags) == conll.entity_spans(tags)
 
 
 # --- metrics against seqeval -------------------------------------------------------------
@@ -201,7 +203,7 @@ def test_tiny_model_learns_conll(tokenizer, tmp_path):
 
 # --- words in scripts without spaces --------------------------------------------------------
 def test_every_cjk_character_is_a_word(tokenizer):
-    from bert_tf.tasks.ner import split_words, split_words_spans, split_words_with_offsets
+    from bert_tf.text.words import split_words, split_words_spans, split_words_with_offsets
     text = "江泽民在北京 met Bill Clinton，１９９８年。"
     words = split_words(text)
     assert words == ["江", "泽", "民", "在", "北", "京", "met", "Bill", "Clinton，１９９８", "年",
@@ -221,11 +223,11 @@ def test_chinese_entities_come_back_with_character_offsets(tokenizer):
     examples = task.examples_from(["江泽民在北京"], [["B-PER", "I-PER", "I-PER", "O", "B-LOC",
                                                      "I-LOC"]])
     assert examples[0].tokens == ("江", "泽", "民", "在", "北", "京")
-    from bert_tf.export.ner import NerServingModule
+    from bert_tf.export.task import TaskServingModule
     keras.utils.set_random_seed(0)
     encoder = BertEncoder.from_bert_config(BertConfig.from_preset(
         "tiny", vocab_size=tokenizer.vocab_size, num_hidden_layers=1))
-    module = NerServingModule.for_task(task, task.build_model(encoder))
+    module = TaskServingModule.for_task(task, task.build_model(encoder))
     text = tf.constant(["江泽民在北京", "x 北京"])
     preprocessed = module.preprocess({"text": text})
     tag_ids = tf.ragged.constant([[1, 2, 2, 0, 3, 4], [0, 3, 4]])

@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bert_tf.config import BertConfig
+from bert_tf.tasks.qa import scoring
+from bert_tf.model.config import BertConfig
 from bert_tf.model.encoder import BertEncoder
 from bert_tf.task_model import QuestionAnswerer
-from bert_tf.tasks import load_task, metrics
-from bert_tf.tasks.qa import NO_ANSWER, QaTask, read_squad
+from bert_tf.tasks import load_task
+from bert_tf.data.squad import read_squad
+from bert_tf.tasks.qa import NO_ANSWER, QaTask
 
 DATA = os.path.join(os.path.dirname(__file__), "data", "squad")
 CONTEXT = ("The Eiffel Tower was completed in 1889 in Paris. It was designed by the company "
@@ -272,11 +274,11 @@ def test_null_answer_with_threshold(tokenizer):
 def test_squad_metrics_by_hand():
     answers = {"a": ["the Eiffel Tower", "Eiffel Tower"], "b": ["in 1889"], "c": ["Paris"]}
     predicted = {"a": "Eiffel Tower!", "b": "1889", "c": "London"}
-    scores = metrics.squad_metrics(answers, predicted)
+    scores = scoring.squad_metrics(answers, predicted)
     # a: exact after normalization; b: F1 = 2 * (1 * 0.5) / 1.5 = 2/3; c: 0.
     assert scores["exact_match"] == pytest.approx(100 / 3)
     assert scores["f1"] == pytest.approx(100 * (1 + 2 / 3) / 3)
-    v2 = metrics.squad_metrics({**answers, "d": []}, {**predicted, "d": ""},
+    v2 = scoring.squad_metrics({**answers, "d": []}, {**predicted, "d": ""},
                                null_odds={"a": -3.0, "b": -1.0, "c": 1.0, "d": 2.0},
                                span_predictions={**predicted, "d": "Rome"})
     assert v2["exact_match"] == pytest.approx(50.0)  # a and d
@@ -287,7 +289,7 @@ def test_squad_metrics_by_hand():
     assert v2["best_f1"] == pytest.approx(100 * (2 + 2 / 3) / 4)
     assert v2["best_f1_thresh"] == pytest.approx(-1.0)
     with pytest.raises(ValueError, match="no prediction for 1 questions"):
-        metrics.squad_metrics(answers, {"a": "x", "b": "y"})
+        scoring.squad_metrics(answers, {"a": "x", "b": "y"})
 
 
 # --- learning --------------------------------------------------------------------------------
@@ -357,13 +359,13 @@ def test_squad_scoring_equals_the_official_scripts(seed):
             for qid, golds in answers.items()]}]}]
         if not version_2:
             want = squad_evaluate_v1_1.evaluate(dataset, predictions)
-            got = metrics.squad_metrics(answers, predictions)
+            got = scoring.squad_metrics(answers, predictions)
             assert got["exact_match"] == pytest.approx(100 * want["exact_match"])
             assert got["f1"] == pytest.approx(100 * want["final_f1"])
             continue
         null_odds = {qid: float(rng.normal()) for qid in answers}
         spans = {qid: phrase(1) for qid in answers}
-        got = metrics.squad_metrics(answers, predictions, null_odds, spans)
+        got = scoring.squad_metrics(answers, predictions, null_odds, spans)
         want = official.evaluate(dataset, predictions)
         tuned = official.evaluate(dataset, spans, null_odds)
         for name in ("HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1"):

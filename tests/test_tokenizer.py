@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bert_tf import corpora
+from bert_tf.data import corpora
 from bert_tf.text import BasicTokenizer, BertTokenizer, SegmentPacker
 
 bert_legacy = pytest.importorskip("transformers.models.bert.tokenization_bert_legacy")
@@ -204,6 +204,14 @@ def test_empty_scalar_and_bad_inputs(tokenizer, vocab_path):
         tokenizer.tokenize(tf.constant([1, 2]))
     with pytest.raises(ValueError, match="must be strings"):
         tokenizer.tokenize(["ok", 3])
+    # Python values that are no text: one line naming the value and what is accepted.
+    for value, shown in ((None, "None of type NoneType"), (123, "123 of type int"),
+                         ({"text": "a"}, "{'text': 'a'} of type dict")):
+        with pytest.raises(ValueError) as error:
+            tokenizer.tokenize(value)
+        assert str(error.value) == ("texts must be a str, a list of str or a tf.string "
+                                    f"tensor, got {shown}")
+    assert tokenizer.tokenize(np.array(["hello world"])).to_list() == [[7592, 2088]]
     with pytest.raises(ValueError, match="vector"):
         tokenizer.tokenize(tf.constant([["a"]]))
     with pytest.raises(ValueError, match=r"'\[MASK\]'"):

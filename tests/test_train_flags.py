@@ -7,6 +7,8 @@ import pytest
 from absl import flags
 
 from bert_tf.train import config as train_config
+from bert_tf.train import strategy as strategy_lib
+from bert_tf.train import optimization
 from bert_tf.train import flags as train_flags
 from bert_tf.train.config import TrainingConfig
 from bert_tf.train.optimization import WarmupPolynomialDecay
@@ -87,11 +89,11 @@ def test_training_config_checks_values(changes, message):
 
 
 def test_setup_sets_precision(tmp_path):
-    strategy = train_config.setup(TrainingConfig(mixed_precision="bfloat16"))
+    strategy = strategy_lib.setup(TrainingConfig(mixed_precision="bfloat16"))
     try:
         assert strategy.num_replicas_in_sync == 1
         assert keras.config.dtype_policy().name == "mixed_bfloat16"
-        assert train_config.get_strategy(TrainingConfig()) is strategy  # built once
+        assert strategy_lib.get_strategy(TrainingConfig()) is strategy  # built once
     finally:
         keras.config.set_dtype_policy("float32")
 
@@ -99,7 +101,7 @@ def test_setup_sets_precision(tmp_path):
 def test_optimizer_from_config():
     config = TrainingConfig(optimizer="lamb", learning_rate=1e-3, warmup_proportion=0.2,
                             grad_accum_steps=2)
-    optimizer = train_config.make_optimizer(config, 100)
+    optimizer = optimization.from_config(config, 100)
     assert isinstance(optimizer, keras.optimizers.Lamb)
     assert optimizer.gradient_accumulation_steps == 2
     schedule = optimizer._learning_rate

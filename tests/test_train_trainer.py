@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bert_tf.train import trainer
+from bert_tf.train import checkpoints, trainer
+from bert_tf.train.fit_reporting import ProgressLogger
 from bert_tf.train.optimization import make_optimizer
 from bert_tf.train.strategy import make_strategy
 
@@ -49,7 +50,7 @@ def _train(model_dir, epochs, best_metric="accuracy", **kwargs):
 
 
 def test_train_learns_and_writes_checkpoints_logs_progress(tmp_path):
-    progress = trainer.ProgressLogger(every_n_steps=2, global_batch_size=BATCH)
+    progress = ProgressLogger(every_n_steps=2, global_batch_size=BATCH)
     model, history = _train(tmp_path, epochs=5, keep_checkpoints=2, extra_callbacks=[progress],
                             log_every_n_steps=2)
     losses = history.history["loss"]
@@ -60,7 +61,7 @@ def test_train_learns_and_writes_checkpoints_logs_progress(tmp_path):
     kept = sorted(os.path.basename(p) for p in glob.glob(str(tmp_path / "checkpoints/*")))
     assert kept == ["ckpt-0004.weights.h5", "ckpt-0005.weights.h5"]
     best = _model()
-    best.load_weights(str(tmp_path / trainer.BEST_WEIGHTS))
+    best.load_weights(str(tmp_path / checkpoints.BEST_WEIGHTS))
     for a, b in zip(best.weights, model.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
@@ -77,7 +78,7 @@ def test_train_learns_and_writes_checkpoints_logs_progress(tmp_path):
     assert progress.lines[-1].startswith("step 20/20  loss ")
     assert "seq/s" in progress.lines[0] and "ETA" in progress.lines[0]
     # A finished run leaves no backup: the next run starts afresh.
-    assert not os.path.exists(tmp_path / trainer.BACKUP_DIR)
+    assert not os.path.exists(tmp_path / checkpoints.BACKUP_DIR)
 
 
 class _Crash(keras.callbacks.Callback):
@@ -97,13 +98,37 @@ def test_crashed_run_resumes_from_its_backup(tmp_path):
 
     with pytest.raises(RuntimeError, match="preemption"):
         _train(tmp_path / "crashy", epochs, best_metric=None, extra_callbacks=[_Crash(epoch=2)])
-    assert os.path.exists(tmp_path / "crashy" / trainer.BACKUP_DIR)
+    assert os.path.exists(tmp_path / "crashy" / checkpoints.BACKUP_DIR)
     resumed, history = _train(tmp_path / "crashy", epochs, best_metric=None)
 
     assert len(history.history["loss"]) == 2  # epochs 3 and 4 only
     assert int(resumed.optimizer.iterations) == epochs * STEPS_PER_EPOCH
     for a, b in zip(uninterrupted.weights, resumed.weights):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_a_relative_model_dir_resumes_from_another_working_directory(tmp_path, monkeypatch):
+    """Backups, epoch checkpoints, the best weights and TensorBoard logs in a model_dir
+    given relative to the working directory: a run that crashed resumes from another
+    working directory (the same folder by another relative path) and ends as an
+    uninterrupted run."""
+    epochs = 4
+    uninterrupted, _ = _train(tmp_path / "straight", epochs)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(RuntimeError, match="preemption"):
+        _train("run", epochs, extra_callbacks=[_Crash(epoch=2)], log_every_n_steps=2)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    resumed, history = _train(os.path.join("..", "run"), epochs, log_every_n_steps=2)
+
+    assert history.epoch == [2, 3]
+    for a, b in zip(uninterrupted.weights, resumed.weights):  # both the best epoch's
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+    run = tmp_path / "run"
+    assert (run / trainer.BEST_WEIGHTS).exists() and not (run / trainer.BACKUP_DIR).exists()
+    assert sorted(os.listdir(run / trainer.CHECKPOINTS_DIR))[-1] == "ckpt-0004.weights.h5"
+    assert glob.glob(str(run / "logs/train/events.*")) and glob.glob(str(run / "logs/steps/*"))
+    assert not os.listdir(tmp_path / "elsewhere")  # nothing written beside the run
 
 
 def test_float16_policy_gets_loss_scaling(tmp_path):

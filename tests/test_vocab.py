@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from bert_tf import corpora
+from bert_tf.data import corpora
 from bert_tf.text import (RESERVED_TOKENS, BertTokenizer, WordCounter, learn_vocab, text_files,
                           write_vocab)
 
@@ -78,10 +78,10 @@ def test_build_vocab_cli(tmp_path, train_texts):
     (corpus / "b.txt").write_text("\n".join(lines[150:]) + "\n", encoding="utf-8")
     output = tmp_path / "vocab.txt"
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    result = subprocess.run(
-        [_build_vocab_command(), f"--input={corpus}/*.txt", f"--output={output}",
+    result = subprocess.run(  # paths relative to the working directory, as a user types
+        [_build_vocab_command(), "--input=corpus/*.txt", "--output=vocab.txt",
          "--vocab_size=150", "--log_every=100", "--batch_size=50"],
-        capture_output=True, text=True, env=env, timeout=300)
+        capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "200 lines read" in result.stdout and "Read 250 lines" in result.stdout
     assert "Wrote" in result.stdout

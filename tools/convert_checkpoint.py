@@ -13,7 +13,7 @@ from bert_tf.convert import checkpoint as checkpoint_io
 from bert_tf.convert.weights import HEAD_PREFIX, get_weights, set_weights
 from bert_tf.model.encoder import BertEncoder
 from bert_tf.model.pretraining import BertPretrainingModel
-from bert_tf.pretrained import load_encoder
+from bert_tf.convert.pretrained import load_encoder
 from bert_tf_tools import cli
 
 FLAGS = flags.FLAGS

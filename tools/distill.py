@@ -27,8 +27,8 @@ import os
 from absl import app, flags
 
 from bert_tf import task_model
-from bert_tf.tasks.base import MODEL_FILE
-from bert_tf.train import config as train_config
+from bert_tf.tasks.saving import MODEL_FILE
+from bert_tf.train import strategy as strategy_lib
 from bert_tf.train import flags as train_flags
 from bert_tf.train.config import TrainingConfig
 from bert_tf.train.distillation import DistillationConfig
@@ -61,7 +61,7 @@ def main(argv):
     config = train_flags.config_from_flags(TrainingConfig)
     if not os.path.isdir(FLAGS.teacher_dir):
         raise FileNotFoundError(f"--teacher_dir {FLAGS.teacher_dir} does not exist")
-    train_config.setup(config)  # the strategy first: before any other TF work
+    strategy_lib.setup(config)  # the strategy first: before any other TF work
     export_dir = os.path.join(config.model_dir, cli.EXPORT_DIR)
     if os.path.exists(os.path.join(export_dir, MODEL_FILE)) and not FLAGS.overwrite:
         raise app.UsageError(f"{export_dir} already holds a model; give another "

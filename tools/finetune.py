@@ -29,8 +29,9 @@ import os
 from absl import app, flags
 
 from bert_tf import task_model
-from bert_tf.tasks.base import MODEL_FILE, get_task_class, task_names
-from bert_tf.train import config as train_config
+from bert_tf.tasks.registry import get_task_class, task_names
+from bert_tf.tasks.saving import MODEL_FILE
+from bert_tf.train import strategy as strategy_lib
 from bert_tf.train import flags as train_flags
 from bert_tf.train.config import TrainingConfig
 from bert_tf_tools import cli
@@ -86,7 +87,7 @@ def main(argv):
     if not (FLAGS.do_train or FLAGS.do_eval or FLAGS.do_predict):
         raise app.UsageError("Nothing to do: give --do_train, --do_eval and/or --do_predict")
     config = train_flags.config_from_flags(TrainingConfig)
-    train_config.setup(config)  # the strategy first: before any other TF work
+    strategy_lib.setup(config)  # the strategy first: before any other TF work
     export_dir = os.path.join(config.model_dir, cli.EXPORT_DIR)
     if FLAGS.do_train:
         model = _train(config, export_dir)

@@ -28,20 +28,15 @@ import sys
 from absl import app, flags
 
 from bert_tf_serving import predictor
-from bert_tf_serving.client import jsonable, request_texts
+from bert_tf_serving.inputs import InputError, define_input_flags, request_inputs
+from bert_tf_serving.protocol import jsonable
 from bert_tf_tools import cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("saved_model", None, "SavedModel folder (<export_base>/<name>/<version>).")
-flags.DEFINE_multi_string("text", None, "A text to predict (repeat for a batch).")
-flags.DEFINE_multi_string("text_b", None, "Second texts of a pair task, one per --text.")
-flags.DEFINE_multi_string("input", None, "NAME=TEXT for a signature input by name, "
-                          "repeated for a batch (QA: --input=question=... --input=context=...).")
+define_input_flags()
 flags.DEFINE_string("input_file", None, "UTF-8 file: one text per line, or .jsonl with one "
                     "object of named texts per line.")
-flags.DEFINE_multi_string("int_input", None, "NAME=INT for an int32 signature input, "
-                          "repeated for a batch (explain: --int_input=label_id=1; "
-                          "left out, such inputs are -1: the prediction).")
 flags.DEFINE_string("signature", "serving_default", "Signature to run (explain: each "
                     "word's score; see bert-explain).")
 flags.DEFINE_integer("batch_size", 64, "Texts per call of the signature; texts are sorted "
@@ -51,15 +46,11 @@ flags.mark_flag_as_required("saved_model")
 
 def main(argv):
     del argv
-    inputs = predictor.read_input_file(FLAGS.input_file) if FLAGS.input_file else {}
-    if FLAGS.text or FLAGS.text_b or FLAGS.input or not inputs:
-        try:
-            for name, texts in request_texts(FLAGS.text, FLAGS.text_b, FLAGS.input).items():
-                inputs.setdefault(name, []).extend(texts)
-        except SystemExit as e:
-            raise app.UsageError(str(e)) from None
-    for name, value in _int_inputs(FLAGS.int_input):
-        inputs.setdefault(name, []).append(value)
+    try:
+        inputs = request_inputs(FLAGS.text, FLAGS.text_b, FLAGS.input, FLAGS.int_input,
+                                FLAGS.input_file)
+    except InputError as e:
+        raise app.UsageError(str(e)) from None
     model = predictor.Predictor(FLAGS.saved_model, FLAGS.signature, FLAGS.batch_size)
     # On stderr, so that stdout stays one JSON line per row.
     print(f"bert-predict: {FLAGS.saved_model} computes in {model.dtype}", file=sys.stderr)
@@ -67,20 +58,6 @@ def main(argv):
     for i, row in enumerate(rows):
         print(json.dumps(jsonable({**{name: texts[i] for name, texts in inputs.items()}, **row}),
                          ensure_ascii=False))
-
-
-def _int_inputs(items):
-    """(name, int) pairs of --int_input=NAME=INT values; ValueError naming a bad one."""
-    pairs = []
-    for item in items or ():
-        name, sep, value = item.partition("=")
-        try:
-            pairs.append((name, int(value)))
-        except ValueError:
-            raise ValueError(f"--int_input must be NAME=INT, got {item!r}") from None
-        if not sep or not name:
-            raise ValueError(f"--int_input must be NAME=INT, got {item!r}")
-    return pairs
 
 
 def run():

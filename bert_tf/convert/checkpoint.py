@@ -13,7 +13,7 @@ import os
 import shutil
 import tempfile
 
-from bert_tf.config import BertConfig
+from bert_tf.model.config import BertConfig
 from bert_tf.convert import google, hf
 
 FORMATS = ("google", "hf")
@@ -30,12 +30,20 @@ class Checkpoint:
 
 def checkpoint_folder(path):
     """The folder of a checkpoint folder or TF1 prefix; FileNotFoundError saying that
-    the folder does not exist (rather than what it lacks)."""
+    the folder does not exist, NotADirectoryError that `path` is some other file
+    (rather than what its folder lacks)."""
     if os.path.isdir(path):
         return path
     if not os.path.exists(path) and not os.path.isfile(path + ".index"):
         raise FileNotFoundError(f"Checkpoint folder {path} does not exist (nor a TF "
                                 f"checkpoint {path}.index)")
+    try:
+        google.checkpoint_prefix(path)
+    except FileNotFoundError:
+        raise NotADirectoryError(
+            f"Checkpoint {path} is a file, not a checkpoint folder: give the folder that "
+            "holds config.json (Hugging Face layout) or bert_config.json (Google layout), "
+            "or a TF checkpoint prefix such as bert_model.ckpt") from None
     return os.path.dirname(path)  # a TF1 prefix or one of its files
 
 
@@ -53,21 +61,23 @@ def detect_format(path):
     return "google"
 
 
-def read(path, fmt="auto"):
+def read(path, checkpoint_format="auto"):
     """Reads a checkpoint folder (or a Google `bert_model.ckpt` prefix) of either layout.
 
     Args:
         path: folder, or a TF1 checkpoint prefix whose folder holds bert_config.json.
-        fmt: "google", "hf" or "auto".
+        checkpoint_format: "google", "hf" or "auto".
     The weights are not checked against a model here: `weights.set_weights` does that.
     """
-    fmt = detect_format(path) if fmt == "auto" else fmt
-    if fmt not in FORMATS:
-        raise ValueError(f"Checkpoint format must be one of {FORMATS} or 'auto', got {fmt!r}")
+    if checkpoint_format == "auto":
+        checkpoint_format = detect_format(path)
+    if checkpoint_format not in FORMATS:
+        raise ValueError(f"Checkpoint format must be one of {FORMATS} or 'auto', got "
+                         f"{checkpoint_format!r}")
     folder = checkpoint_folder(path)
     vocab_path = os.path.join(folder, "vocab.txt")
     vocab_path = vocab_path if os.path.isfile(vocab_path) else None
-    if fmt == "google":
+    if checkpoint_format == "google":
         config = BertConfig.from_json_file(os.path.join(folder, "bert_config.json"))
         return Checkpoint(config, google.read_checkpoint(path), vocab_path)
 
@@ -84,17 +94,18 @@ def recorded_lower_case(folder):
         return json.load(f).get("do_lower_case")
 
 
-def write(checkpoint, folder, fmt):
-    """Writes `checkpoint` as a new folder in layout `fmt`; refuses to replace one."""
-    if fmt not in FORMATS:
-        raise ValueError(f"Checkpoint format must be one of {FORMATS}, got {fmt!r}")
+def write(checkpoint, folder, checkpoint_format):
+    """Writes `checkpoint` as a new folder in `checkpoint_format`; refuses to replace
+    one."""
+    if checkpoint_format not in FORMATS:
+        raise ValueError(f"Checkpoint format must be one of {FORMATS}, got {checkpoint_format!r}")
     if os.path.exists(folder):
         raise FileExistsError(f"{folder} already exists; choose a new output folder")
     parent = os.path.dirname(os.path.abspath(folder))
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=f".{os.path.basename(folder)}.partial-", dir=parent)
     try:
-        if fmt == "google":
+        if checkpoint_format == "google":
             checkpoint.config.to_json_file(os.path.join(staging, "bert_config.json"), "google")
             google.write_checkpoint(checkpoint.weights, os.path.join(staging, "bert_model.ckpt"))
         else:

@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from bert_tf.common.fields import config_field
 from bert_tf.data import schema
 from bert_tf.data.documents import WORD_BOUNDARIES, read_documents, tokenize_documents
 from bert_tf.data.files import match_files
@@ -39,37 +40,46 @@ SHARD_PATTERN = "pretrain-{index:05d}-of-{count:05d}.tfrecord"
 _CHUNK_SIZE = 512
 
 
-@dataclasses.dataclass(frozen=True)
-class PretrainingDataOptions:
-    """How text becomes pretraining records (Google's flag names in brackets).
+@dataclasses.dataclass
+class MaskingOptions:
+    """The record layout and masked-LM settings that writing the records and training on
+    them share (bert-create-pretraining-data and bert-pretrain take the same flags)."""
 
-    Args:
-        max_seq_length: int S, tokens per sequence [max_seq_length].
-        max_predictions_per_seq: int P, masked-LM slots [max_predictions_per_seq].
-        masked_lm_prob: float, fraction of tokens predicted [masked_lm_prob].
-        short_seq_prob: float, share of shorter target lengths [short_seq_prob].
-        dupe_factor: int, passes over the text, each with new pairs and masks [dupe_factor].
-        whole_word_masking: bool, mask all pieces of a word together [do_whole_word_mask].
-        word_boundaries: what a word is for whole-word masking: "wordpiece", a piece and
-            the "##" pieces after it (Google's); "whitespace", the pieces between two
-            spaces of the text, for text segmented with spaces where the tokenizer splits
-            every character (Chinese: see `documents.tokenize_documents`). Needs masks
-            drawn here (not `dynamic_masking`), as the records do not keep the spaces.
-        dynamic_masking: bool, write unmasked records; `pretraining_dataset` masks them
-            anew every epoch.
-        seed: int, the seed of every random choice [random_seed].
-    """
-    max_seq_length: int = 128
-    max_predictions_per_seq: int = 20
-    masked_lm_prob: float = 0.15
-    short_seq_prob: float = 0.1
-    dupe_factor: int = 10
-    whole_word_masking: bool = True
-    word_boundaries: str = "wordpiece"
-    dynamic_masking: bool = False
-    seed: int = 12345
+    max_seq_length: int = config_field(128, "Tokens per sequence of the records.")
+    max_predictions_per_seq: int = config_field(20, "Masked-LM slots per sequence.")
+    masked_lm_prob: float = config_field(0.15, "Fraction of tokens predicted.")
+    whole_word_masking: bool = config_field(True, "Mask all pieces of a word together.")
+    dynamic_masking: bool = config_field(False, "Records are written unmasked and the "
+                                         "training input pipeline masks them anew every "
+                                         "epoch.")
 
     def __post_init__(self):
+        if self.max_predictions_per_seq > self.max_seq_length:
+            raise ValueError(f"max_predictions_per_seq ({self.max_predictions_per_seq}) must "
+                             f"not exceed max_seq_length ({self.max_seq_length})")
+        schema.feature_spec(self.max_seq_length, self.max_predictions_per_seq)  # validates
+
+
+@dataclasses.dataclass
+class PretrainingDataOptions(MaskingOptions):
+    """How text becomes pretraining records; each field is a flag of
+    bert-create-pretraining-data, of the same name (google-research/bert calls
+    `whole_word_masking` do_whole_word_mask and `seed` random_seed)."""
+
+    short_seq_prob: float = config_field(0.1, "Probability of aiming at a shorter sequence "
+                                         "than max_seq_length.")
+    dupe_factor: int = config_field(10, "Passes over the text, each with new pairs and "
+                                    "masks.")
+    word_boundaries: str = config_field(
+        "wordpiece", "What a whole word is: 'wordpiece', a piece and the '##' pieces after "
+        "it (Google's); 'whitespace', the pieces between two spaces of the text, for text "
+        "segmented with spaces where the tokenizer splits every character (Chinese). Needs "
+        "masks drawn when writing (not dynamic_masking): the records keep no spaces.",
+        choices=WORD_BOUNDARIES)
+    seed: int = config_field(12345, "Seed of every random choice.")
+
+    def __post_init__(self):
+        super().__post_init__()
         if self.word_boundaries not in WORD_BOUNDARIES:
             raise ValueError(f"word_boundaries must be one of {WORD_BOUNDARIES}, got "
                              f"{self.word_boundaries!r}")
@@ -77,10 +87,6 @@ class PretrainingDataOptions:
             raise ValueError("word_boundaries='whitespace' needs the masks drawn when the "
                              "records are written: drop dynamic_masking, or use "
                              "word_boundaries='wordpiece'")
-        if self.max_predictions_per_seq > self.max_seq_length:
-            raise ValueError(f"max_predictions_per_seq ({self.max_predictions_per_seq}) must "
-                             f"not exceed max_seq_length ({self.max_seq_length})")
-        schema.feature_spec(self.max_seq_length, self.max_predictions_per_seq)  # validates
 
     def feature_spec(self):
         return schema.feature_spec(self.max_seq_length, self.max_predictions_per_seq,

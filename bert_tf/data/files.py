@@ -1,5 +1,7 @@
 """Input files as the data tools take them: globs (a list or one comma-separated str),
 and text read as UTF-8 with errors that name the file and line."""
+import os
+
 import tensorflow as tf
 
 
@@ -26,6 +28,10 @@ def read_text(path, what="data file"):
 def match_files(patterns, what="input"):
     """Sorted, de-duplicated files matching `patterns` (local or any `tf.io.gfile` scheme).
 
+    Local files come back as absolute paths: a pretraining checkpoint records its data
+    position by file name, and must find the same files when the run resumes from
+    another working directory.
+
     Args:
         patterns: list of globs, or one str of comma-separated globs.
         what: str, what the files are, for the error message.
@@ -42,5 +48,5 @@ def match_files(patterns, what="input"):
         matches = [path for path in tf.io.gfile.glob(pattern) if not tf.io.gfile.isdir(path)]
         if not matches:
             raise FileNotFoundError(f"No {what} file matches {pattern!r}")
-        files.update(matches)
+        files.update(matches if "://" in pattern else map(os.path.abspath, matches))
     return sorted(files)

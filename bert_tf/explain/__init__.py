@@ -1,5 +1,5 @@
 """Explanations: token attributions (Integrated Gradients, gradient x input) and
-attention maps, for any task through its target hooks (`Task.explain_*`).
+attention maps, for any task through its target hooks (`bert_tf.tasks.ExplainTarget`).
 
     clf.explain(["A warm, funny film."])   # bert_tf.TaskModel.explain
 

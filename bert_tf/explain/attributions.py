@@ -20,7 +20,7 @@ import contextlib
 
 import tensorflow as tf
 
-from bert_tf.export.keras_layer import find_encoder
+from bert_tf.model.encoder import find_encoder
 
 METHODS = ("integrated_gradients", "gradient_x_input")
 DEFAULT_STEPS = 32

@@ -11,8 +11,9 @@ import numpy as np
 import tensorflow as tf
 
 from bert_tf.explain import attributions, words
-from bert_tf.export.keras_layer import find_encoder
+from bert_tf.model.encoder import find_encoder
 from bert_tf.tasks.base import model_features
+from bert_tf.tasks.explain_target import ExplainTarget
 
 
 def explain_fn(task, model, method="integrated_gradients", steps=attributions.DEFAULT_STEPS,
@@ -99,10 +100,10 @@ def explain(task, model, examples, targets=None, method="integrated_gradients",
     attributions.check_method(method, steps)
     if isinstance(batch_size, bool) or int(batch_size) < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    try:
-        spec = task.explain_target_spec()
-    except NotImplementedError as e:  # a user error here: this task cannot explain
-        raise ValueError(str(e)) from None
+    if not isinstance(task, ExplainTarget):
+        raise ValueError(f"The {task.name} task cannot explain its predictions: it is no "
+                         "ExplainTarget (see bert_tf/tasks/explain_target.py)")
+    spec = task.explain_target_spec()
     if not isinstance(targets, list):
         targets = [targets] * len(examples)
     if len(targets) != len(examples):

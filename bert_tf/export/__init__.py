@@ -5,8 +5,7 @@
     export_saved_model(module, "exports", "rt_sentiment")   # exports/rt_sentiment/1/
 
 The modules: serving_module.py (the base and its three signatures), encoder.py, task.py
-(any fine-tuned task), ner.py (entities with character offsets), qa.py (answers with
-character offsets); a task names its module (`Task.serving_module_class`).
+(any fine-tuned task, through its serving hooks: no task is named here).
 saved_model.py writes a version in TF Serving's layout; tf_serving.py the files the
 server reads besides (warmup requests, models.config, batching parameters);
 keras_layer.py loads a saved encoder as a layer of a new Keras model; exporter.py puts

@@ -17,18 +17,19 @@ import posixpath
 
 from absl import logging
 
-from bert_tf import pretrained
+from bert_tf.convert import pretrained
 from bert_tf.export import precision, tf_serving
 from bert_tf.export.encoder import EncoderServingModule
-from bert_tf.export.keras_layer import find_encoder
+from bert_tf.model.encoder import find_encoder
 from bert_tf.export.saved_model import export_saved_model
-from bert_tf.tasks.base import TASK_CONFIG_FILE, load_task
+from bert_tf.export.task import TaskServingModule
+from bert_tf.tasks.saving import TASK_CONFIG_FILE, load_task
 
 DEFAULT_ENCODER_SEQ_LENGTH = 128
 
 
 def serving_module(task, model, max_seq_length=None, dtype="float32"):
-    """The export module of a fine-tuned task: the one its `serving_module_class` names.
+    """The export module of a fine-tuned task (`TaskServingModule`, any task).
 
     Args:
       task, model: a `bert_tf.tasks.Task` and its keras.Model.
@@ -40,7 +41,7 @@ def serving_module(task, model, max_seq_length=None, dtype="float32"):
     if dtype is not None:
         model = precision.in_dtype(model, dtype, task.build_model)
         precision.warn_if_slow(dtype)
-    return task.serving_module_class().for_task(task, model, max_seq_length)
+    return TaskServingModule.for_task(task, model, max_seq_length)
 
 
 def serving_module_from_folder(model_dir, task="auto", max_seq_length=None,

@@ -13,37 +13,14 @@
 `path` is a `.keras` file holding a `BertEncoder` (e.g. `encoder.save("encoder.keras")`)
 or a model that contains one (a fine-tuned task model), or a folder with exactly one
 `.keras` file (a fine-tuning run's output folder). For a Google or Hugging Face checkpoint
-folder use `bert_tf.pretrained.load_encoder` instead.
+folder use `bert_tf.convert.pretrained.load_encoder` instead.
 """
 import glob
 import os
 
 import keras
 
-from bert_tf.model.encoder import BertEncoder
-
-
-def find_encoder(model):
-    """The one `BertEncoder` in `model` (`model` itself, or a layer nested in it).
-
-    Raises:
-      ValueError: `model` holds no BertEncoder, or more than one.
-    """
-    if isinstance(model, BertEncoder):
-        return model
-    found = list(_encoders_in(model))
-    if len(found) != 1:
-        raise ValueError(f"Model {model.name!r} holds {len(found)} BertEncoder layers; "
-                         "expected exactly one")
-    return found[0]
-
-
-def _encoders_in(model):
-    for layer in model.layers:
-        if isinstance(layer, BertEncoder):
-            yield layer
-        elif isinstance(layer, keras.Model):
-            yield from _encoders_in(layer)
+from bert_tf.model.encoder import find_encoder
 
 
 def _keras_file(path):
@@ -59,7 +36,7 @@ def _keras_file(path):
         raise FileNotFoundError(f"No saved Keras model at {path}")
     if not path.endswith(".keras"):
         raise ValueError(f"{path} is not a .keras file; for a Google or Hugging Face "
-                         "checkpoint folder use bert_tf.pretrained.load_encoder")
+                         "checkpoint folder use bert_tf.convert.pretrained.load_encoder")
     return path
 
 

@@ -17,18 +17,15 @@ float32 export. The signatures are the same; `explain` runs on the bf16 model to
 float32's, see the README).
 
 bfloat16 pays off only where matmuls run natively in bf16: CPUs with AVX512_BF16 or AMX
-(`bert_tf.hardware.native_bf16`), and GPUs. Elsewhere TensorFlow converts to float32 and
+(`bert_tf.common.hardware.native_bf16`), and GPUs. Elsewhere TensorFlow converts to float32 and
 back, no faster and typically slower than float32: exporting in bf16 on such a CPU logs
 a warning (`warn_if_slow`).
 """
-import contextlib
-
-import keras
 from absl import logging
 
-from bert_tf import hardware
-from bert_tf.export.keras_layer import find_encoder
-from bert_tf.model.encoder import BertEncoder
+from bert_tf.common import hardware
+from bert_tf.model.encoder import BertEncoder, find_encoder
+from bert_tf.train.placement import dtype_policy
 
 EXPORT_DTYPES = ("float32", "bfloat16")
 
@@ -94,15 +91,3 @@ def warn_if_slow(dtype):
                "float32.")
     logging.warning(message)
     return message
-
-
-@contextlib.contextmanager
-def dtype_policy(name):
-    """Sets Keras' global dtype policy for the block (models built in it compute in that
-    dtype), then restores the previous one."""
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(name)
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)

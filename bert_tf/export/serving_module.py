@@ -21,18 +21,17 @@ One row never fails the rows batched with it (TF Serving merges requests of diff
 clients into one batch): a row that cannot be served (a text with nothing to tokenize,
 ids outside the vocabulary) still gets outputs, those of an empty input, and its `error`
 says why; `error` is "" for every row that was served. Only a malformed request as a
-whole (inputs of different shapes, wrong dtypes) fails. Subclasses say how raw text becomes features
-(`preprocess`) and what the outputs are (`postprocess`, and `postprocess_ids` where the
-ids alone allow less): `EncoderServingModule` (encoder.py) for feature extraction,
-`TaskServingModule` (task.py) for any fine-tuned `bert_tf.tasks` task, whose own
-preprocess/postprocess it runs, and its subclass `NerServingModule` (ner.py). A task
-with other raw inputs (QA's question and context) gets them from its `raw_input_spec`;
-one whose answers point into the text (QA spans) keeps the offsets in `preprocess`'s
-dict, as NER does. Design after tensorflow/models `official/nlp/serving/`.
+whole (inputs of different shapes, wrong dtypes) fails. Subclasses say how raw text
+becomes features (`preprocess`) and what the outputs are (`postprocess`, and
+`postprocess_ids` where the ids alone allow less): `EncoderServingModule` (encoder.py)
+for feature extraction, `TaskServingModule` (task.py) for any fine-tuned
+`bert_tf.tasks` task, whose own serving hooks it runs (a task's raw inputs are its
+`raw_input_spec`: QA's question and context). Design after tensorflow/models
+`official/nlp/serving/`.
 """
 import tensorflow as tf
 
-from bert_tf.export.keras_layer import find_encoder
+from bert_tf.model.encoder import find_encoder
 from bert_tf.export.precision import model_dtype
 from bert_tf.model.encoder import INPUT_NAMES
 from bert_tf.tasks.base import model_features

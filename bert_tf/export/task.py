@@ -7,10 +7,12 @@ evaluation ran (one copy of "raw text -> features -> outputs").
     module.serve_text({"text": tf.constant(["a fine film"])})
     # classification: label (string [B]), label_id (int32 [B]), probabilities [B, C]
 
-Tasks whose outputs are not dense [B, ...] tensors (NER's tags per word) have a subclass
-(ner.py); the `bert-export` binary picks the module by task name.
+The module knows no task by name: what each signature returns is the task's
+`serving_outputs` (raw text) and `serving_outputs_ids` (ids), after its
+`serving_preprocess` (see bert_tf/tasks/base.py; NER and QA define their own in
+tasks/ner/serving.py and tasks/qa/serving.py).
 
-A task that can explain (`Task.explain_target_spec`, see bert_tf/explain) gets a fourth
+A task that can explain (an `ExplainTarget`, bert_tf/tasks/explain_target.py) gets a fourth
 signature, `explain`: the raw-text inputs and the target's parts (int32 [B], -1 for the
 prediction; classification `label_id`, NER `word` and `tag_id`, QA `answer_end`: 0
 start, 1 end) in; out, per row, the
@@ -23,7 +25,9 @@ target word past the text, a target part out of range).
 """
 import tensorflow as tf
 
+from bert_tf.explain.explainer import explain_fn
 from bert_tf.export.serving_module import ERROR_OUTPUT, ServingModule
+from bert_tf.tasks.explain_target import ExplainTarget
 
 EXPLAIN_SIGNATURE = "explain"
 EXPLAIN_STEPS = 32
@@ -62,7 +66,7 @@ class TaskServingModule(ServingModule):
                                 pad_to_max_length=False), model)
 
     def preprocess(self, texts):
-        return self.task.preprocess(texts)
+        return self.task.serving_preprocess(texts)
 
     def export_config(self):
         return {**super().export_config(), "task": self.task.name,
@@ -73,19 +77,20 @@ class TaskServingModule(ServingModule):
         return {"sequence_length": self.task.sequence_lengths(self.task.tokenize(texts))}
 
     def postprocess(self, model_outputs, preprocessed):
-        return self.task.postprocess(model_outputs, preprocessed)
+        return self.task.serving_outputs(model_outputs, preprocessed)
+
+    def postprocess_ids(self, model_outputs, features):
+        return self.task.serving_outputs_ids(model_outputs, features)
 
     # --- explanations -------------------------------------------------------------------
     def explain_target_spec(self):
         """The target parts of the `explain` signature, or None if the task has none."""
-        try:
+        if isinstance(self.task, ExplainTarget):
             return self.task.explain_target_spec()
-        except NotImplementedError:
-            return None
+        return None
 
     def explain(self, inputs):
         """`explain`: raw texts and target parts [B] -> dense explanation outputs."""
-        from bert_tf.explain.explainer import explain_fn
         texts = {name: inputs[name] for name in self.text_inputs}
         target = {name: inputs[name] for name in self.explain_target_spec()}
         error = self.text_errors(texts)

@@ -16,7 +16,7 @@ class BertEmbeddings(keras.layers.Layer):
         type_vocab_size: number of segment ids.
         initializer_range: stddev of the truncated-normal initializer.
         layer_norm_eps: LayerNorm epsilon.
-        dropout_rate: dropout on the normalized sum.
+        hidden_dropout_prob: dropout on the normalized sum.
 
     Call args:
         input_word_ids: int32 [B, S].
@@ -36,7 +36,8 @@ class BertEmbeddings(keras.layers.Layer):
     interpolation = None
 
     def __init__(self, vocab_size, hidden_size, max_position_embeddings, type_vocab_size,
-                 initializer_range=0.02, layer_norm_eps=1e-12, dropout_rate=0.1, **kwargs):
+                 initializer_range=0.02, layer_norm_eps=1e-12, hidden_dropout_prob=0.1,
+                 **kwargs):
         super().__init__(**kwargs)
         self.vocab_size = vocab_size
         self.hidden_size = hidden_size
@@ -44,7 +45,7 @@ class BertEmbeddings(keras.layers.Layer):
         self.type_vocab_size = type_vocab_size
         self.initializer_range = initializer_range
         self.layer_norm_eps = layer_norm_eps
-        self.dropout_rate = dropout_rate
+        self.hidden_dropout_prob = hidden_dropout_prob
 
         init = keras.initializers.TruncatedNormal(stddev=initializer_range)
         self.word_embeddings = keras.layers.Embedding(
@@ -55,7 +56,7 @@ class BertEmbeddings(keras.layers.Layer):
             name="token_type_embeddings")
         self.layer_norm = keras.layers.LayerNormalization(
             epsilon=layer_norm_eps, dtype=self.dtype_policy, name="layer_norm")
-        self.dropout = keras.layers.Dropout(dropout_rate, dtype=self.dtype_policy)
+        self.dropout = keras.layers.Dropout(hidden_dropout_prob, dtype=self.dtype_policy)
 
     def build(self, input_shape=None):
         self.word_embeddings.build()
@@ -87,4 +88,14 @@ class BertEmbeddings(keras.layers.Layer):
                 "max_position_embeddings": self.max_position_embeddings,
                 "type_vocab_size": self.type_vocab_size,
                 "initializer_range": self.initializer_range,
-                "layer_norm_eps": self.layer_norm_eps, "dropout_rate": self.dropout_rate}
+                "layer_norm_eps": self.layer_norm_eps,
+                "hidden_dropout_prob": self.hidden_dropout_prob}
+
+    @classmethod
+    def from_config(cls, config):
+        # `.keras` files saved before the name was unified with BertConfig's call it
+        # dropout_rate: they still load.
+        config = dict(config)
+        if "dropout_rate" in config:
+            config["hidden_dropout_prob"] = config.pop("dropout_rate")
+        return cls(**config)

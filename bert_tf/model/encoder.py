@@ -12,7 +12,7 @@ import dataclasses
 
 import keras
 
-from bert_tf.config import BertConfig
+from bert_tf.model.config import BertConfig
 from bert_tf.model.embeddings import BertEmbeddings
 from bert_tf.model.transformer import TransformerBlock
 
@@ -48,7 +48,7 @@ class BertEncoder(keras.Model):
         self.embeddings = BertEmbeddings(
             vocab_size, hidden_size, max_position_embeddings, type_vocab_size,
             initializer_range=initializer_range, layer_norm_eps=layer_norm_eps,
-            dropout_rate=hidden_dropout_prob, dtype=dtype, name="embeddings")
+            hidden_dropout_prob=hidden_dropout_prob, dtype=dtype, name="embeddings")
         self.transformer_layers = [
             TransformerBlock(
                 hidden_size, num_attention_heads, intermediate_size, hidden_act=hidden_act,
@@ -94,9 +94,9 @@ class BertEncoder(keras.Model):
         if output_attentions:
             # Every block's input has the full sequence's spec.
             spec["attention_probs"] = [
-                block.compute_output_spec(hidden[0], inputs["input_mask"], return_attention=True,
-                                          output_range=output_range if i == len(blocks) - 1
-                                          else None)[1]
+                block.compute_output_spec(
+                    hidden[0], inputs["input_mask"], output_attentions=True,
+                    output_range=output_range if i == len(blocks) - 1 else None)[1]
                 for i, block in enumerate(blocks)]
         return spec
 
@@ -110,7 +110,7 @@ class BertEncoder(keras.Model):
         for i, block in enumerate(self.transformer_layers):
             x = block(x, inputs["input_mask"], training=training,
                       output_range=output_range if i == last else None,
-                      return_attention=output_attentions)
+                      output_attentions=output_attentions)
             if output_attentions:
                 x, probs = x
                 attention_probs.append(probs)  # [B, N, S, S]
@@ -137,3 +137,26 @@ class BertEncoder(keras.Model):
         if isinstance(config.get("dtype"), dict):
             config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
         return cls(**config)
+
+
+def find_encoder(model):
+    """The one `BertEncoder` in `model` (`model` itself, or a layer nested in it).
+
+    Raises:
+      ValueError: `model` holds no BertEncoder, or more than one.
+    """
+    if isinstance(model, BertEncoder):
+        return model
+    found = list(_encoders_in(model))
+    if len(found) != 1:
+        raise ValueError(f"Model {model.name!r} holds {len(found)} BertEncoder layers; "
+                         "expected exactly one")
+    return found[0]
+
+
+def _encoders_in(model):
+    for layer in model.layers:
+        if isinstance(layer, BertEncoder):
+            yield layer
+        elif isinstance(layer, keras.Model):
+            yield from _encoders_in(layer)

@@ -62,10 +62,10 @@ class TransformerBlock(keras.layers.Layer):
         input_mask: int [B, S], 1 for real tokens and 0 for padding.
         output_range: int T or None (all S): compute the outputs of the first T
             positions only.
-        return_attention: also return the attention probabilities (off by default;
+        output_attentions: also return the attention probabilities (off by default;
             when off nothing extra is computed or kept).
     Returns:
-        float [B, T, H]; with `return_attention`, the pair (that, float32 attention
+        float [B, T, H]; with `output_attentions`, the pair (that, float32 attention
         probabilities [B, N, T, S], before dropout: row t is how query t spreads its
         attention over the S keys, 0 on padding keys).
     """
@@ -142,7 +142,7 @@ class TransformerBlock(keras.layers.Layer):
                               (-1, self.hidden_size))  # [B*T, H]
         return self.attention_output(context), probs_float32
 
-    def call(self, x, input_mask, training=None, output_range=None, return_attention=False):
+    def call(self, x, input_mask, training=None, output_range=None, output_attentions=False):
         batch, seq = ops.shape(x)[0], ops.shape(x)[1]
         # Only the first `output_range` positions are outputs (T of them; all S when
         # None): their queries still attend to every position, but the rest of the
@@ -162,15 +162,15 @@ class TransformerBlock(keras.layers.Layer):
         ffn = self.output_dense(self.intermediate(x))  # [B*T, I] -> [B*T, H]
         x = self.output_layer_norm(x + self.hidden_dropout(ffn, training=training))
         x = ops.reshape(x, (batch, target_seq, self.hidden_size))
-        return (x, probs) if return_attention else x
+        return (x, probs) if output_attentions else x
 
     def compute_output_spec(self, x, input_mask, training=None, output_range=None,
-                            return_attention=False):
+                            output_attentions=False):
         seq = x.shape[1]
         if output_range is not None and seq is not None:
             seq = min(seq, output_range)
         output = keras.KerasTensor((x.shape[0], seq, self.hidden_size), dtype=self.compute_dtype)
-        if not return_attention:
+        if not output_attentions:
             return output
         probs = keras.KerasTensor((x.shape[0], self.num_attention_heads, seq, x.shape[1]),
                                   dtype="float32")

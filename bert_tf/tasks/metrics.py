@@ -2,11 +2,12 @@
 
 Classification: accuracy, macro-F1 and Matthews correlation, as scikit-learn defines them.
 Tagging: entity-level precision / recall / F1 as conlleval (and seqeval's default mode)
-defines them: an entity counts only if its type and both boundaries are right.
+defines them: an entity counts only if its type and both boundaries are right
+(`bert_tf.data.conll.entity_spans`). SQuAD's EM / F1 are the QA task's (`qa/scoring.py`).
 """
 import numpy as np
 
-from bert_tf.tasks import squad_scoring
+from bert_tf.data.conll import entity_spans
 
 
 def _confusion_matrix(y_true, y_pred):
@@ -50,54 +51,6 @@ def classification_metrics(y_true, y_pred):
             "mcc": float(covariance / np.sqrt(variance)) if variance > 0 else 0.0}
 
 
-def _split_tag(tag):
-    """("B", "PER") from "B-PER"; ("O", "") from "O"."""
-    if tag == "O":
-        return "O", ""
-    prefix, _, entity_type = tag.partition("-")
-    return prefix, entity_type
-
-
-def _chunk_ends(prev_prefix, prefix, prev_type, entity_type):
-    """conlleval's endOfChunk: does the chunk open before this tag end here?"""
-    return (prev_prefix in ("E", "S")
-            or (prev_prefix in ("B", "I") and prefix in ("B", "S", "O"))
-            or (prev_prefix != "O" and prev_type != entity_type))
-
-
-def _chunk_starts(prev_prefix, prefix, prev_type, entity_type):
-    """conlleval's startOfChunk: does a chunk start at this tag?"""
-    return (prefix in ("B", "S")
-            or (prev_prefix in ("E", "S", "O") and prefix in ("E", "I"))
-            or (prefix != "O" and prev_type != entity_type))
-
-
-def entity_spans(tags):
-    """The entities in one tag sequence, as conlleval reads them.
-
-    Works for IOB1, IOB2 and BIOES alike: an I- after O or after another type starts an
-    entity (IOB1), B-/S- always start one, E-/S- end one.
-
-    Args:
-        tags: list of str, e.g. ["B-PER", "I-PER", "O", "I-LOC"].
-    Returns:
-        list of (type, start, end_inclusive).
-    """
-    spans = []
-    prev_prefix, prev_type, start = "O", "", None
-    for i, tag in enumerate([*tags, "O"]):  # the sentinel closes a trailing entity
-        prefix, entity_type = _split_tag(tag)
-        if prefix not in ("B", "I", "E", "S", "O") or (prefix != "O" and not entity_type):
-            raise ValueError(f"Tag {tag!r} at position {i} is not O or B-/I-/E-/S-<TYPE>")
-        if start is not None and _chunk_ends(prev_prefix, prefix, prev_type, entity_type):
-            spans.append((prev_type, start, i - 1))
-            start = None
-        if _chunk_starts(prev_prefix, prefix, prev_type, entity_type):
-            start = i
-        prev_prefix, prev_type = prefix, entity_type
-    return spans
-
-
 def entity_metrics(true_sequences, pred_sequences):
     """Micro-averaged entity precision, recall and F1 over sentences (conlleval).
 
@@ -123,33 +76,3 @@ def entity_metrics(true_sequences, pred_sequences):
     recall = num_correct / num_true if num_true else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {"precision": precision, "recall": recall, "f1": f1}
-
-
-def squad_metrics(answers, predictions, null_odds=None, span_predictions=None):
-    """Official SQuAD scores, in percent (v1.1; v2.0 when `null_odds` is given), as the
-    official evaluation scripts compute them (`squad_scoring.py`).
-
-    Args:
-        answers: {question id: list of gold answer texts}; an empty list marks an
-            unanswerable (v2.0) question.
-        predictions: {question id: predicted text}, "" for no answer.
-        null_odds: None for SQuAD v1.1; for v2.0, {question id: null score - best span
-            score}.
-        span_predictions: v2.0: {question id: best non-empty span}, from which the
-            null-odds threshold that would have scored best is found.
-    Returns:
-        v1.1: {"exact_match", "f1"}; v2.0: {"exact_match", "f1", "HasAns_exact",
-        "HasAns_f1", "NoAns_exact", "NoAns_f1" (the splits present), "best_exact",
-        "best_exact_thresh", "best_f1", "best_f1_thresh"}. `exact_match` and `f1` score
-        `predictions` as they are (the script's own cut at null odds > 1 is not applied).
-    """
-    missing = sorted(set(answers) - set(predictions))
-    if missing:
-        raise ValueError(f"no prediction for {len(missing)} questions, e.g. {missing[:3]}")
-    if null_odds is None:
-        if any(not texts for texts in answers.values()):
-            raise ValueError("unanswerable questions need SQuAD v2.0 scoring (null_odds)")
-        return squad_scoring.score_v1(answers, predictions)
-    if span_predictions is None:
-        raise ValueError("SQuAD v2.0 scoring needs span_predictions with null_odds")
-    return squad_scoring.score_v2(answers, predictions, null_odds, span_predictions)

@@ -23,8 +23,15 @@ def as_strings(texts, what="texts"):
             raise ValueError(f"{what} must be strings, got an element {bad[0]!r} "
                              f"of type {type(bad[0]).__name__}")
         texts = tf.constant(texts, tf.string, shape=[len(texts)])
-    elif not isinstance(texts, (tf.Tensor, tf.RaggedTensor)):
-        texts = tf.convert_to_tensor(texts)
+    elif not isinstance(texts, (tf.Tensor, tf.RaggedTensor)):  # e.g. a numpy array
+        try:
+            converted = tf.convert_to_tensor(texts)
+        except (TypeError, ValueError):
+            converted = None
+        if converted is None or converted.dtype != tf.string:
+            raise ValueError(f"{what} must be a str, a list of str or a tf.string tensor, "
+                             f"got {repr(texts)[:100]} of type {type(texts).__name__}")
+        texts = converted
     if texts.dtype != tf.string:
         raise ValueError(f"{what} must be a tf.string tensor, got dtype {texts.dtype.name}")
     return texts

@@ -27,31 +27,18 @@ Known differences from HF's slow tokenizer, none of which real corpora trigger:
 
 Every code point of Unicode, in contexts exercising each rule, has been checked
 against HF's BasicTokenizer (tests/test_tokenizer.py, marked slow).
+
+The pieces' offsets into the text are computed in `offsets.py`; vocab.txt files are read
+by `vocab.read_vocab`.
 """
 import os
 
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from bert_tf.text import offsets
 from bert_tf.text.basic_tokenizer import STRINGS, BasicTokenizer, as_batch, as_strings
-
-__all__ = ["BasicTokenizer", "BertTokenizer"]  # BasicTokenizer: re-exported from basic_tokenizer.
-
-_SUFFIX_INDICATOR = "##"
-
-
-def _read_vocab(path):
-    """Tokens of a vocab.txt, one per line, split like HF's `readlines()` does."""
-    with tf.io.gfile.GFile(os.fspath(path), "rb") as f:
-        text = f.read().decode("utf-8")
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    if lines[-1] == "":
-        lines.pop()
-    return lines
-
-
-def _is_bracketed(token):
-    return len(token) > 2 and token.startswith("[") and token.endswith("]")
+from bert_tf.text.vocab import read_vocab, vocab_is_uncased
 
 
 class BertTokenizer(tf.Module):
@@ -78,7 +65,7 @@ class BertTokenizer(tf.Module):
                  name=None):
         super().__init__(name=name)
         if isinstance(vocab, (str, os.PathLike)):
-            vocab = _read_vocab(vocab)
+            vocab = read_vocab(vocab)
         self._vocab = tuple(vocab)
         if not self._vocab:
             raise ValueError("vocab is empty")
@@ -98,7 +85,7 @@ class BertTokenizer(tf.Module):
         self._basic = BasicTokenizer(lower_case)
         self._wordpiece = tf_text.FastWordpieceTokenizer(
             vocab=list(self._vocab),
-            suffix_indicator=_SUFFIX_INDICATOR,
+            suffix_indicator=offsets.SUFFIX_INDICATOR,
             # HF's limit counts characters and is applied before this op (see
             # `_word_pieces`); a byte limit of 4 per character never cuts in after it.
             max_bytes_per_word=4 * self._max_chars_per_word,
@@ -106,10 +93,7 @@ class BertTokenizer(tf.Module):
             unknown_token=unknown_token,
             no_pretokenization=True)
         self._vocab_strings = tf.constant(self._vocab, tf.string)
-        # Bytes of text each piece stands for ("##" excluded), for piece offsets.
-        self._piece_byte_lengths = tf.constant(
-            [len(token.encode("utf-8")) - (2 if token.startswith(_SUFFIX_INDICATOR) else 0)
-             for token in self._vocab], tf.int32)
+        self._piece_byte_lengths = offsets.piece_byte_lengths(self._vocab)
 
     @classmethod
     def from_vocab_file(cls, path, lower_case=None, **kwargs):
@@ -121,11 +105,9 @@ class BertTokenizer(tf.Module):
             other than bracketed specials like [CLS] or [unused0].
           **kwargs: other `BertTokenizer` arguments.
         """
-        vocab = _read_vocab(path)
+        vocab = read_vocab(path)
         if lower_case is None:
-            # An uncased vocab is unchanged by lower-casing ("ℝ" has no lower case).
-            lower_case = all(token == token.lower() for token in vocab
-                             if not _is_bracketed(token))
+            lower_case = vocab_is_uncased(vocab)
         return cls(vocab, lower_case=lower_case, **kwargs)
 
     @property
@@ -277,7 +259,7 @@ class BertTokenizer(tf.Module):
             ids = tf.ragged.constant(ids, dtype=tf.int32)
         tokens = tf.gather(self._vocab_strings, ids)
         text = tf.strings.reduce_join(tokens, axis=-1, separator=" ")
-        return tf.strings.strip(tf.strings.regex_replace(text, " " + _SUFFIX_INDICATOR, ""))
+        return tf.strings.strip(tf.strings.regex_replace(text, " " + offsets.SUFFIX_INDICATOR, ""))
 
     def _word_pieces(self, words):
         """Word-piece ids of a 1-D tf.string Tensor of words: ragged int32 [N, (pieces)]."""
@@ -293,42 +275,13 @@ class BertTokenizer(tf.Module):
     @tf.function(input_signature=[STRINGS], autograph=False)
     def _tokenize_with_offsets(self, texts):
         words, starts, ends = self._basic.split_with_offsets(texts)
-        pieces = self._word_pieces(words.flat_values)  # [words, (pieces)]
-        word_index = words.with_flat_values(tf.cast(  # Of each word, within its text.
-            tf.range(tf.size(words.flat_values, out_type=tf.int64))
-            - tf.gather(words.row_splits, words.value_rowids()), tf.int32))
-
-        def per_piece(per_word):
-            """[B, (words)] values, repeated for each piece: [B, (pieces)]."""
-            values = tf.gather(per_word.flat_values, pieces.value_rowids())
-            return words.with_flat_values(pieces.with_flat_values(values)).merge_dims(1, 2)
-
-        return (words.with_flat_values(pieces).merge_dims(1, 2), per_piece(word_index),
-                per_piece(tf.cast(starts, tf.int32)), per_piece(tf.cast(ends, tf.int32)))
+        return offsets.word_offsets(words, self._word_pieces(words.flat_values), starts, ends)
 
     @tf.function(input_signature=[STRINGS], autograph=False)
     def _tokenize_with_piece_offsets(self, texts):
         words, starts, ends = self._basic.split_with_offsets(texts)
-        pieces = self._word_pieces(words.flat_values)  # [words, (pieces)]
-        lengths = tf.gather(self._piece_byte_lengths, pieces.flat_values)  # [pieces]
-        piece_word = pieces.value_rowids()
-        # Offset of each piece within its word: an exclusive cumsum restarted per word
-        # (the appended total keeps row_starts of piece-less words in range).
-        before = tf.concat([tf.cumsum(lengths, exclusive=True), [tf.reduce_sum(lengths)]], 0)
-        within = before[:-1] - tf.gather(tf.gather(before, pieces.row_starts()), piece_word)
-        word_start = tf.cast(starts.flat_values, tf.int32)  # [words]
-        word_end = tf.cast(ends.flat_values, tf.int32)
-        word_pieces_length = tf.math.unsorted_segment_sum(lengths, piece_word,
-                                                          tf.size(word_start))
-        exact = tf.gather(tf.equal(word_pieces_length, word_end - word_start), piece_word)
-        start = tf.gather(word_start, piece_word)  # [pieces]
-        piece_start = tf.where(exact, start + within, start)
-        piece_end = tf.where(exact, piece_start + lengths, tf.gather(word_end, piece_word))
-
-        def per_piece(values):
-            return words.with_flat_values(pieces.with_flat_values(values)).merge_dims(1, 2)
-
-        return per_piece(pieces.flat_values), per_piece(piece_start), per_piece(piece_end)
+        return offsets.piece_offsets(words, self._word_pieces(words.flat_values), starts, ends,
+                                     self._piece_byte_lengths)
 
     @tf.function(input_signature=[STRINGS], autograph=False)
     def _tokenize_each(self, words):

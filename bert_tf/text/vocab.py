@@ -1,4 +1,4 @@
-"""Learning a WordPiece vocab from raw text.
+"""Learning a WordPiece vocab from raw text, and reading and writing vocab.txt files.
 
 Words are counted with `BasicTokenizer`, the same splitting and normalization that
 `BertTokenizer` applies before WordPiece, so the learned pieces fit what the
@@ -13,7 +13,7 @@ import uuid
 import tensorflow as tf
 from tensorflow_text.tools.wordpiece_vocab import wordpiece_tokenizer_learner_lib as learner
 
-from bert_tf.text.tokenizer import BasicTokenizer
+from bert_tf.text.basic_tokenizer import BasicTokenizer
 
 RESERVED_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
@@ -152,3 +152,20 @@ def write_vocab(tokens, path):
     with tf.io.gfile.GFile(tmp, "w") as f:
         f.write("".join(t + "\n" for t in tokens))
     tf.io.gfile.rename(tmp, path, overwrite=True)
+
+
+def read_vocab(path):
+    """Tokens of a vocab.txt, one per line, split like HF's `readlines()` does."""
+    with tf.io.gfile.GFile(os.fspath(path), "rb") as f:
+        text = f.read().decode("utf-8")
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def vocab_is_uncased(vocab):
+    """Whether lower-casing leaves every token but bracketed specials ([CLS], [unused0])
+    unchanged, as it does an uncased vocab's ("ℝ" has no lower case)."""
+    return all(token == token.lower() for token in vocab
+               if not (len(token) > 2 and token.startswith("[") and token.endswith("]")))

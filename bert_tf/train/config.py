@@ -4,23 +4,18 @@ config files alike (a flag and a config-file key are named as the field).
     config = TrainingConfig(epochs=2, batch_size=32, learning_rate=5e-5,
                             strategy="mirrored", mixed_precision="bfloat16",
                             model_dir="runs/rt")
-    strategy = setup(config)        # seeds, malloc arenas, dtype policy, the strategy
-    optimizer = make_optimizer(config, num_updates)
+    write_resolved_config("runs/rt", config)   # runs/rt/resolved_config.json
 
-`setup` builds each strategy once per process and hands the same one back afterwards:
-TPU and multi-worker set-up must run before any other TensorFlow op, so a binary calls it
-first thing, and a later `TaskModel.fit` with the same config finds that strategy.
+What the settings do lives beside the code that does it: `strategy.setup(config)` (seeds,
+malloc arenas, dtype policy, the strategy) and `optimization.from_config(config, n)`.
 """
 import dataclasses
 import json
 import os
 
-import keras
-from absl import logging
-
-from bert_tf.settings import config_field
-from bert_tf.train import memory, optimization
-from bert_tf.train.strategy import STRATEGIES, make_strategy
+from bert_tf.common.fields import config_field
+from bert_tf.train import optimization
+from bert_tf.train.strategy import STRATEGIES
 
 MIXED_PRECISION_POLICIES = {"none": "float32", "bfloat16": "mixed_bfloat16",
                             "float16": "mixed_float16"}
@@ -117,43 +112,6 @@ class TrainingConfig:
 
 
 _FIELDS = {field.name: field for field in dataclasses.fields(TrainingConfig)}
-_STRATEGIES = {}  # (name, tpu) -> the strategy built for it in this process
-
-
-def get_strategy(config):
-    """The `tf.distribute.Strategy` of `config`, built on first use and then reused."""
-    key = (config.strategy, config.tpu)
-    if key not in _STRATEGIES:
-        _STRATEGIES[key] = make_strategy(config.strategy, config.tpu)
-    return _STRATEGIES[key]
-
-
-def setup(config):
-    """What a run does before building models; returns the strategy.
-
-    Caps malloc arenas, seeds all randomness, sets the global dtype policy and builds
-    the distribution strategy (once per process, before other TF work in a binary).
-    """
-    memory.limit_malloc_arenas(config.malloc_arena_max)
-    keras.utils.set_random_seed(config.seed)
-    keras.config.set_dtype_policy(config.dtype_policy)
-    strategy = get_strategy(config)
-    logging.info("Strategy %s with %d replica(s); dtype policy %s",
-                 type(strategy).__name__, strategy.num_replicas_in_sync, config.dtype_policy)
-    return strategy
-
-
-def make_optimizer(config, num_updates):
-    """`optimization.make_optimizer` as `config` says.
-
-    Args:
-        num_updates: int, optimizer updates in the run (micro-batches divided by
-            `grad_accum_steps`).
-    """
-    return optimization.make_optimizer(
-        config.optimizer, config.learning_rate, num_updates,
-        config.num_warmup_steps(num_updates), weight_decay=config.weight_decay,
-        grad_accum_steps=config.grad_accum_steps)
 
 
 def write_resolved_config(folder, *configs):

@@ -15,7 +15,8 @@ import tempfile
 from absl import logging
 
 from bert_tf.data import task_dataset
-from bert_tf.train import config as train_config
+from bert_tf.train import strategy as strategy_lib
+from bert_tf.train import optimization
 from bert_tf.train import trainer
 
 
@@ -38,7 +39,7 @@ def finetune(task, model, train_examples, config, eval_examples=None, callbacks=
             (`bert_tf.train.distillation.Distiller`): it is what trains, and what the
             backups and checkpoints hold; `model` is what the evaluation scores.
     """
-    strategy = strategy or train_config.get_strategy(config)
+    strategy = strategy or strategy_lib.get_strategy(config)
     steps_per_epoch = math.ceil(len(train_examples) / config.batch_size)
     num_updates = max(config.epochs * steps_per_epoch // config.grad_accum_steps, 1)
     logging.info("%d training examples, %d epochs of %d steps", len(train_examples),
@@ -55,7 +56,7 @@ def finetune(task, model, train_examples, config, eval_examples=None, callbacks=
     epoch_batches = task_dataset.training_epochs(task, train_examples, config.batch_size,
                                                  config.seed, bucket_by_length)
     with strategy.scope():
-        optimizer = train_config.make_optimizer(config, num_updates)
+        optimizer = optimization.from_config(config, num_updates)
     model_dir = config.model_dir or tempfile.mkdtemp(prefix="bert_tf_fit_")
     try:
         return trainer.train(

@@ -148,3 +148,16 @@ def make_optimizer(name, learning_rate, num_train_steps, num_warmup_steps=0,
     if weight_decay:
         optimizer.exclude_from_weight_decay(var_names=list(NO_WEIGHT_DECAY_NAMES))
     return optimizer
+
+
+def from_config(config, num_updates):
+    """`make_optimizer` as a `TrainingConfig` says.
+
+    Args:
+        num_updates: int, optimizer updates in the run (micro-batches divided by
+            `grad_accum_steps`).
+    """
+    return make_optimizer(config.optimizer, config.learning_rate, num_updates,
+                          config.num_warmup_steps(num_updates),
+                          weight_decay=config.weight_decay,
+                          grad_accum_steps=config.grad_accum_steps)

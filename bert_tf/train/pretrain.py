@@ -9,7 +9,7 @@
 The model comes from `preset` or `bert_config` (from scratch) or `init_checkpoint` (a
 Google or Hugging Face folder). Called again with the same settings after a crash, the
 run continues from the newest checkpoint in `model_dir` with the same weights, optimizer
-state and data position (`PretrainingTrainer`, pretraining.py), and ends as an
+state and data position (`PretrainingTrainer`, pretrain_loop.py), and ends as an
 uninterrupted run would. At the end the model is also written as a Hugging Face folder,
 `model_dir/pretrained_step_N`, which fine-tuning takes as its checkpoint.
 """
@@ -20,16 +20,19 @@ import os
 import tensorflow as tf
 from absl import logging
 
-from bert_tf.config import BertConfig
+from bert_tf.model.config import BertConfig
 from bert_tf.data import MaskedLMMasker, pretraining_dataset
+from bert_tf.data.create import MaskingOptions
 from bert_tf.data.dataset import damaged_files
 from bert_tf.model.encoder import BertEncoder
 from bert_tf.model.pretraining import BertPretrainingModel
-from bert_tf.pretrained import load_pretraining_model, save_pretrained
-from bert_tf.settings import config_field
+from bert_tf.convert.pretrained import load_pretraining_model, save_pretrained
+from bert_tf.common.fields import config_field
 from bert_tf.text import BertTokenizer
 from bert_tf.train import config as train_config
-from bert_tf.train.pretraining import DynamicLossScale, PretrainingTrainer
+from bert_tf.train import strategy as strategy_lib
+from bert_tf.train import optimization
+from bert_tf.train.pretrain_loop import DynamicLossScale, PretrainingTrainer
 
 DEFAULT_CHECKPOINT_EVERY_N_STEPS = 1000
 # Written in model_dir: the last logging interval's training metrics, held-out metrics.
@@ -37,8 +40,10 @@ RESULTS_FILE = "results.json"
 
 
 @dataclasses.dataclass
-class PretrainingConfig:
-    """What to pretrain on and what model (each field is a `bert-pretrain` flag)."""
+class PretrainingConfig(MaskingOptions):
+    """What to pretrain on and what model (each field is a `bert-pretrain` flag). The
+    record layout and masking settings are `MaskingOptions`, shared with
+    bert-create-pretraining-data (with dynamic_masking, masking happens here)."""
 
     input_files: str | None = config_field(None, "Comma-separated globs of pretraining TFRecords "
                                            "(bert-create-pretraining-data).")
@@ -49,13 +54,6 @@ class PretrainingConfig:
                                            "scratch (instead of preset).")
     init_checkpoint: str | None = config_field(None, "Pretrained BERT folder to continue from "
                                                "(Google or Hugging Face layout).")
-    max_seq_length: int = config_field(128, "Tokens per sequence of the records.")
-    max_predictions_per_seq: int = config_field(20, "Masked-LM slots per sequence.")
-    dynamic_masking: bool = config_field(False, "The records were written with "
-                                         "--dynamic_masking: mask them in the input "
-                                         "pipeline, anew every epoch.")
-    whole_word_masking: bool = config_field(True, "Dynamic masking: mask whole words.")
-    masked_lm_prob: float = config_field(0.15, "Dynamic masking: fraction of tokens predicted.")
     vocab_file: str | None = config_field(None, "vocab.txt of the records; needed for dynamic "
                                           "masking and copied into the final export "
                                           "(default: the init_checkpoint folder's).")
@@ -117,13 +115,13 @@ def pretrain(config, training):
     config.check()
     if not training.model_dir:
         raise ValueError("model_dir is required for pretraining (checkpoints go there)")
-    strategy = train_config.setup(training)
+    strategy = strategy_lib.setup(training)
     bert_config = config.model_config()
     vocab_file = config.resolved_vocab_file()
     with strategy.scope():
         model = (load_pretraining_model(config.init_checkpoint) if config.init_checkpoint
                  else BertPretrainingModel(BertEncoder.from_bert_config(bert_config)))
-        optimizer = train_config.make_optimizer(training, config.num_train_steps)
+        optimizer = optimization.from_config(training, config.num_train_steps)
         loss_scale = DynamicLossScale() if training.mixed_precision == "float16" else None
     bert_config = model.encoder.bert_config
     if config.max_seq_length > bert_config.max_position_embeddings:
@@ -146,15 +144,18 @@ def pretrain(config, training):
         config.max_predictions_per_seq, masker=masker, vocab_size=bert_config.vocab_size,
         seed=training.seed, shuffle_buffer_size=config.shuffle_buffer_size)
 
-    train_config.write_resolved_config(training.model_dir, training, config,
-                                       {"bert_config": bert_config.to_dict("google")})
     trainer = PretrainingTrainer(model, optimizer, strategy, training.batch_size,
                                  jit_compile=training.jit_compile, loss_scale=loss_scale)
     try:
+        # The settings are recorded once the checkpoints restored: a run with settings
+        # that do not fit them fails before it overwrites the record of how they were made.
         metrics = trainer.train(dataset, training.model_dir, config.num_train_steps,
                                 training.checkpoint_every_n_steps
                                 or DEFAULT_CHECKPOINT_EVERY_N_STEPS,
-                                training.keep_checkpoints, training.log_every_n_steps)
+                                training.keep_checkpoints, training.log_every_n_steps,
+                                after_restore=lambda: train_config.write_resolved_config(
+                                    training.model_dir, training, config,
+                                    {"bert_config": bert_config.to_dict("google")}))
     except tf.errors.DataLossError:
         damaged = damaged_files(config.input_files)
         if not damaged:
@@ -165,6 +166,10 @@ def pretrain(config, training):
             "(bert-create-pretraining-data) or leave them out of input_files; the run "
             "resumes from its last checkpoint") from None
 
+    results_file = os.path.join(training.model_dir, RESULTS_FILE)
+    if not metrics and os.path.exists(results_file):  # a finished run given again
+        with open(results_file, encoding="utf-8") as f:
+            metrics = json.load(f)["train"]
     results = {"train": metrics}
     if config.eval_files:
         held_out = pretraining_dataset(
@@ -177,9 +182,9 @@ def pretrain(config, training):
             f"{k} {v:.4f}" for k, v in results["eval"].items()), config.eval_files)
     export_dir = os.path.join(training.model_dir, f"pretrained_step_{config.num_train_steps}")
     if strategy.extended.should_checkpoint:
-        with open(os.path.join(training.model_dir, RESULTS_FILE), "w") as f:
+        with open(results_file, "w", encoding="utf-8") as f:
             json.dump(results, f, indent=2)
         if not os.path.exists(export_dir):
-            save_pretrained(model, export_dir, fmt="hf", vocab_path=vocab_file)
+            save_pretrained(model, export_dir, checkpoint_format="hf", vocab_path=vocab_file)
             logging.info("Wrote the pretrained model to %s", export_dir)
     return model, metrics, export_dir

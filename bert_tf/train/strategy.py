@@ -10,7 +10,11 @@ before any other TensorFlow op runs.
 import json
 import os
 
+import keras
 import tensorflow as tf
+from absl import logging
+
+from bert_tf.train import memory
 
 STRATEGIES = ("default", "one_device", "mirrored", "multi_worker", "tpu")
 
@@ -66,3 +70,31 @@ def _check_tf_config():
     if "cluster" not in tf_config or "task" not in tf_config:
         raise ValueError("TF_CONFIG must have 'cluster' and 'task' entries, got keys "
                          f"{sorted(tf_config)}")
+
+
+_STRATEGIES = {}  # (name, tpu) -> the strategy built for it in this process
+
+
+def get_strategy(config):
+    """The strategy of a `TrainingConfig`, built on first use and then reused: TPU and
+    multi-worker set-up must run before any other TensorFlow op, so a binary builds it
+    first thing (`setup`), and a later `TaskModel.fit` with the same config finds it."""
+    key = (config.strategy, config.tpu)
+    if key not in _STRATEGIES:
+        _STRATEGIES[key] = make_strategy(config.strategy, config.tpu)
+    return _STRATEGIES[key]
+
+
+def setup(config):
+    """What a run does before building models; returns the strategy.
+
+    Caps malloc arenas, seeds all randomness, sets the global dtype policy and builds
+    the distribution strategy (once per process, before other TF work in a binary).
+    """
+    memory.limit_malloc_arenas(config.malloc_arena_max)
+    keras.utils.set_random_seed(config.seed)
+    keras.config.set_dtype_policy(config.dtype_policy)
+    strategy = get_strategy(config)
+    logging.info("Strategy %s with %d replica(s); dtype policy %s",
+                 type(strategy).__name__, strategy.num_replicas_in_sync, config.dtype_policy)
+    return strategy

@@ -1,4 +1,4 @@
-"""Writes the public corpora (`bert_tf.corpora`) as the files the binaries read:
+"""Writes the public corpora (`bert_tf.data.corpora`) as the files the binaries read:
 what `bert-write-corpus` does.
 
     write_corpus("rotten_tomatoes", "data/rt")   # {train,validation,test}.jsonl
@@ -31,9 +31,9 @@ import os
 import re
 import shutil
 
-from bert_tf import corpora
+from bert_tf.data import corpora
 from bert_tf.data.documents import write_documents
-from bert_tf.tasks.ner import TaggedSentence, write_conll
+from bert_tf.data.conll import TaggedSentence, write_conll
 from bert_tf.text.sentences import sentence_spans, split_sentences
 from bert_tf.text.unicode_tables import CJK_PY_CLASS
 

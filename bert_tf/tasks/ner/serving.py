@@ -1,6 +1,6 @@
-"""Export module for NER: text in, entities with type, text and character offsets out.
+"""NER's served outputs: text in, entities with type, text and character offsets out.
 
-    module = NerServingModule.for_task(ner_task, model)
+    module = TaskServingModule.for_task(ner_task, model)     # bert_tf/export/task.py
     out = module.serve_text({"text": tf.constant(["Angela Merkel visited Paris ."])})
     out["entity_type"]    # string [B, E]: "PER", "LOC", ... ("" pads rows with fewer)
     out["entity_text"]    # string [B, E]: "Angela Merkel", "Paris"
@@ -9,10 +9,9 @@
     out["num_entities"]   # int32 [B]
     out["tags"]           # string [B, W]: the tag of every word ("" pads)
 
-Words are those of the NER task (`bert_tf.tasks.ner.split_words`: whitespace-separated
-tokens, each CJK ideograph apart); the
-task predicts a tag per word (on its first word piece) and entities are read from the
-tags with conlleval's rules (`bert_tf.tasks.metrics.entity_spans`, for IOB1, IOB2 and
+Words are those of the NER task (`bert_tf.text.words.split_words`: whitespace-separated
+tokens, each CJK ideograph apart); the task predicts a tag per word (on its first word
+piece) and entities are read from the tags with conlleval's rules (`bert_tf.data.conll.entity_spans`, for IOB1, IOB2 and
 BIOES). Offsets count Unicode code points of the request's text (Python `str` indexes):
 `text[entity_start:entity_end] == entity_text`. The ids signature has no text, so it
 returns the tag of every sequence position instead, named apart from the per-word
@@ -21,16 +20,14 @@ outputs: `position_tags`, `position_tag_ids` [B, S].
 import numpy as np
 import tensorflow as tf
 
-from bert_tf.export.task import TaskServingModule
-from bert_tf.tasks import metrics
-from bert_tf.tasks.ner import OUTSIDE, split_words_with_offsets
-
+from bert_tf.data.conll import OUTSIDE, entity_spans
+from bert_tf.text.words import split_words_with_offsets
 
 
 def chunk_tables(labels):
     """conlleval's chunk rules over a tag vocabulary, as boolean tables [T, T].
 
-    Built from `metrics.entity_spans` on every tag pair, so the graph reads entities
+    Built from `entity_spans` on every tag pair, so the graph reads entities
     exactly as evaluation does.
 
     Returns:
@@ -41,7 +38,7 @@ def chunk_tables(labels):
     starts, ends = np.zeros((size, size), bool), np.zeros((size, size), bool)
     for a, first in enumerate(labels):
         for b, second in enumerate(labels):
-            spans = metrics.entity_spans([first, second])
+            spans = entity_spans([first, second])
             starts[a, b] = any(start == 1 for _, start, _ in spans)
             ends[a, b] = any(end == 0 for _, _, end in spans)
     return starts, ends
@@ -73,14 +70,11 @@ def entity_word_spans(tag_ids, labels, outside_id):
     return tf.gather(tag_ids.value_rowids(), first), first, last
 
 
-class NerServingModule(TaskServingModule):
-    """Serves a `bert_tf.tasks.ner.NerTask` with entities and character offsets.
+class NerServing:
+    """The serving hooks of `NerTask` (see `Task.serving_outputs`)."""
 
-    Args: see `TaskServingModule`.
-    """
-
-    def preprocess(self, texts):
-        preprocessed = dict(self.task.preprocess(texts))
+    def serving_preprocess(self, texts):
+        preprocessed = dict(self.preprocess(texts))
         text = texts["text"]
         _, word_starts, word_ends = split_words_with_offsets(text)
         tf.debugging.assert_equal(
@@ -89,12 +83,12 @@ class NerServingModule(TaskServingModule):
         preprocessed.update(text=text, word_starts=word_starts, word_ends=word_ends)
         return preprocessed
 
-    def postprocess(self, model_outputs, preprocessed):
-        tag_ids = self.task.postprocess(model_outputs, preprocessed)["tag_ids"]  # [B, (W)]
-        labels = self.task.labels
+    def serving_outputs(self, model_outputs, preprocessed):
+        tag_ids = self.postprocess(model_outputs, preprocessed)["tag_ids"]  # [B, (W)]
+        labels = self.labels
         rows, first, last = entity_word_spans(tag_ids, labels,
-                                              self.task.label_ids[OUTSIDE])
-        types = [metrics.entity_spans([tag])[0][0] if tag != OUTSIDE else ""
+                                              self.label_ids[OUTSIDE])
+        types = [entity_spans([tag])[0][0] if tag != OUTSIDE else ""
                  for tag in labels]
         entity_type = tf.gather(tf.constant(types), tf.gather(tag_ids.flat_values, first))
         # Byte offsets of the entity's first and last word in its text, to code points.
@@ -119,7 +113,7 @@ class NerServingModule(TaskServingModule):
                 "num_entities": tf.cast(per_text(rows).row_lengths(), tf.int32),
                 "tags": tf.gather(tf.constant(labels), tag_ids).to_tensor("")}
 
-    def postprocess_ids(self, model_outputs, features):
+    def serving_outputs_ids(self, model_outputs, features):
         tag_ids = tf.argmax(model_outputs, axis=-1, output_type=tf.int32)  # [B, S]
         return {"position_tag_ids": tag_ids,
-                "position_tags": tf.gather(tf.constant(self.task.labels), tag_ids)}
+                "position_tags": tf.gather(tf.constant(self.labels), tag_ids)}

@@ -6,13 +6,15 @@ bookkeeping fields, which are ignored on read.
 
     config = BertConfig.from_preset("base")
     config = BertConfig.from_json_file("uncased_L-12_H-768_A-12/bert_config.json")
-    config.to_json_file("out/config.json", flavor="hf")
+    config.to_json_file("out/config.json", checkpoint_format="hf")
 """
 import dataclasses
 import json
 import os
 
-PRESETS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "presets")
+# bert_tf/presets links to configs/bert, so the presets install with the package.
+PRESETS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                           "presets")
 
 # The activations that Google and HF configs name; "gelu" is the exact (erf) form in HF
 # and in the weights both publish, the tanh forms are the approximation.
@@ -117,20 +119,21 @@ class BertConfig:
         return dataclasses.replace(cls.from_json_file(path), **overrides)
 
     # --- writing -------------------------------------------------------------------
-    def to_dict(self, flavor="google"):
+    def to_dict(self, checkpoint_format="google"):
         """The config as Google's bert_config.json ("google") or HF's config.json ("hf")."""
         values = dataclasses.asdict(self)
-        if flavor == "google":
+        if checkpoint_format == "google":
             values.pop("layer_norm_eps")  # Google's code hard-codes 1e-12.
             return values
-        if flavor == "hf":
+        if checkpoint_format == "hf":
             return {"architectures": ["BertModel"], "model_type": "bert", "pad_token_id": 0,
                     "position_embedding_type": "absolute", **values}
-        raise ValueError(f"Config flavor must be 'google' or 'hf', got {flavor!r}")
+        raise ValueError(f"checkpoint_format must be 'google' or 'hf', got "
+                         f"{checkpoint_format!r}")
 
-    def to_json_file(self, path, flavor="google"):
+    def to_json_file(self, path, checkpoint_format="google"):
         with open(path, "w", encoding="utf-8") as f:
-            json.dump(self.to_dict(flavor), f, indent=2, sort_keys=True)
+            json.dump(self.to_dict(checkpoint_format), f, indent=2, sort_keys=True)
             f.write("\n")
 
 

@@ -1,6 +1,6 @@
-"""Export module for extractive QA: question and context in, the answer out.
+"""QA's served outputs: question and context in, the answer out.
 
-    module = QaServingModule.for_task(qa_task, model)
+    module = TaskServingModule.for_task(qa_task, model)     # bert_tf/export/task.py
     out = module.serve_text({"question": tf.constant(["Who designed the tower?"]),
                              "context": tf.constant(["... designed by Gustave Eiffel ..."])})
     out["answer_text"]      # string [B]: "Gustave Eiffel" ("" for no answer, SQuAD v2.0)
@@ -21,22 +21,21 @@ positions: `start_position`, `end_position` int32 [B] (-1 when the row has no co
 """
 import tensorflow as tf
 
-from bert_tf.export.task import TaskServingModule
-from bert_tf.tasks.qa import NO_ANSWER
+from bert_tf.tasks.qa.outputs import NO_ANSWER
 from bert_tf.text.packer import packed_lengths
 
 
-class QaServingModule(TaskServingModule):
-    """Serves a `bert_tf.tasks.qa.QaTask`. Args: see `TaskServingModule`."""
+class QaServing:
+    """The serving hooks of `QaTask` (see `Task.serving_outputs_ids`)."""
 
-    def postprocess_ids(self, model_outputs, features):
+    def serving_outputs_ids(self, model_outputs, features):
         mask = tf.cast(features["input_mask"], tf.bool)  # [B, S]
         length = packed_lengths(features)[:, tf.newaxis]  # [B, 1]
         positions = tf.range(tf.shape(mask)[1])[None, :]
         # The second segment without its closing [SEP].
         context = (mask & tf.equal(features["input_type_ids"], 1)
                    & (positions < length - 1))
-        score, start, end = self.task.best_spans(model_outputs, context, context)
+        score, start, end = self.best_spans(model_outputs, context, context)
         valid = score > -float("inf")
         return {"start_position": tf.where(valid[:, 0], start[:, 0], NO_ANSWER),
                 "end_position": tf.where(valid[:, 0], end[:, 0], NO_ANSWER),

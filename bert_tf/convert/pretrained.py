@@ -25,17 +25,20 @@ def _build(ckpt, source, with_heads, dtype, **config_overrides):
     return model
 
 
-def load_encoder(path, fmt="auto", dtype=None, **config_overrides):
+def load_encoder(path, checkpoint_format="auto", dtype=None, **config_overrides):
     """BertEncoder with the checkpoint's weights (heads in the checkpoint are dropped).
 
     `config_overrides` change fields that do not touch weights, e.g. dropout rates.
     """
-    return _build(checkpoint_io.read(path, fmt), path, False, dtype, **config_overrides)
+    return _build(checkpoint_io.read(path, checkpoint_format), path, False, dtype,
+                  **config_overrides)
 
 
-def load_pretraining_model(path, fmt="auto", dtype=None, **config_overrides):
+def load_pretraining_model(path, checkpoint_format="auto", dtype=None,
+                           **config_overrides):
     """BertPretrainingModel; heads absent from the checkpoint start from their initializers."""
-    return _build(checkpoint_io.read(path, fmt), path, True, dtype, **config_overrides)
+    return _build(checkpoint_io.read(path, checkpoint_format), path, True, dtype,
+                  **config_overrides)
 
 
 def load_tokenizer(path, lower_case=None):
@@ -53,14 +56,15 @@ def load_tokenizer(path, lower_case=None):
     return BertTokenizer.from_vocab_file(vocab_path, lower_case=lower_case)
 
 
-def from_pretrained(path, fmt="auto", dtype=None, **config_overrides):
+def from_pretrained(path, checkpoint_format="auto", dtype=None, **config_overrides):
     """(BertEncoder, BertTokenizer) from a local checkpoint folder of either layout."""
-    return load_encoder(path, fmt, dtype, **config_overrides), load_tokenizer(path)
+    return load_encoder(path, checkpoint_format, dtype, **config_overrides), load_tokenizer(path)
 
 
-def save_pretrained(model, folder, fmt="hf", vocab_path=None, lower_case=None):
+def save_pretrained(model, folder, checkpoint_format="hf", vocab_path=None,
+                    lower_case=None):
     """Writes an encoder or pretraining model as a new checkpoint folder ("hf" or "google")."""
     encoder = model.encoder if isinstance(model, BertPretrainingModel) else model
     ckpt = checkpoint_io.Checkpoint(encoder.bert_config, get_weights(model), vocab_path,
                                     lower_case)
-    return checkpoint_io.write(ckpt, folder, fmt)
+    return checkpoint_io.write(ckpt, folder, checkpoint_format)

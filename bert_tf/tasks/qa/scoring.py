@@ -91,3 +91,33 @@ def score_v2(answers, predictions, null_odds, span_predictions):
     results["best_f1"], results["best_f1_thresh"] = best_threshold(
         span_predictions, span_f1, null_odds, has_answer)
     return results
+
+
+def squad_metrics(answers, predictions, null_odds=None, span_predictions=None):
+    """Official SQuAD scores, in percent (v1.1; v2.0 when `null_odds` is given), as the
+    official evaluation scripts compute them (above).
+
+    Args:
+        answers: {question id: list of gold answer texts}; an empty list marks an
+            unanswerable (v2.0) question.
+        predictions: {question id: predicted text}, "" for no answer.
+        null_odds: None for SQuAD v1.1; for v2.0, {question id: null score - best span
+            score}.
+        span_predictions: v2.0: {question id: best non-empty span}, from which the
+            null-odds threshold that would have scored best is found.
+    Returns:
+        v1.1: {"exact_match", "f1"}; v2.0: {"exact_match", "f1", "HasAns_exact",
+        "HasAns_f1", "NoAns_exact", "NoAns_f1" (the splits present), "best_exact",
+        "best_exact_thresh", "best_f1", "best_f1_thresh"}. `exact_match` and `f1` score
+        `predictions` as they are (the script's own cut at null odds > 1 is not applied).
+    """
+    missing = sorted(set(answers) - set(predictions))
+    if missing:
+        raise ValueError(f"no prediction for {len(missing)} questions, e.g. {missing[:3]}")
+    if null_odds is None:
+        if any(not texts for texts in answers.values()):
+            raise ValueError("unanswerable questions need SQuAD v2.0 scoring (null_odds)")
+        return score_v1(answers, predictions)
+    if span_predictions is None:
+        raise ValueError("SQuAD v2.0 scoring needs span_predictions with null_odds")
+    return score_v2(answers, predictions, null_odds, span_predictions)

@@ -155,7 +155,7 @@ def peoples_daily(split, seed=0):
 def peoples_daily_bio(words):
     """NER words and BIO tags (PER/LOC/ORG) of a tagged word list.
 
-    The NER words are those of the raw text (`bert_tf.tasks.ner.split_words`: each CJK
+    The NER words are those of the raw text (`bert_tf.text.words.split_words`: each CJK
     character, and each run of other non-space characters, such as "１９９８"), so that
     served raw text is split as the training data was. A word takes the tag of its first
     character: B- at an entity's first character, I- after it. Adjacent person words
@@ -166,7 +166,7 @@ def peoples_daily_bio(words):
     Returns:
       (tokens, tags): two tuples of str of equal length.
     """
-    from bert_tf.tasks.ner import split_words_spans  # heavy: TensorFlow
+    from bert_tf.text.words import split_words_spans  # heavy: TensorFlow
     text, char_tags, previous = "", [], None
     for word, pos in words:
         entity = PEOPLES_DAILY_ENTITIES.get(pos)

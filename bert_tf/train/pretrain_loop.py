@@ -25,74 +25,25 @@ sum, which is not what a single device does.)
 `optimizer.gradient_accumulation_steps` (Keras) = k makes one update out of k micro-batches
 of `global_batch_size`: Keras averages their gradients, and because the loss is a mean over
 sequences, that equals the gradient of one batch k times larger.
+
+The loss and its metrics are in `pretrain_loss.py`, the restoring of checkpoints in
+`pretrain_checkpoints.py`.
 """
 import datetime
 import os
 import time
 
-import keras
 import tensorflow as tf
 from absl import logging
 
 from bert_tf.model.encoder import INPUT_NAMES
+from bert_tf.train.checkpoints import dropout_seed_states
+from bert_tf.train.pretrain_checkpoints import (checkpoint_dir, remove_temporary_checkpoints,
+                                                restore_newest)
+from bert_tf.train.pretrain_loss import STAT_NAMES, metrics_from_stats, pretraining_loss
 
 MODEL_INPUTS = (*INPUT_NAMES, "masked_lm_positions")
 LOGS_DIR = "logs"
-# Sums each replica returns per micro-batch; the logged metrics are ratios of them.
-STAT_NAMES = ("sequences", "mlm_loss_sum", "mlm_correct", "mlm_predictions",
-              "nsp_loss_sum", "nsp_correct")
-
-
-def pretraining_loss(features, outputs, global_batch_size):
-    """One replica's share of the pretraining loss, and sums for the metrics.
-
-    The masked-LM loss of a sequence is the mean cross-entropy over its predictions
-    (weighted by `masked_lm_weights`, so padding slots count 0); the loss is the mean over
-    sequences of that plus the NSP cross-entropy. As a mean over sequences, it splits
-    exactly over replicas and accumulated micro-batches.
-
-    Args:
-        features: dict with `masked_lm_ids` int32 [b, P], `masked_lm_weights` float32
-            [b, P], `next_sentence_labels` int32 [b] (b: this replica's rows).
-        outputs: the model's `mlm_logits` float32 [b, P, V] and `nsp_logits` float32 [b, 2].
-        global_batch_size: int B, sequences in the batch over all replicas.
-    Returns:
-        (loss, stats): the scalar loss divided by B (the replicas' losses sum to the
-        batch mean), and float32 scalar sums keyed by STAT_NAMES.
-    """
-    weights = features["masked_lm_weights"]                                   # [b, P]
-    mlm_logits = outputs["mlm_logits"]
-    mlm_cross_entropy = keras.losses.sparse_categorical_crossentropy(
-        features["masked_lm_ids"], mlm_logits, from_logits=True)              # [b, P]
-    predictions = tf.reduce_sum(weights, axis=1)                              # [b]
-    mlm_loss = (tf.reduce_sum(mlm_cross_entropy * weights, axis=1)
-                / tf.maximum(predictions, 1.0))                               # [b]
-    labels = features["next_sentence_labels"]                                 # [b]
-    nsp_loss = keras.losses.sparse_categorical_crossentropy(
-        labels, outputs["nsp_logits"], from_logits=True)                      # [b]
-    loss = tf.reduce_sum(mlm_loss + nsp_loss) / global_batch_size
-
-    mlm_hits = tf.cast(tf.equal(tf.argmax(mlm_logits, axis=-1, output_type=tf.int32),
-                                features["masked_lm_ids"]), tf.float32)
-    nsp_hits = tf.cast(tf.equal(tf.argmax(outputs["nsp_logits"], axis=-1,
-                                          output_type=tf.int32), labels), tf.float32)
-    stats = {"sequences": tf.cast(tf.shape(labels)[0], tf.float32),
-             "mlm_loss_sum": tf.reduce_sum(mlm_loss),
-             "mlm_correct": tf.reduce_sum(mlm_hits * weights),
-             "mlm_predictions": tf.reduce_sum(predictions),
-             "nsp_loss_sum": tf.reduce_sum(nsp_loss),
-             "nsp_correct": tf.reduce_sum(nsp_hits)}
-    return loss, stats
-
-
-def metrics_from_stats(stats):
-    """{loss, mlm_loss, nsp_loss, mlm_accuracy, nsp_accuracy} from summed STAT_NAMES."""
-    sequences = max(stats["sequences"], 1.0)
-    return {"loss": (stats["mlm_loss_sum"] + stats["nsp_loss_sum"]) / sequences,
-            "mlm_loss": stats["mlm_loss_sum"] / sequences,
-            "nsp_loss": stats["nsp_loss_sum"] / sequences,
-            "mlm_accuracy": stats["mlm_correct"] / max(stats["mlm_predictions"], 1.0),
-            "nsp_accuracy": stats["nsp_correct"] / sequences}
 
 
 class DynamicLossScale(tf.Module):
@@ -206,16 +157,14 @@ class PretrainingTrainer:
     # --- state -------------------------------------------------------------------------
     def checkpoint(self, iterator):
         """A `tf.train.Checkpoint` of everything a resumed run needs."""
-        # Keras keeps dropout's random state in variables that the model does not track
-        # for tf.train.Checkpoint; without them a resumed run would drop other units.
-        seed_states = [v for v in self.model.variables if v.name == "seed_generator_state"]
         extra = {"loss_scale": self.loss_scale} if self.loss_scale is not None else {}
         return tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, step=self.step,
-                                   iterator=iterator, dropout_seed_states=seed_states, **extra)
+                                   iterator=iterator,
+                                   dropout_seed_states=dropout_seed_states(self.model), **extra)
 
     # --- the loop ----------------------------------------------------------------------
     def train(self, dataset, model_dir, num_train_steps, checkpoint_every_n_steps=1000,
-              keep_checkpoints=3, log_every_n_steps=100):
+              keep_checkpoints=3, log_every_n_steps=100, after_restore=None):
         """Trains to `num_train_steps` updates, resuming from the newest checkpoint in
         `model_dir` if there is one.
 
@@ -231,6 +180,9 @@ class PretrainingTrainer:
             checkpoint_every_n_steps: int, checkpoint interval in updates.
             keep_checkpoints: int, checkpoints kept.
             log_every_n_steps: int, progress/TensorBoard interval in updates.
+            after_restore: callable or None, called once the newest checkpoint restored
+                (or when there is none), before the first update: where the caller
+                records the run's settings, known then to fit the checkpoints.
         Returns:
             dict of the metrics over the last logging interval (empty if nothing ran).
         """
@@ -242,8 +194,13 @@ class PretrainingTrainer:
                 raise ValueError(f"{name} must be >= 1, got {value}")
         iterator = iter(dataset)
         checkpoint = self.checkpoint(iterator)
-        self.restore_newest(checkpoint, model_dir)
-        manager = tf.train.CheckpointManager(checkpoint, self._checkpoint_dir(model_dir),
+        restored = restore_newest(checkpoint, model_dir)
+        if restored:
+            logging.info("Resumed from %s at step %d", restored, int(self.step.numpy()))
+        if after_restore is not None:
+            after_restore()
+        manager = tf.train.CheckpointManager(checkpoint,
+                                             checkpoint_dir(self.strategy, model_dir),
                                              max_to_keep=keep_checkpoints)
         writer = (tf.summary.create_file_writer(os.path.join(model_dir, LOGS_DIR))
                   if self.strategy.extended.should_save_summary
@@ -282,7 +239,7 @@ class PretrainingTrainer:
             if step % checkpoint_every_n_steps == 0 or step == num_train_steps:
                 manager.save(checkpoint_number=step)
         writer.flush()
-        self._remove_temporary_checkpoints(model_dir)
+        remove_temporary_checkpoints(self.strategy, model_dir)
         return metrics
 
     def evaluate(self, dataset, max_batches=None):
@@ -299,57 +256,3 @@ class PretrainingTrainer:
             for name, value in batch_stats(batch).items():
                 totals[name] += float(value)
         return metrics_from_stats(totals)
-
-    def restore_newest(self, checkpoint, model_dir):
-        """Restores the newest checkpoint of `model_dir` that reads back whole.
-
-        A checkpoint a crash left truncated (a short `.data` file, a broken `.index`) is
-        skipped with a warning naming it and why, and the next older one is tried.
-        Returns the restored path, or None when there is no checkpoint.
-
-        Raises:
-            ValueError when `model_dir` holds checkpoints of another model configuration
-            (another preset, vocab or sequence length), or when none reads back.
-        """
-        state = tf.train.get_checkpoint_state(model_dir)
-        paths = list(reversed(state.all_model_checkpoint_paths)) if state else []
-        skipped = []
-        for path in paths:
-            if not os.path.isabs(path):
-                path = os.path.join(model_dir, path)
-            try:
-                checkpoint.restore(path).assert_existing_objects_matched()
-            except ValueError as e:
-                if "shape" in str(e).lower():
-                    raise ValueError(
-                        f"{model_dir} holds checkpoints of another model configuration "
-                        f"({os.path.basename(path)}: {str(e).splitlines()[0][:300]}); "
-                        "resume with the settings it was made with (its "
-                        "resolved_config.json), or give a new model_dir") from None
-                skipped.append((path, e))
-            except (tf.errors.OpError, IndexError, OSError) as e:  # truncated or corrupt
-                skipped.append((path, e))
-            else:
-                for bad, error in skipped:
-                    logging.warning("Skipped checkpoint %s, which does not read back (%s: "
-                                    "%s)", bad, type(error).__name__,
-                                    str(error).splitlines()[0][:200])
-                logging.info("Resumed from %s at step %d", path, int(self.step.numpy()))
-                return path
-        if skipped:
-            raise ValueError(f"No checkpoint in {model_dir} reads back: " + "; ".join(
-                f"{os.path.basename(p)}: {type(e).__name__}: {str(e).splitlines()[0][:200]}"
-                for p, e in skipped))
-        return None
-
-    def _checkpoint_dir(self, model_dir):
-        """`model_dir` on the chief. Every worker must take part in a save, so the others
-        write to a folder of their own, deleted at the end."""
-        if self.strategy.extended.should_checkpoint:
-            return model_dir
-        return os.path.join(model_dir, f"worker_tmp_{self.strategy.cluster_resolver.task_id}")
-
-    def _remove_temporary_checkpoints(self, model_dir):
-        directory = self._checkpoint_dir(model_dir)
-        if directory != model_dir and tf.io.gfile.exists(directory):
-            tf.io.gfile.rmtree(directory)

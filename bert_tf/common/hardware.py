@@ -1,18 +1,18 @@
 """What this machine's CPU can do, read from /proc/cpuinfo: the flags that decide which
 CPU kernels TensorFlow runs fast.
 
-    from bert_tf import hardware
+    from bert_tf.common import hardware
     hardware.cpu_flags()     # {"fma": True, "avx2": True, "avx512f": False, ...}
     hardware.native_bf16()   # True with AVX512_BF16 or AMX-BF16, False without, None: unknown
 
 bfloat16 matmuls are fast only on CPUs with native bf16 dot products (AVX512_BF16, AMX):
 elsewhere TensorFlow's kernels convert bf16 to float32 and back, and a bf16 model runs
-slower than a float32 one (measured: `bench/encoder.py`, `bench/bf16.py`). `bert-export
---dtype=bfloat16` warns on such a CPU (`bert_tf.export.precision`), and the benchmarks print
-these flags in their header (`bench/common.py`).
+slower than a float32 one (measured: `bench/encoder.py`, `bench/e2e.py` with its bf16
+engines). `bert-export --dtype=bfloat16` warns on such a CPU (`bert_tf.export.precision`),
+and the benchmarks print these flags in their header.
 
-Only the standard library is imported: bench/common.py loads this file on its own (by
-path) so that a benchmark's parent process does not import TensorFlow.
+Only the standard library is imported (and `bert_tf/__init__` imports nothing eagerly),
+so a benchmark's parent process reads the flags without importing TensorFlow.
 """
 import platform
 

@@ -1,0 +1,94 @@
+"""What a fit run (`trainer.train`) reports: the `evaluate_fn` metrics added to each
+epoch's logs (`EvaluationCallback`), and every N steps a progress line and TensorBoard
+scalars by global step (`ProgressLogger`).
+"""
+import time
+
+import keras
+import tensorflow as tf
+from absl import logging
+
+
+class EvaluationCallback(keras.callbacks.Callback):
+    """Adds `val_<name>` for each metric of `evaluate_fn(model)` to the epoch-end logs."""
+
+    def __init__(self, evaluate_fn):
+        super().__init__()
+        self.evaluate_fn = evaluate_fn
+
+    def on_epoch_end(self, epoch, logs=None):
+        metrics = self.evaluate_fn(self.model)
+        logging.info("Epoch %d evaluation: %s", epoch + 1,
+                     "  ".join(f"{name} {value:.4f}" for name, value in metrics.items()))
+        if logs is not None:
+            logs.update({f"val_{name}": float(value) for name, value in metrics.items()})
+
+
+class ProgressLogger(keras.callbacks.Callback):
+    """Logs `step S/T  loss L  X seq/s  ETA hh:mm:ss` every `every_n_steps` train steps,
+    and with `log_dir` writes the same as TensorBoard scalars by global step (the loss,
+    the learning rate, sequences/s), which stay continuous across a resume.
+
+    Args:
+        every_n_steps: int, logging interval.
+        global_batch_size: int or None, sequences per step (None: seq/s is not shown).
+        log_dir: str or None, TensorBoard folder for the step scalars.
+    """
+
+    def __init__(self, every_n_steps, global_batch_size=None, log_dir=None):
+        super().__init__()
+        self.log_dir = log_dir
+        self._writer = None
+        if every_n_steps < 1:
+            raise ValueError(f"every_n_steps must be >= 1, got {every_n_steps}")
+        self.every_n_steps = every_n_steps
+        self.global_batch_size = global_batch_size
+        self.lines = []  # the logged lines, for tests and callers
+        self._epoch, self._done, self._steps_per_epoch, self._epochs = 0, 0, None, None
+        self._last_step = None
+
+    def start_epoch(self, epoch, done, steps_per_epoch, epochs):
+        """Where the next `fit` call starts: `done` steps into `epoch`."""
+        self._epoch, self._done = epoch, done
+        self._steps_per_epoch, self._epochs = steps_per_epoch, epochs
+
+    def on_train_batch_end(self, batch, logs=None):
+        steps_per_epoch = self._steps_per_epoch
+        within = self._done + batch + 1
+        step = self._epoch * steps_per_epoch + within if steps_per_epoch else within
+        if self._last_step is None:  # first step after (re)start: timing starts here
+            self._last_step, self._last_time = step, time.monotonic()
+            return
+        if step % self.every_n_steps:
+            return
+        now = time.monotonic()
+        steps_per_second = (step - self._last_step) / max(now - self._last_time, 1e-9)
+        self._last_step, self._last_time = step, now
+        total = steps_per_epoch * self._epochs if steps_per_epoch else None
+        parts = [f"step {step}" + (f"/{total}" if total else ""),
+                 f"loss {logs.get('loss', float('nan')):.4f}"]
+        if self.global_batch_size:
+            parts.append(f"{steps_per_second * self.global_batch_size:.1f} seq/s")
+        if total:
+            parts.append(f"ETA {_format_seconds((total - step) / steps_per_second)}")
+        line = "  ".join(parts)
+        self.lines.append(line)
+        logging.info(line)
+        if self.log_dir:
+            self._write_scalars(step, logs, steps_per_second)
+
+    def _write_scalars(self, step, logs, steps_per_second):
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(self.log_dir)
+        with self._writer.as_default(step=step):
+            tf.summary.scalar("loss", float(logs.get("loss", float("nan"))))
+            tf.summary.scalar("learning_rate", float(self.model.optimizer.learning_rate))
+            if self.global_batch_size:
+                tf.summary.scalar("sequences_per_second",
+                                  steps_per_second * self.global_batch_size)
+        self._writer.flush()
+
+
+def _format_seconds(seconds):
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
