@@ -61,7 +61,8 @@ def assert_round_trip(layer, rebuild, call):
 
 def test_embeddings_round_trip():
     layer = BertEmbeddings(VOCAB, HIDDEN, POSITIONS, 3, initializer_range=0.5,
-                           layer_norm_eps=1e-6, dropout_rate=0.2, name="embeddings")
+                           layer_norm_eps=1e-6, hidden_dropout_prob=0.2,
+                           name="embeddings")
     f = features()
 
     def call(embeddings):
@@ -81,7 +82,7 @@ def test_transformer_block_round_trip(output_range):
 
     def call(block):
         output, probs = block(x, mask, training=False, output_range=output_range,
-                              return_attention=True)
+                              output_attentions=True)
         return {"output": output, "attention_probs": probs}
 
     assert_round_trip(layer, TransformerBlock.from_config, call)

@@ -245,12 +245,12 @@ def test_creation_is_deterministic_and_seeded(records_dir, text_dir, vocab_path,
 
 
 def test_the_binary_takes_paths_relative_to_the_working_directory(records_dir, text_dir,
-                                                                    vocab_file, tmp_path):
+                                                                    vocab_path, tmp_path):
     """bert-create-pretraining-data with relative paths, as a user types them: the
     records of the library call, and metadata.json names the inputs and the vocab by
     absolute path (it must say which files they were from wherever it is read). ~10 s."""
     shutil.copytree(text_dir, tmp_path / "text")
-    shutil.copy(vocab_file, tmp_path / "vocab.txt")
+    shutil.copy(vocab_path, tmp_path / "vocab.txt")
     proc = subprocess.run(
         [sys.executable, "-m", "bert_tf_tools.create_pretraining_data",
          "--input_file=text/*.txt", "--output_dir=records", "--vocab_file=vocab.txt",
