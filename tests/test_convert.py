@@ -228,6 +228,7 @@ def test_write_refuses_existing_folder_and_cleans_up_on_failure(minilm, tmp_path
     assert sorted(os.listdir(tmp_path)) == ["exists"]  # no output, no staging folder left
 
 
+@pytest.mark.slow  # three binary runs: ~20 s
 def test_convert_binary_round_trip(tiny_checkpoint, tmp_path):
     """The binary on the tiny checkpoint (the conversions of the real MiniLM are the
     library tests above): three runs, each starting TensorFlow."""

@@ -89,6 +89,7 @@ def test_page_renders_in_headless_chromium(outputs, tmp_path):
     assert coloured > 0.005, "no shaded words or heatmap in the screenshot"
 
 
+@pytest.mark.slow  # a binary run on QA: ~14 s
 def test_qa_takes_a_question_per_context(tiny_reader_folder):
     proc = _explain(f"--model_dir={tiny_reader_folder}", "--question=Who designed it?",
                     "--text=Gustave Eiffel designed it.", "--target=end", "--steps=4")

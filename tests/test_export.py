@@ -201,6 +201,7 @@ def fresh_session(classifier, saved_model_dir, tagger, reader, real_sentences,
     return run_in_fresh_session(models, tmp_path_factory.mktemp("fresh_session"))
 
 
+@pytest.mark.slow  # one fresh TF1-session process for three exports: ~60 s
 def test_session_loader_in_fresh_process_matches_model_in_memory(
         classifier, saved_model_dir, real_sentences, fresh_session):
     task, model, _ = classifier
@@ -505,6 +506,7 @@ def python_entities(text, tags):
             for kind, a, b in conll.entity_spans(tags)]
 
 
+@pytest.mark.slow  # one fresh TF1-session process for three exports: ~60 s
 def test_ner_entities_with_character_offsets(tagger, fresh_session):
     task, model, path = tagger
     texts = ner_texts()
@@ -564,6 +566,7 @@ def reader(tiny_reader, tiny_reader_export):
     return tiny_reader.task, tiny_reader.model, tiny_reader_export
 
 
+@pytest.mark.slow  # one fresh TF1-session process for three exports: ~60 s
 def test_qa_answers_with_character_offsets(reader, fresh_session):
     """Question + context in, the answer out: the fresh TF1 session gives what the task
     computes in memory, over contexts cut into several windows, with offsets into the

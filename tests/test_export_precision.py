@@ -185,6 +185,7 @@ def test_in_dtype_keeps_a_model_already_in_it_and_rejects_unknown_dtypes(classif
         clf.export("unused", "rt", dtype="fp16")
 
 
+@pytest.mark.slow  # its own 2 x 128 tagger and bf16 export: ~20 s
 def test_ner_export_in_bf16(tokenizer, conll_labels, tmp_path):
     """A tiny tagger's bf16 export tags like its float32 model wherever float32's choice
     is not within bf16's error of a tie. (Its own 2 x 128 tagger, not the shared 1 x 32
