@@ -28,6 +28,9 @@ setuptools.setup(
     extras_require={
         "test": [
             "pytest>=8",
+            # The fast suite in two processes (run_tests.sh): most of its time is
+            # single-threaded tracing and Python.
+            "pytest-xdist>=3.5",
             # The layering contract of setup.cfg (tests/test_layers.py runs it).
             "import-linter==2.17",
             # Reference peer for parity tests and benchmarks; the CPU build of torch.

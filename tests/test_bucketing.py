@@ -11,18 +11,12 @@ import tensorflow as tf
 from bert_tf.data import corpora
 from bert_tf.model.config import BertConfig
 from bert_tf.model.encoder import BertEncoder
-from bert_tf.convert.pretrained import load_tokenizer
 from bert_tf.data import task_dataset
 from bert_tf.tasks.classification import ClassificationTask, TextExample
 from bert_tf.data.conll import read_conll
 from bert_tf.tasks.ner import NerTask, label_vocabulary
 
 NUM_EXAMPLES, BATCH_SIZE, WINDOW_BATCHES = 100, 8, 3
-
-
-@pytest.fixture(scope="module")
-def tokenizer(minilm_path):
-    return load_tokenizer(minilm_path)
 
 
 @pytest.fixture(scope="module")
@@ -159,10 +153,11 @@ def test_ner_prediction_restores_input_order(tokenizer):
     assert bucketed == plain
 
 
-def test_bert_predict_sorts_saved_model_batches_and_restores_order(tokenizer, tmp_path):
+def test_bert_predict_sorts_saved_model_batches_and_restores_order(
+        tiny_classifier, tiny_classifier_export, tmp_path):
     """bert-predict's Predictor on an export, sorting by its `sequence_lengths` signature
-    or, for exports without one, by character counts: results in input order, equal to
-    the in-process task's."""
+    (the shared tiny classifier's export) or, for exports without one, by character
+    counts: results in input order, equal to the in-process task's."""
     from bert_tf.export.saved_model import write_saved_model
     from bert_tf.export.serving_module import LENGTHS_SIGNATURE
     from bert_tf.export.task import TaskServingModule
@@ -176,12 +171,11 @@ def test_bert_predict_sorts_saved_model_batches_and_restores_order(tokenizer, tm
                     if name != LENGTHS_SIGNATURE}
 
     texts = [text for text, _ in corpora.rotten_tomatoes("test")[:40]]
-    task = ClassificationTask(tokenizer, 64, labels=["fresh", "rotten"])
-    model = _tiny_model(task, tokenizer)
+    task, model = tiny_classifier.task, tiny_classifier.model
     want = task.predict(model, [TextExample(text) for text in texts], bucket_by_length=False)
-    for module_class in (WithoutLengths, TaskServingModule):
-        folder = str(tmp_path / module_class.__name__)
-        write_saved_model(module_class(task, model), folder)
+    without_lengths = str(tmp_path / "without_lengths")
+    write_saved_model(WithoutLengths(task, model), without_lengths)
+    for folder in (without_lengths, tiny_classifier_export):
         predictor = Predictor(folder, batch_size=8)
         order = np.argsort(predictor.lengths({"text": texts}), kind="stable")
         assert not np.array_equal(order, np.arange(len(texts)))

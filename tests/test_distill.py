@@ -37,11 +37,6 @@ def _encoder(num_layers, seed, **overrides):
 
 
 @pytest.fixture(scope="module")
-def tokenizer(tiny_checkpoint):
-    return bert_tf.load_tokenizer(tiny_checkpoint)
-
-
-@pytest.fixture(scope="module")
 def teacher(tokenizer):
     """A random 4-layer classifier whose head reads the direction in which its pooled
     outputs vary most on TEXTS (their first principal component), centred at the median:

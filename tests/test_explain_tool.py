@@ -11,18 +11,13 @@ import sys
 import numpy as np
 import pytest
 
-import bert_tf
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")
-def saved_classifier(tmp_path_factory, tiny_checkpoint):
-    import keras
-    keras.utils.set_random_seed(0)
-    clf = bert_tf.TextClassifier.from_pretrained(tiny_checkpoint, labels=["fresh", "rotten"],
-                                                 max_seq_length=32)
-    return clf.save(str(tmp_path_factory.mktemp("explain") / "model"))
+def saved_classifier(tiny_classifier_folder):
+    return tiny_classifier_folder  # labels fresh / rotten
 
 
 def _explain(*args):
@@ -94,11 +89,9 @@ def test_page_renders_in_headless_chromium(outputs, tmp_path):
     assert coloured > 0.005, "no shaded words or heatmap in the screenshot"
 
 
-def test_qa_takes_a_question_per_context(tiny_checkpoint, tmp_path):
-    qa = bert_tf.QuestionAnswerer.from_pretrained(tiny_checkpoint, max_seq_length=32,
-                                                  max_query_length=8)
-    folder = qa.save(str(tmp_path / "qa"))
-    proc = _explain(f"--model_dir={folder}", "--question=Who designed it?",
+@pytest.mark.slow  # a binary run on QA: ~14 s
+def test_qa_takes_a_question_per_context(tiny_reader_folder):
+    proc = _explain(f"--model_dir={tiny_reader_folder}", "--question=Who designed it?",
                     "--text=Gustave Eiffel designed it.", "--target=end", "--steps=4")
     assert proc.returncode == 0, proc.stderr
     assert "target: the answer's end" in proc.stdout

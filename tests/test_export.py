@@ -1,7 +1,7 @@
 """bert-export: the SavedModel contract TF Serving relies on, proved without the server.
 
-A tiny random-weight classifier on the real MiniLM vocab is fine-tuned-saved (Task.save)
-and exported once by the `bert-export` code path; the tests then load it the way TF
+The shared tiny random-weight classifier on the real MiniLM vocab (conftest.py), saved as
+fine-tuning saves it and exported once by the `bert-export` code path; the tests then load it the way TF
 Serving's C++ loader does (TF1 Session, tensors by SignatureDef name) in a fresh process
 that imports only tensorflow and tensorflow_text, and compare with the model in memory.
 The one test on real MiniLM weights (against transformers) is marked slow.
@@ -19,23 +19,19 @@ import pytest
 import tensorflow as tf
 from google.protobuf import text_format
 
-from bert_tf.data import conll
-from bert_tf.model.config import BertConfig
 from bert_tf.export import tf_serving
 from bert_tf.export.keras_layer import load_encoder_as_layer
 from bert_tf.model.encoder import find_encoder
 from bert_tf.tasks.ner.serving import entity_word_spans
 from bert_tf.export.saved_model import export_saved_model, new_version
-from bert_tf.model.encoder import BertEncoder, encoder_inputs
+from bert_tf.model.encoder import encoder_inputs
+from bert_tf.data import conll
 from bert_tf.tasks.base import model_features
-from bert_tf.tasks.classification import ClassificationTask
 from bert_tf.data.conll import read_conll
-from bert_tf.tasks.ner import NerTask
 from bert_tf.tasks.qa import NO_ANSWER
-from bert_tf.text.tokenizer import BertTokenizer
 from bert_tf.export import exporter as export_tool
 
-MAX_SEQ_LENGTH = 32
+MAX_SEQ_LENGTH = 32  # the shared tiny models'
 LABELS = ["fresh", "rotten"]
 # The graph's only ops beyond core TensorFlow: all in tensorflow_text's ops_lib, which the
 # TF Serving model server links.
@@ -44,32 +40,19 @@ TF_TEXT_OPS = {"RegexSplitWithOffsets", "NormalizeUTF8", "FastWordpieceTokenizeW
 
 
 @pytest.fixture(scope="module")
-def tokenizer(minilm_path):
-    return BertTokenizer.from_vocab_file(os.path.join(minilm_path, "vocab.txt"))
+def classifier(tiny_classifier, tiny_classifier_folder):
+    """(task, model, folder): the shared tiny classifier and its saved folder."""
+    return tiny_classifier.task, tiny_classifier.model, tiny_classifier_folder
 
 
 @pytest.fixture(scope="module")
-def classifier(tokenizer, tmp_path_factory):
-    """(task, model, folder): a tiny classifier saved the way fine-tuning saves it."""
-    keras.utils.set_random_seed(0)
-    encoder = BertEncoder.from_bert_config(BertConfig.from_preset("tiny"))
-    task = ClassificationTask(tokenizer, max_seq_length=MAX_SEQ_LENGTH, labels=LABELS)
-    model = task.build_model(encoder)
-    folder = str(tmp_path_factory.mktemp("classifier"))
-    task.save(model, folder)
-    return task, model, folder
+def saved_model_dir(tiny_classifier_export):
+    return tiny_classifier_export
 
 
 @pytest.fixture(scope="module")
-def export_base(classifier, tmp_path_factory):
-    base = str(tmp_path_factory.mktemp("exports"))
-    export_tool.export(classifier[2], base, "rt", num_batch_threads=2)
-    return base
-
-
-@pytest.fixture(scope="module")
-def saved_model_dir(export_base):
-    return os.path.join(export_base, "rt", "1")
+def export_base(saved_model_dir):
+    return os.path.dirname(os.path.dirname(saved_model_dir))  # <base>/rt/1
 
 
 def expected_outputs(task, model, texts):
@@ -97,7 +80,8 @@ def assert_outputs_equal(got, want):
 
 # Runs in a fresh interpreter: only TensorFlow and the tf-text ops, loaded with the TF1
 # Session loader and run by the tensor names in the SignatureDefs, as TF Serving's C++
-# server does. Also lists the graph's ops that core TensorFlow does not register.
+# server does. Also lists each graph's ops that core TensorFlow does not register. One
+# process for every SavedModel of this file: each start of TensorFlow costs seconds.
 SESSION_LOADER_SCRIPT = textwrap.dedent("""
     import json, os, sys
     import numpy as np
@@ -105,32 +89,35 @@ SESSION_LOADER_SCRIPT = textwrap.dedent("""
     from tensorflow.core.protobuf import saved_model_pb2
     from tensorflow.python.framework import op_def_registry
 
-    saved_model_dir, requests_path, outputs_path = sys.argv[1:]
-    # The graph's ops that core TensorFlow does not register (checked before tf-text is).
-    with open(os.path.join(saved_model_dir, "saved_model.pb"), "rb") as f:
-        graph_def = saved_model_pb2.SavedModel.FromString(f.read()).meta_graphs[0].graph_def
-    graph_ops = {node.op for node in graph_def.node}
-    for function in graph_def.library.function:
-        graph_ops |= {node.op for node in function.node_def}
-    custom_ops = sorted(op for op in graph_ops if op_def_registry.get(op) is None)
+    requests_path, outputs_path = sys.argv[1:]
+    requests = np.load(requests_path, allow_pickle=True)
+    plan = json.loads(str(requests["plan"]))  # [[saved_model_dir, [[signature, [input]]]]]
+    # The graphs' ops that core TensorFlow does not register (checked before tf-text is).
+    custom_ops = []
+    for saved_model_dir, _ in plan:
+        with open(os.path.join(saved_model_dir, "saved_model.pb"), "rb") as f:
+            graph_def = saved_model_pb2.SavedModel.FromString(f.read()).meta_graphs[0].graph_def
+        graph_ops = {node.op for node in graph_def.node}
+        for function in graph_def.library.function:
+            graph_ops |= {node.op for node in function.node_def}
+        custom_ops.append(sorted(op for op in graph_ops if op_def_registry.get(op) is None))
 
     import tensorflow_text  # registers the tf-text kernels, as the model server links them
     modules_before_loading = set(sys.modules)
-    requests = np.load(requests_path, allow_pickle=True)
-    plan = json.loads(str(requests["plan"]))
     outputs = {}
-    with tf.compat.v1.Session(graph=tf.Graph()) as sess:
-        meta_graph = tf.compat.v1.saved_model.loader.load(sess, ["serve"], saved_model_dir)
-        for i, (signature_name, input_names) in enumerate(plan):
-            signature = meta_graph.signature_def[signature_name]
-            feed = {signature.inputs[name].name: requests[f"{i}/{name}"]
-                    for name in input_names}
-            fetch = {name: info.name for name, info in signature.outputs.items()}
-            for name, value in sess.run(fetch, feed).items():
-                outputs[f"{i}/{name}"] = value
+    for m, (saved_model_dir, calls) in enumerate(plan):
+        with tf.compat.v1.Session(graph=tf.Graph()) as sess:
+            meta_graph = tf.compat.v1.saved_model.loader.load(sess, ["serve"], saved_model_dir)
+            for i, (signature_name, input_names) in enumerate(calls):
+                signature = meta_graph.signature_def[signature_name]
+                feed = {signature.inputs[name].name: requests[f"{m}/{i}/{name}"]
+                        for name in input_names}
+                fetch = {name: info.name for name, info in signature.outputs.items()}
+                for name, value in sess.run(fetch, feed).items():
+                    outputs[f"{m}/{i}/{name}"] = value
     np.savez(outputs_path, **outputs)
-    # (`import tensorflow` itself loads parts of keras; loading and running the model must
-    # need no more of it, and nothing of bert_tf.)
+    # (`import tensorflow` itself loads parts of keras; loading and running the models
+    # must need no more of it, and nothing of bert_tf.)
     new_modules = {m.split(".")[0] for m in set(sys.modules) - modules_before_loading}
     print(json.dumps({"custom_ops": custom_ops,
                       "imported": sorted(new_modules & {"keras", "bert_tf"}),
@@ -138,41 +125,91 @@ SESSION_LOADER_SCRIPT = textwrap.dedent("""
 """)
 
 
-def run_in_fresh_session(saved_model_dir, requests, tmp_path):
-    """Runs [(signature, {input: array})] in a new process; returns the outputs and the
-    script's report (custom ops, imported packages)."""
-    arrays = {"plan": np.array(json.dumps([(sig, list(inputs)) for sig, inputs in requests]))}
-    for i, (_, inputs) in enumerate(requests):
-        arrays.update({f"{i}/{name}": value for name, value in inputs.items()})
+def run_in_fresh_session(models, tmp_path):
+    """Runs each SavedModel's requests, `models` {key: (saved_model_dir, [(signature,
+    {input: array})])}, in one new process; returns {key: (the outputs of each request,
+    the report: the graph's custom ops, the packages imported to load and run them all)}."""
+    plan, arrays = [], {}
+    for m, (saved_model_dir, requests) in enumerate(models.values()):
+        plan.append((saved_model_dir, [(sig, list(inputs)) for sig, inputs in requests]))
+        for i, (_, inputs) in enumerate(requests):
+            arrays.update({f"{m}/{i}/{name}": value for name, value in inputs.items()})
+    arrays["plan"] = np.array(json.dumps(plan))
     requests_path, outputs_path = tmp_path / "requests.npz", tmp_path / "outputs.npz"
     np.savez(requests_path, **arrays)
     proc = subprocess.run(
-        [sys.executable, "-c", SESSION_LOADER_SCRIPT, saved_model_dir, str(requests_path),
-         str(outputs_path)],
-        capture_output=True, text=True, timeout=300,
+        [sys.executable, "-c", SESSION_LOADER_SCRIPT, str(requests_path), str(outputs_path)],
+        capture_output=True, text=True, timeout=600,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""})
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     outputs = np.load(outputs_path, allow_pickle=True)
-    per_request = [{} for _ in requests]
-    for key in outputs.files:
-        i, name = key.split("/")
-        per_request[int(i)][name] = outputs[key]
-    return per_request, report
+    results = {}
+    for m, (key, (_, requests)) in enumerate(models.items()):
+        per_request = [{} for _ in requests]
+        for name in outputs.files:
+            model, i, output = name.split("/")
+            if int(model) == m:
+                per_request[int(i)][output] = outputs[name]
+        results[key] = (per_request, {**report, "custom_ops": report["custom_ops"][m]})
+    return results
 
 
+def strings(texts):
+    return np.array([t.encode("utf-8") for t in texts], dtype=object)
+
+
+def classifier_texts(real_sentences):
+    return real_sentences[:8] + ["x " * 400]  # the last one is truncated to 32 tokens
+
+
+def ner_texts():
+    """Real CoNLL sentences, with non-ASCII text and odd spacing, one truncated."""
+    from bert_tf.data import corpora
+    sentences = [" ".join(s.tokens) for s in read_conll(corpora.conll2003_path("test"))[3:8]]
+    return sentences + ["Zoë  Çelik flew to São Paulo \t with José", " ".join(["word"] * 60)]
+
+
+QA_CONTEXTS = ["The Eiffel Tower was completed in 1889 in Paris; Gustave Eiffel's company "
+               "designed it, and it is 330 metres tall. " * 2,
+               "Dvořák met Zoë in 東京 and São Paulo in 1892.", "Paris"]
+QA_QUESTIONS = ["Who designed the tower?", "Where did Dvořák meet Zoë?", "What?"]
+
+
+def warmup_requests(saved_model_dir):
+    return [(r.predict_log.request.model_spec.signature_name,
+             {k: tf.make_ndarray(v) for k, v in r.predict_log.request.inputs.items()})
+            for r in tf_serving.read_warmup_file(saved_model_dir)]
+
+
+@pytest.fixture(scope="module")
+def fresh_session(classifier, saved_model_dir, tagger, reader, real_sentences,
+                  tmp_path_factory):
+    """The three exports (classifier, tagger, reader) run in one fresh TF1 session
+    process: {"classifier" | "ner" | "qa": (outputs per request, report)}."""
+    texts = classifier_texts(real_sentences)
+    features = {k: v.numpy() for k, v in model_features(
+        classifier[0].preprocess({"text": tf.constant(texts)})).items()}
+    models = {
+        "classifier": (saved_model_dir, [("serving_default", {"text": strings(texts)}),
+                                         ("serve_ids", features)]
+                       + warmup_requests(saved_model_dir)),
+        "ner": (tagger[2], [("serving_default", {"text": strings(ner_texts())})]),
+        "qa": (reader[2], [("serving_default", {"question": strings(QA_QUESTIONS),
+                                                "context": strings(QA_CONTEXTS)})]),
+    }
+    return run_in_fresh_session(models, tmp_path_factory.mktemp("fresh_session"))
+
+
+@pytest.mark.slow  # one fresh TF1-session process for three exports: ~60 s
 def test_session_loader_in_fresh_process_matches_model_in_memory(
-        classifier, saved_model_dir, real_sentences, tmp_path):
+        classifier, saved_model_dir, real_sentences, fresh_session):
     task, model, _ = classifier
-    texts = real_sentences[:8] + ["x " * 400]  # the last one is truncated to 32 tokens
+    texts = classifier_texts(real_sentences)
     by_text, features, by_ids = expected_outputs(task, model, texts)
-    text_input = np.array([t.encode("utf-8") for t in texts], dtype=object)
-    warmup = [(r.predict_log.request.model_spec.signature_name,
-               {k: tf.make_ndarray(v) for k, v in r.predict_log.request.inputs.items()})
-              for r in tf_serving.read_warmup_file(saved_model_dir)]
-    requests = [("serving_default", {"text": text_input}), ("serve_ids", features)] + warmup
+    warmup = warmup_requests(saved_model_dir)
 
-    outputs, report = run_in_fresh_session(saved_model_dir, requests, tmp_path)
+    outputs, report = fresh_session["classifier"]
 
     assert report["imported"] == [] and not report["bert_tf_loaded"]
     assert set(report["custom_ops"]) <= TF_TEXT_OPS, report["custom_ops"]
@@ -196,7 +233,9 @@ def test_warmup_file_holds_predict_requests_of_real_text(saved_model_dir):
     assert [t.decode() for t in texts] == list(tf_serving.DEFAULT_WARMUP_TEXTS)
 
 
-def test_saved_model_cli_lists_both_signatures(saved_model_dir):
+def test_saved_model_cli_lists_the_signatures(saved_model_dir):
+    """serving_default, serve_ids and explain, as `saved_model_cli show --all` prints
+    them (one run of the CLI for all of them: each run starts TensorFlow)."""
     cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
     proc = subprocess.run([cli, "show", "--dir", saved_model_dir, "--all"],
                           capture_output=True, text=True, timeout=300,
@@ -222,6 +261,12 @@ def test_saved_model_cli_lists_both_signatures(saved_model_dir):
            for name in ("input_word_ids", "input_mask", "input_type_ids")}
     assert signatures["serve_ids"] == {**ids, **{
         k: v for k, v in signatures["serving_default"].items() if k[0] == "outputs"}}
+    explain = {name: dtype for (_, name), (dtype, _) in signatures["explain"].items()}
+    assert explain == {"text": "DT_STRING", "label_id": "DT_INT32", "words": "DT_STRING",
+                       "word_start": "DT_INT32", "word_end": "DT_INT32",
+                       "scores": "DT_FLOAT", "num_words": "DT_INT32", "score": "DT_FLOAT",
+                       "baseline_score": "DT_FLOAT", "target_label_id": "DT_INT32",
+                       "error": "DT_STRING"}
 
 
 def test_bad_inputs_give_errors_naming_the_problem(saved_model_dir):
@@ -448,18 +493,9 @@ def test_entity_decoding_in_graph_matches_conlleval():
 
 
 @pytest.fixture(scope="module")
-def tagger(tokenizer, tmp_path_factory):
-    """(task, model, SavedModel dir): a tiny NER model on CoNLL-2003's tag set."""
-    from bert_tf.data import corpora
-    keras.utils.set_random_seed(0)
-    sentences = read_conll(corpora.conll2003_path("valid"))[:200]
-    task = NerTask(tokenizer, max_seq_length=MAX_SEQ_LENGTH,
-                   labels=["O"] + sorted({t for s in sentences for t in s.tags} - {"O"}))
-    model = task.build_model(BertEncoder.from_bert_config(BertConfig.from_preset("tiny")))
-    folder = str(tmp_path_factory.mktemp("tagger"))
-    task.save(model, folder)
-    path = export_tool.export(folder, str(tmp_path_factory.mktemp("ner_exports")), "ner")
-    return task, model, path
+def tagger(tiny_tagger, tiny_tagger_export):
+    """(task, model, SavedModel dir): the shared tiny NER model on CoNLL-2003's tag set."""
+    return tiny_tagger.task, tiny_tagger.model, tiny_tagger_export
 
 
 def python_entities(text, tags):
@@ -470,17 +506,13 @@ def python_entities(text, tags):
             for kind, a, b in conll.entity_spans(tags)]
 
 
-def test_ner_entities_with_character_offsets(tagger, tmp_path):
-    from bert_tf.data import corpora
+@pytest.mark.slow  # one fresh TF1-session process for three exports: ~60 s
+def test_ner_entities_with_character_offsets(tagger, fresh_session):
     task, model, path = tagger
-    # Real CoNLL sentences, with non-ASCII text and odd spacing, one truncated.
-    sentences = [" ".join(s.tokens) for s in read_conll(corpora.conll2003_path("test"))[3:8]]
-    texts = sentences + ["Zoë  Çelik flew to São Paulo \t with José", " ".join(["word"] * 60)]
+    texts = ner_texts()
     tags = [[t.decode() for t in row] for row in
             task.serve(model, {"text": tf.constant(texts)})["tags"].to_list()]
-    text_input = np.array([t.encode("utf-8") for t in texts], dtype=object)
-    (outputs,), report = run_in_fresh_session(path, [("serving_default", {"text": text_input})],
-                                              tmp_path)
+    (outputs,), report = fresh_session["ner"]
     assert report["imported"] == [] and set(report["custom_ops"]) <= TF_TEXT_OPS
     for i, text in enumerate(texts):
         n = outputs["num_entities"][i]
@@ -528,34 +560,22 @@ def test_minilm_encoder_export_matches_transformers(minilm_path, real_sentences,
 
 
 @pytest.fixture(scope="module")
-def reader(tokenizer, tmp_path_factory):
-    """(task, model, SavedModel dir): a tiny random-weight SQuAD v2.0 model."""
-    from bert_tf.tasks.qa import QaTask
-    keras.utils.set_random_seed(0)
-    task = QaTask(tokenizer, max_seq_length=MAX_SEQ_LENGTH, doc_stride=8,
-                     max_query_length=8, max_answer_length=6, n_best_size=4,
-                     version_2_with_negative=True, null_score_diff_threshold=0.5)
-    model = task.build_model(BertEncoder.from_bert_config(BertConfig.from_preset("tiny")))
-    folder = str(tmp_path_factory.mktemp("reader"))
-    task.save(model, folder)
-    path = export_tool.export(folder, str(tmp_path_factory.mktemp("qa_exports")), "squad")
-    return task, model, path
+def reader(tiny_reader, tiny_reader_export):
+    """(task, model, SavedModel dir): the shared tiny random-weight SQuAD v2.0 model
+    (max_seq_length 32, doc_stride 8, answers of at most 6 pieces, threshold 0.5)."""
+    return tiny_reader.task, tiny_reader.model, tiny_reader_export
 
 
-def test_qa_answers_with_character_offsets(reader, tmp_path):
+@pytest.mark.slow  # one fresh TF1-session process for three exports: ~60 s
+def test_qa_answers_with_character_offsets(reader, fresh_session):
     """Question + context in, the answer out: the fresh TF1 session gives what the task
     computes in memory, over contexts cut into several windows, with offsets into the
     original (accented, CJK) context."""
     task, model, path = reader
-    contexts = ["The Eiffel Tower was completed in 1889 in Paris; Gustave Eiffel's company "
-                "designed it, and it is 330 metres tall. " * 2,
-                "Dvořák met Zoë in 東京 and São Paulo in 1892.", "Paris"]
-    questions = ["Who designed the tower?", "Where did Dvořák meet Zoë?", "What?"]
+    contexts, questions = QA_CONTEXTS, QA_QUESTIONS
     inputs = {"question": tf.constant(questions), "context": tf.constant(contexts)}
     want = {k: v.numpy() for k, v in task.serve(model, inputs).items()}
-    request = {k: np.array([t.encode("utf-8") for t in v], dtype=object)
-               for k, v in (("question", questions), ("context", contexts))}
-    (outputs,), report = run_in_fresh_session(path, [("serving_default", request)], tmp_path)
+    (outputs,), report = fresh_session["qa"]
     assert report["imported"] == [] and set(report["custom_ops"]) <= TF_TEXT_OPS
     assert_outputs_equal(outputs, want)
     assert task.preprocess(inputs)["window_example"].shape[0] > len(contexts)  # windows

@@ -88,6 +88,7 @@ def test_ner_train_eval_predict(tmp_path, tiny_checkpoint):
     assert labels[0] == "O" and any(label.startswith("S-") for label in labels)
 
 
+@pytest.mark.slow
 def test_squad_train_eval_predict(tmp_path, tiny_checkpoint):
     """~60 s: one subprocess on the hand-written SQuAD v2.0 files (long contexts are cut
     into windows); predictions in the official format, n-best and null odds beside."""

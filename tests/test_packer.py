@@ -1,12 +1,10 @@
 """SegmentPacker: BERT layouts, HF-equal longest-first truncation, padding, errors."""
-import os
-
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from bert_tf.data import corpora
-from bert_tf.text import BertTokenizer, SegmentPacker
+from bert_tf.text import SegmentPacker
 
 bert_legacy = pytest.importorskip("transformers.models.bert.tokenization_bert_legacy")
 
@@ -14,14 +12,8 @@ CLS, SEP, PAD = 101, 102, 0
 
 
 @pytest.fixture(scope="module")
-def tokenizer():
-    return BertTokenizer.from_vocab_file(os.path.join(corpora.minilm_path(), "vocab.txt"))
-
-
-@pytest.fixture(scope="module")
-def hf():
-    return bert_legacy.BertTokenizerLegacy(
-        os.path.join(corpora.minilm_path(), "vocab.txt"), do_lower_case=True)
+def hf(vocab_path):
+    return bert_legacy.BertTokenizerLegacy(vocab_path, do_lower_case=True)
 
 
 @pytest.fixture(scope="module")

@@ -550,6 +550,7 @@ def test_pretrain_names_a_truncated_record_file(data_dir, tmp_path):
     keras.config.set_dtype_policy("float32")
 
 
+@pytest.mark.slow  # a bert-pretrain run: ~14 s
 def test_a_config_file_supplies_every_setting_of_bert_pretrain(data_dir, tmp_path):
     """bert-pretrain --config_file alone: input_files and num_train_steps (required) come
     from the file too, not only from the command line. ~20 s."""

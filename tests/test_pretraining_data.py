@@ -19,7 +19,7 @@ from bert_tf.data import (METADATA_FILE, MaskedLMMasker, PretrainingDataOptions,
                           create_pretraining_data, feature_spec, pretraining_dataset)
 from bert_tf.data.documents import read_documents, tokenize_documents, write_documents
 from bert_tf.data.instances import truncate_pair
-from bert_tf.text import BertTokenizer, SegmentPacker
+from bert_tf.text import SegmentPacker
 
 SEQ_LENGTH = 64
 MAX_PREDICTIONS = 10
@@ -29,16 +29,6 @@ OPTIONS = PretrainingDataOptions(max_seq_length=SEQ_LENGTH,
 # Allowed deviation of a count from its expectation, in standard deviations: a correct
 # implementation fails a 5-sigma bound with probability < 1e-6.
 SIGMAS = 5.0
-
-
-@pytest.fixture(scope="module")
-def vocab_file(minilm_path):
-    return os.path.join(minilm_path, "vocab.txt")
-
-
-@pytest.fixture(scope="module")
-def tokenizer(vocab_file):
-    return BertTokenizer.from_vocab_file(vocab_file)
 
 
 @pytest.fixture(scope="module")
@@ -54,9 +44,9 @@ def text_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def records_dir(text_dir, vocab_file, tmp_path_factory):
+def records_dir(text_dir, vocab_path, tmp_path_factory):
     out = tmp_path_factory.mktemp("records") / "masked"
-    create_pretraining_data(str(text_dir / "*.txt"), str(out), vocab_file, OPTIONS)
+    create_pretraining_data(str(text_dir / "*.txt"), str(out), vocab_path, OPTIONS)
     return out
 
 
@@ -244,23 +234,23 @@ def test_records_hold_real_sentence_pairs(records_dir, text_dir, tokenizer):
             assert in_a != in_b, row
 
 
-def test_creation_is_deterministic_and_seeded(records_dir, text_dir, vocab_file, tmp_path):
-    create_pretraining_data(str(text_dir / "*.txt"), str(tmp_path / "again"), vocab_file,
+def test_creation_is_deterministic_and_seeded(records_dir, text_dir, vocab_path, tmp_path):
+    create_pretraining_data(str(text_dir / "*.txt"), str(tmp_path / "again"), vocab_path,
                             OPTIONS)
     assert _shard_bytes(tmp_path / "again") == _shard_bytes(records_dir)
     other = PretrainingDataOptions(**{**OPTIONS.__dict__, "seed": 8})
-    create_pretraining_data(str(text_dir / "*.txt"), str(tmp_path / "other"), vocab_file,
+    create_pretraining_data(str(text_dir / "*.txt"), str(tmp_path / "other"), vocab_path,
                             other)
     assert _shard_bytes(tmp_path / "other") != _shard_bytes(records_dir)
 
 
 def test_the_binary_takes_paths_relative_to_the_working_directory(records_dir, text_dir,
-                                                                    vocab_file, tmp_path):
+                                                                    vocab_path, tmp_path):
     """bert-create-pretraining-data with relative paths, as a user types them: the
     records of the library call, and metadata.json names the inputs and the vocab by
     absolute path (it must say which files they were from wherever it is read). ~10 s."""
     shutil.copytree(text_dir, tmp_path / "text")
-    shutil.copy(vocab_file, tmp_path / "vocab.txt")
+    shutil.copy(vocab_path, tmp_path / "vocab.txt")
     proc = subprocess.run(
         [sys.executable, "-m", "bert_tf_tools.create_pretraining_data",
          "--input_file=text/*.txt", "--output_dir=records", "--vocab_file=vocab.txt",
@@ -277,8 +267,8 @@ def test_the_binary_takes_paths_relative_to_the_working_directory(records_dir, t
 
 
 @pytest.mark.slow  # starts worker processes, each importing TensorFlow (~30 s)
-def test_worker_count_does_not_change_output(records_dir, text_dir, vocab_file, tmp_path):
-    create_pretraining_data(str(text_dir / "*.txt"), str(tmp_path / "parallel"), vocab_file,
+def test_worker_count_does_not_change_output(records_dir, text_dir, vocab_path, tmp_path):
+    create_pretraining_data(str(text_dir / "*.txt"), str(tmp_path / "parallel"), vocab_path,
                             OPTIONS, num_workers=2)
     assert _shard_bytes(tmp_path / "parallel") == _shard_bytes(records_dir)
 
@@ -308,10 +298,10 @@ def test_reader_order_is_fixed_by_seed(records_dir):
     assert not np.array_equal(np.stack(first), np.stack(other))
 
 
-def test_dynamic_masking_masks_anew_each_epoch(text_dir, vocab_file, tokenizer, tmp_path):
+def test_dynamic_masking_masks_anew_each_epoch(text_dir, vocab_path, tokenizer, tmp_path):
     options = PretrainingDataOptions(**{**OPTIONS.__dict__, "dynamic_masking": True,
                                         "dupe_factor": 1})
-    create_pretraining_data(str(text_dir / "part0.txt"), str(tmp_path), vocab_file, options)
+    create_pretraining_data(str(text_dir / "part0.txt"), str(tmp_path), vocab_path, options)
     masker = MaskedLMMasker.from_tokenizer(tokenizer, MAX_PREDICTIONS)
     records = _read_all(tmp_path / "*.tfrecord", masker=masker)
     assert "masked_lm_positions" in records and records["masked_lm_weights"].sum() > 0
@@ -334,32 +324,32 @@ def test_dynamic_masking_masks_anew_each_epoch(text_dir, vocab_file, tokenizer, 
 
 
 # --- bad input -----------------------------------------------------------------------------
-def _create(tmp_path, text, vocab_file, name="bad.txt"):
+def _create(tmp_path, text, vocab_path, name="bad.txt"):
     path = tmp_path / name
     path.write_bytes(text)
-    create_pretraining_data(str(path), str(tmp_path / "out"), vocab_file, OPTIONS)
+    create_pretraining_data(str(path), str(tmp_path / "out"), vocab_path, OPTIONS)
 
 
-def test_bad_text_input_errors_clearly(tmp_path, vocab_file):
+def test_bad_text_input_errors_clearly(tmp_path, vocab_path):
     with pytest.raises(ValueError, match="holds no text"):
-        _create(tmp_path, b"\n \n\n", vocab_file)
+        _create(tmp_path, b"\n \n\n", vocab_path)
     with pytest.raises(ValueError, match=r"\.txt:2: not UTF-8 text \(byte 0x89"):
-        _create(tmp_path, b"fine line\n\x89PNG\xff\xfe binary\n", vocab_file)
+        _create(tmp_path, b"fine line\n\x89PNG\xff\xfe binary\n", vocab_path)
     with pytest.raises(ValueError, match="bad.txt: Next-sentence pairs need at least 2 "
                                          "documents"):
-        _create(tmp_path, b"One document.\nOf two sentences.\n", vocab_file)
+        _create(tmp_path, b"One document.\nOf two sentences.\n", vocab_path)
     with pytest.raises(FileNotFoundError, match="No input text file matches"):
         create_pretraining_data(str(tmp_path / "missing*.txt"), str(tmp_path / "o"),
-                                vocab_file)
+                                vocab_path)
     with pytest.raises(FileNotFoundError, match="Vocab file not found"):
         create_pretraining_data(str(tmp_path / "bad.txt"), str(tmp_path / "o"),
                                 str(tmp_path / "vocab.txt"))
 
 
-def test_output_folder_must_be_new_or_empty(text_dir, vocab_file, tmp_path):
+def test_output_folder_must_be_new_or_empty(text_dir, vocab_path, tmp_path):
     (tmp_path / "old.tfrecord").write_bytes(b"")
     with pytest.raises(FileExistsError, match="not empty"):
-        create_pretraining_data(str(text_dir / "part0.txt"), str(tmp_path), vocab_file)
+        create_pretraining_data(str(text_dir / "part0.txt"), str(tmp_path), vocab_path)
 
 
 def test_bad_records_error_clearly(records_dir, tmp_path):
@@ -391,11 +381,11 @@ def test_feature_spec_is_the_written_schema(records_dir):
         "input_word_ids", "input_mask", "input_type_ids", "next_sentence_labels"}
 
 
-def test_one_line_documents_warn_that_next_sentences_are_random(tmp_path, vocab_file, caplog):
+def test_one_line_documents_warn_that_next_sentences_are_random(tmp_path, vocab_path, caplog):
     """One document per line (a missing blank line between documents is the usual
     mistake) leaves no next sentence to pair: every pair is random, and it says so."""
     text = "".join(f"the film number {i} was fine .\n\n" for i in range(40)).encode()
-    _create(tmp_path, text, vocab_file, name="one_per_line.txt")
+    _create(tmp_path, text, vocab_path, name="one_per_line.txt")
     assert "100% of the next-sentence pairs are random" in caplog.text
     assert "100% of the 40 documents have one sentence" in caplog.text
 
@@ -433,7 +423,7 @@ def test_masker_takes_words_given_by_word_starts(tokenizer):
     assert chosen[second_character].sum() > 50
 
 
-def test_records_mask_whitespace_words_whole(vocab_file, tokenizer, tmp_path):
+def test_records_mask_whitespace_words_whole(vocab_path, tokenizer, tmp_path):
     text = tmp_path / "zh.txt"
     words = ["中国", "人民", "北京", "上海", "大学", "广州"]  # distinct characters
     rng = np.random.default_rng(0)
@@ -441,7 +431,7 @@ def test_records_mask_whitespace_words_whole(vocab_file, tokenizer, tmp_path):
                            for _ in range(20)])
     options = PretrainingDataOptions(max_seq_length=SEQ_LENGTH, max_predictions_per_seq=10,
                                      dupe_factor=3, word_boundaries="whitespace", seed=3)
-    create_pretraining_data(str(text), str(tmp_path / "records"), vocab_file, options)
+    create_pretraining_data(str(text), str(tmp_path / "records"), vocab_path, options)
     batch = next(iter(pretraining_dataset(str(tmp_path / "records" / "*.tfrecord"), 64,
                                           SEQ_LENGTH, 10, shuffle=False, repeat=False,
                                           drop_remainder=False)))

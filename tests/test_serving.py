@@ -11,7 +11,6 @@ are shut down after the tests.
 """
 import http.server
 import json
-import os
 import re
 import subprocess
 import sys
@@ -20,18 +19,12 @@ import time
 from concurrent import futures
 
 import grpc
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from bert_tf.model.config import BertConfig
-from bert_tf.model.encoder import BertEncoder
 from bert_tf.tasks.base import model_features
-from bert_tf.tasks.classification import ClassificationTask
-from bert_tf.text.tokenizer import BertTokenizer
-from bert_tf.export import exporter as export_tool
 from bert_tf_serving import errors
 from bert_tf_serving.grpc_client import GrpcClient
 from bert_tf_serving.inputs import (InputError, int_inputs, read_input_file, request_inputs,
@@ -214,16 +207,10 @@ class RestHandler(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def classifier(minilm_path, tmp_path_factory):
-    """(task, model, export path): a tiny random-weight classifier on the MiniLM vocab."""
-    keras.utils.set_random_seed(1)
-    tokenizer = BertTokenizer.from_vocab_file(os.path.join(minilm_path, "vocab.txt"))
-    task = ClassificationTask(tokenizer, max_seq_length=32, labels=LABELS)
-    model = task.build_model(BertEncoder.from_bert_config(BertConfig.from_preset("tiny")))
-    folder = str(tmp_path_factory.mktemp("classifier"))
-    task.save(model, folder)
-    path = export_tool.export(folder, str(tmp_path_factory.mktemp("exports")), "rt")
-    return task, model, path
+def classifier(tiny_classifier, tiny_classifier_export):
+    """(task, model, export path): the shared tiny random-weight classifier (labels
+    fresh / rotten) on the MiniLM vocab, exported."""
+    return tiny_classifier.task, tiny_classifier.model, tiny_classifier_export
 
 
 @pytest.fixture(scope="module")

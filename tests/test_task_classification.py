@@ -12,7 +12,6 @@ from sklearn import metrics as sk_metrics
 from bert_tf.data import corpora
 from bert_tf.model.config import BertConfig
 from bert_tf.model.encoder import INPUT_NAMES, BertEncoder
-from bert_tf.convert.pretrained import load_tokenizer
 from bert_tf.task_model import TextClassifier
 from bert_tf.tasks import load_task, metrics
 from bert_tf.tasks.base import model_features
@@ -20,11 +19,6 @@ from bert_tf.tasks.classification import (ClassificationTask, TextExample, label
                                           read_examples)
 
 TINY = dict(num_hidden_layers=2, hidden_size=64, num_attention_heads=2, intermediate_size=128)
-
-
-@pytest.fixture(scope="module")
-def tokenizer(minilm_path):
-    return load_tokenizer(minilm_path)
 
 
 def _tiny_encoder(tokenizer):

@@ -11,7 +11,6 @@ from bert_tf.data import conll
 from bert_tf.data import corpora
 from bert_tf.model.config import BertConfig
 from bert_tf.model.encoder import INPUT_NAMES, BertEncoder
-from bert_tf.convert.pretrained import load_tokenizer
 from bert_tf.task_model import TokenClassifier
 from bert_tf.tasks import load_task, metrics
 from bert_tf.data.conll import TaggedSentence, convert_tags, read_conll
@@ -31,11 +30,6 @@ Blackburn NNP I-NP I-PER
 
 BRUSSELS NNP B-NP I-LOC
 """
-
-
-@pytest.fixture(scope="module")
-def tokenizer(minilm_path):
-    return load_tokenizer(minilm_path)
 
 
 def _write(path, text):

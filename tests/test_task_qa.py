@@ -12,7 +12,6 @@ import tensorflow as tf
 from bert_tf.tasks.qa import scoring
 from bert_tf.model.config import BertConfig
 from bert_tf.model.encoder import BertEncoder
-from bert_tf.convert.pretrained import load_tokenizer
 from bert_tf.task_model import QuestionAnswerer
 from bert_tf.tasks import load_task
 from bert_tf.data.squad import read_squad
@@ -22,11 +21,6 @@ DATA = os.path.join(os.path.dirname(__file__), "data", "squad")
 CONTEXT = ("The Eiffel Tower was completed in 1889 in Paris. It was designed by the company "
            "of Gustave Eiffel. Years later the Café Müller opened in 東京 in the 1990s, "
            "far from the tower, which is 330 metres tall.")
-
-
-@pytest.fixture(scope="module")
-def tokenizer(minilm_path):
-    return load_tokenizer(minilm_path)
 
 
 def squad_file(tmp_path, qas, context=CONTEXT, version="v1.1", name="squad.json"):
@@ -299,13 +293,15 @@ def test_squad_metrics_by_hand():
 
 
 # --- learning --------------------------------------------------------------------------------
-@pytest.mark.parametrize("version", ["v1.1", pytest.param("v2.0", marks=pytest.mark.slow)])
+@pytest.mark.slow  # ~60-90 s each on a busy 2-core machine
+@pytest.mark.parametrize("version", ["v1.1", "v2.0"])
 def test_tiny_model_learns_handwritten_squad(tokenizer, tmp_path, version):
     """A 2 x 64 model from scratch fits the hand-written training questions (long
     contexts cut into several windows): loss falls and F1 rises (v2.0: the F1 at the best
     null threshold; plain F1 first learns to answer nothing); predictions are written in
-    the official format; the saved task reloads with the same answers. ~60 s each on a
-    busy 2-core machine."""
+    the official format; the saved task reloads with the same answers. (Fast tests cover
+    the QA task's reading, windows, labels and answers, and QuestionAnswerer.fit in
+    test_task_model.py.)"""
     v2 = version == "v2.0"
     task = QaTask(tokenizer, 96, doc_stride=32, max_query_length=16,
                      version_2_with_negative=v2)

@@ -1,5 +1,4 @@
 """BertTokenizer: id-for-id parity with HF's slow BERT tokenizer, offsets, TF graph use."""
-import os
 import sys
 import unicodedata
 
@@ -56,16 +55,6 @@ def _conll_sentences():
             elif columns[0] != "-DOCSTART-":
                 words.append(columns[0])
     return sentences + ([" ".join(words)] if words else [])
-
-
-@pytest.fixture(scope="module")
-def vocab_path():
-    return os.path.join(corpora.minilm_path(), "vocab.txt")
-
-
-@pytest.fixture(scope="module")
-def tokenizer(vocab_path):
-    return BertTokenizer.from_vocab_file(vocab_path)
 
 
 @pytest.fixture(scope="module")

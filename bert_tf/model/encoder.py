@@ -64,6 +64,10 @@ class BertEncoder(keras.Model):
         # === Functional model ===
         inputs = encoder_inputs()
         super().__init__(inputs=inputs, outputs=self._forward(inputs), dtype=dtype, **kwargs)
+        if dtype is not None:
+            # Keras' functional Model drops `dtype` (it keeps the global policy): set the
+            # policy the layers have, for get_config and for heads built on the encoder.
+            self.dtype_policy = dtype
 
     def call(self, inputs, training=None, output_range=None, output_attentions=False):
         """`output_range`: int T or None; the last block computes the first T positions
