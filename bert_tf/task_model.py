@@ -29,11 +29,11 @@ from bert_tf.model.encoder import find_encoder
 from bert_tf.tasks import examples as task_examples
 from bert_tf.tasks.registry import get_task_class
 from bert_tf.tasks.saving import MODEL_FILE, load_task
-from bert_tf.train import config as train_config
-from bert_tf.train import placement
-from bert_tf.train import strategy as strategy_lib
+from bert_tf.train import (config as train_config, distill_student,
+                           distillation as distillation_lib, placement, strategy as strategy_lib)
 from bert_tf.train.config import TrainingConfig
 from bert_tf.train.finetune import finetune
+
 
 class TaskModel:
     """A fine-tuning task (`bert_tf.tasks`) with its keras.Model.
@@ -46,8 +46,7 @@ class TaskModel:
         config: `TrainingConfig`, the defaults of `fit`; the model is built under its
             strategy and mixed precision.
 
-    Use `from_pretrained` (a new task on a pretrained checkpoint) or `load` (a saved
-    one) rather than the constructor.
+    Built by `from_pretrained` (a new task on a checkpoint) or `load` (a saved one).
     """
 
     task_name = None  # the task a subclass is for
@@ -148,7 +147,6 @@ class TaskModel:
                 or a whole one as `distillation=`; and `TrainingConfig` fields to
                 override (epochs=3, learning_rate=1e-4, model_dir="runs/student", ...).
         """
-        from bert_tf.train import distill_student, distillation as distillation_lib
         distillation, settings = distillation_lib.split_options(options)
         config = (config or self.config).replace(**settings)
         self.task, train_examples, eval_examples = task_examples.training_examples(
@@ -186,7 +184,9 @@ class TaskModel:
             x: raw inputs (a list, file path or tf.data.Dataset; labels, if any, are
                 ignored) or the task's examples.
         """
-        examples = task_examples.prediction_examples(self.task, x)
+        return self._predict(task_examples.prediction_examples(self.task, x), batch_size)
+
+    def _predict(self, examples, batch_size=None):  # examples checked already
         return self.task.predict(self._built_model(), examples,
                                  batch_size or self.config.eval_batch_size,
                                  self.config.bucket_by_length)
@@ -228,7 +228,7 @@ class TaskModel:
         `task.predictions_file` in the current folder); returns its path."""
         examples = task_examples.prediction_examples(self.task, x)
         path = path or self.task.predictions_file
-        self.task.write_predictions(path, examples, self.predict(examples))
+        self.task.write_predictions(path, examples, self._predict(examples))
         return path
 
     def _built_model(self):
