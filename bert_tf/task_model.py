@@ -57,6 +57,8 @@ class TaskModel:
         self.model = model
         self._encoder = encoder
         self.distillation = None  # a student's DistillationConfig (`distill`)
+        # Which epoch the last fit kept (`bert_tf.train.selection`), saved with the model.
+        self.selection = None
         limit = find_encoder(model if model is not None else encoder).bert_config \
             .max_position_embeddings
         if task.max_seq_length > limit:
@@ -102,22 +104,34 @@ class TaskModel:
         return strategy
 
     def fit(self, x, y=None, *, validation_data=None, config=None, callbacks=(),
-            **settings):
+            class_weight=None, **settings):
         """Fine-tunes on raw training data; returns a keras.callbacks.History.
 
         Args:
-            x: training data: a file path, a list of raw inputs (with `y`), a list of
+            x: training data: a file path, a list of raw inputs (with `y`, or each
+                carrying its label last: `(text, label)`, `(text, text_b, label)`), a
+                pandas DataFrame (columns named as the task's column options), a list of
                 the task's examples, or a tf.data.Dataset of (input, label) pairs.
             y: labels of a list `x`.
             validation_data: data in one of the same forms (a list's labels as a pair
-                `(x_val, y_val)`), scored with the task's metrics after every epoch; the
-                best epoch's weights are kept.
+                `(x_val, y_val)`), scored with the task's metrics after every epoch
+                (`val_<metric>` in the History); which epoch's weights fit ends with, and
+                early stopping, are the config's `keep_epoch`, `monitor` and
+                `early_stopping_patience`. What was kept is logged, is
+                `history.selection` and `self.selection`, and is saved with the model.
             config: `TrainingConfig` (default: the one given at construction).
             callbacks: more keras callbacks.
+            class_weight: None, "balanced" or {label: weight}, as keras' `fit` takes it
+                (classification: the task option `class_weight`, saved with the model).
             **settings: `TrainingConfig` fields to override (epochs=2, batch_size=32,
                 learning_rate=5e-5, model_dir="runs/x", mixed_precision="bfloat16", ...).
         """
         config = (config or self.config).replace(**settings)
+        if class_weight is not None:
+            if "class_weight" not in self.task.get_config():
+                raise ValueError(f"class_weight is an option of classification tasks; the "
+                                 f"{self.task.name} task has none")
+            self.task = self.task.replace(class_weight=class_weight)
         self.task, train_examples, eval_examples = task_examples.training_examples(
             self.task, x, y, validation_data)
         keras.utils.set_random_seed(config.seed)
@@ -125,7 +139,7 @@ class TaskModel:
         with placement.dtype_policy(config.dtype_policy):
             history = finetune(self.task, self.model, train_examples, config, eval_examples,
                                callbacks=callbacks, strategy=strategy)
-        self.config = config
+        self.config, self.selection = config, history.selection
         return history
 
     def distill(self, x, y=None, *, validation_data=None, config=None, callbacks=(),
@@ -251,9 +265,10 @@ class TaskModel:
         self.task.save(self._built_model(), folder)
         distilled = ({"distillation": dataclasses.asdict(self.distillation)}
                      if self.distillation else {})
+        selection = {"selection": self.selection} if self.selection else {}
         train_config.write_resolved_config(folder, extra_config or {}, self.config,
                                            {"task": self.task.name,
-                                            **self.task.get_config()}, distilled)
+                                            **self.task.get_config()}, distilled, selection)
         return folder
 
     def export(self, export_base, model_name, dtype="float32", **options):
@@ -290,7 +305,9 @@ def load(folder, config=None):
     """The task model saved in `folder` (`TaskModel.save`, or `bert-finetune`'s
     `model_dir/export`), as its task's class (TextClassifier, ...)."""
     task, model = load_task(folder)
-    return _class_of(task.name)(task, model, config=config)
+    loaded = _class_of(task.name)(task, model, config=config)
+    loaded.selection = train_config.read_resolved_config(folder).get("selection")
+    return loaded
 
 
 def _class_of(task_name, default=TaskModel):

@@ -103,7 +103,7 @@ class RegressionTask(RegressionExplainTarget, Task):
         return {"optimizer": optimizer, "loss": "mse"}
 
     @property
-    def best_metric(self):
+    def default_monitor(self):
         return "neg_mse"
 
     def postprocess(self, logits, preprocessed):

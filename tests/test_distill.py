@@ -309,7 +309,7 @@ def test_binary_end_to_end(teacher, tmp_path):
     assert resolved["temperature"] == 3 and resolved["distillation"]["alpha"] == 0.7
     assert resolved["teacher_dir"] == teacher_dir
     assert set(json.loads((model_dir / "eval_results.json").read_text())) == {
-        "accuracy", "macro_f1", "mcc"}
+        "accuracy", "macro_f1", "mcc", "loss"}
     assert find_encoder(bert_tf.load(str(export)).model).bert_config.num_hidden_layers == 1
 
     for args, message in [

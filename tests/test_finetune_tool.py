@@ -37,9 +37,11 @@ def test_classification_train_eval_predict(tmp_path, tiny_checkpoint):
         f"--train_file={train}", f"--eval_file={dev}", f"--predict_file={new}",
         "--text_column=review", "--do_train", "--do_eval", "--do_predict",
         f"--model_dir={model_dir}", "--epochs=2", "--batch_size=16",
-        "--max_seq_length=32", "--learning_rate=1e-3", "--log_every_n_steps=1")
+        "--max_seq_length=32", "--learning_rate=1e-3", "--log_every_n_steps=1",
+        "--keep_epoch=best", "--monitor=mcc")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Evaluation: accuracy" in proc.stdout
+    assert "Kept epoch " in proc.stderr and "(best epoch by val_mcc, max)" in proc.stderr
 
     export = model_dir / "export"
     assert sorted(os.listdir(export)) == ["model.keras", "resolved_config.json",
@@ -50,7 +52,11 @@ def test_classification_train_eval_predict(tmp_path, tiny_checkpoint):
     assert resolved["learning_rate"] == 1e-3 and resolved["task"] == "classification"
     assert (model_dir / "best.weights.h5").exists()
     results = json.loads((model_dir / "eval_results.json").read_text())
-    assert set(results) == {"accuracy", "macro_f1", "mcc"}
+    assert set(results) == {"accuracy", "macro_f1", "mcc", "loss", "selection"}
+    # The kept epoch is the one with the best validation MCC, recorded in both files.
+    assert results["selection"] == resolved["selection"]
+    assert resolved["selection"]["kept_epoch"] == resolved["selection"]["best_epoch"]
+    assert resolved["selection"]["monitor"] == "val_mcc" and resolved["keep_epoch"] == "best"
     predictions = [json.loads(line) for line in
                    (model_dir / "predictions.jsonl").read_text().splitlines()]
     assert [p["text"] for p in predictions] == [t for t, _ in data[80:90]]
@@ -80,7 +86,7 @@ def test_ner_train_eval_predict(tmp_path, tiny_checkpoint):
         "--batch_size=16", "--max_seq_length=48", "--tag_scheme=bioes")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert set(json.loads((model_dir / "eval_results.json").read_text())) == {
-        "precision", "recall", "f1"}
+        "precision", "recall", "f1", "selection"}
     written = read_conll(str(model_dir / "predictions.conll"))  # token, true, predicted
     original = read_conll(str(conll), tag_scheme="bioes")
     assert [s.tokens for s in written] == [s.tokens for s in original]

@@ -41,7 +41,7 @@ def test_readme_snippet_fine_tunes_evaluates_predicts_saves_and_exports(
 
     losses = namespace["history"].history["loss"]
     assert len(losses) == 1 and np.isfinite(losses[0])
-    assert set(namespace["metrics"]) == {"accuracy", "macro_f1", "mcc"}
+    assert set(namespace["metrics"]) == {"accuracy", "macro_f1", "mcc", "loss"}
     predictions = namespace["predictions"]
     assert [set(p) for p in predictions] == [{"label", "probabilities"}] * 2
     assert all(p["label"] in ("fresh", "rotten") for p in predictions)

@@ -59,7 +59,16 @@ def test_classification_metrics_by_hand():
         metrics.classification_metrics([], [])
 
 
-# --- readers -----------------------------------------------------------------------------
+def test_classification_loss_is_sklearns_log_loss():
+    probabilities = np.array([[0.9, 0.1], [0.4, 0.6], [0.7, 0.3]])
+    y_true = [0, 1, 1]
+    got = metrics.classification_metrics(y_true, probabilities.argmax(-1), probabilities)
+    assert got["loss"] == pytest.approx(sk_metrics.log_loss(y_true, probabilities), rel=1e-9)
+    # A float32 softmax that rounds the true label's probability to 0: clipped, finite.
+    certain_and_wrong = metrics.classification_metrics([0], [1], [[0.0, 1.0]])
+    assert certain_and_wrong["loss"] == pytest.approx(-np.log(1e-12))
+
+
 def test_reads_csv_glue_tsv_and_jsonl(tmp_path):
     csv_path = _write(tmp_path / "a.csv", 'review,label\n"Great, fun film",pos\nDull.,neg\n')
     assert read_examples(csv_path, "review") == [

@@ -46,7 +46,7 @@ def test_predict_and_evaluate_take_every_form_of_data(fitted, tmp_path):
     assert len(from_file) == 2
     metrics = clf.evaluate(tf.data.Dataset.from_tensor_slices((TEXTS[:16], LABELS[:16])))
     assert metrics == clf.evaluate(TEXTS[:16], LABELS[:16])
-    assert set(metrics) == {"accuracy", "macro_f1", "mcc"}
+    assert set(metrics) == {"accuracy", "macro_f1", "mcc", "loss"}
 
 
 def test_fit_accepts_callbacks_and_a_config(tiny_checkpoint, tmp_path):
@@ -59,12 +59,13 @@ def test_fit_accepts_callbacks_and_a_config(tiny_checkpoint, tmp_path):
     clf = bert_tf.TextClassifier.from_pretrained(tiny_checkpoint, labels=["fresh", "rotten"],
                                                  max_seq_length=32)
     config = bert_tf.TrainingConfig(epochs=1, batch_size=32, model_dir=str(tmp_path / "run"),
-                                    log_every_n_steps=1)
+                                    log_every_n_steps=1, keep_epoch="best")
     history = clf.fit(TEXTS, LABELS, validation_data=(TEXTS[:16], LABELS[:16]),
                       config=config, callbacks=[Count()])
     assert seen == [0, 1]
     assert "val_accuracy" in history.history  # the task's metrics, each epoch
     assert (tmp_path / "run" / "best.weights.h5").exists()
+    assert history.selection["kept_epoch"] == 1 and history.selection["monitor"] == "val_loss"
     assert os.listdir(tmp_path / "run" / "logs")  # TensorBoard
 
 

@@ -8,8 +8,10 @@ import pytest
 import tensorflow as tf
 
 from bert_tf.train import checkpoints, trainer
+from bert_tf.train.config import TrainingConfig
 from bert_tf.train.fit_reporting import ProgressLogger
 from bert_tf.train.optimization import make_optimizer
+from bert_tf.train.selection import EpochSelection
 from bert_tf.train.strategy import make_strategy
 
 STEPS_PER_EPOCH = 4
@@ -37,14 +39,17 @@ def _compile_args(epochs):
                 metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
 
 
-def _train(model_dir, epochs, best_metric="accuracy", **kwargs):
+BEST_ACCURACY = EpochSelection("best", "accuracy", "max")
+
+
+def _train(model_dir, epochs, selection=BEST_ACCURACY, **kwargs):
     strategy = make_strategy("default")
     with strategy.scope():
         model = _model()
     train_ds, eval_ds = _datasets()
     history = trainer.train(
         model, train_ds, strategy=strategy, model_dir=str(model_dir), epochs=epochs,
-        eval_dataset=eval_ds, compile_args=_compile_args(epochs), best_metric=best_metric,
+        eval_dataset=eval_ds, compile_args=_compile_args(epochs), selection=selection,
         global_batch_size=BATCH, **kwargs)
     return model, history
 
@@ -94,12 +99,12 @@ class _Crash(keras.callbacks.Callback):
 def test_crashed_run_resumes_from_its_backup(tmp_path):
     epochs = 4
     # No best checkpoint here: loading it would hide which weights training ended with.
-    uninterrupted, _ = _train(tmp_path / "straight", epochs, best_metric=None)
+    uninterrupted, _ = _train(tmp_path / "straight", epochs, selection=None)
 
     with pytest.raises(RuntimeError, match="preemption"):
-        _train(tmp_path / "crashy", epochs, best_metric=None, extra_callbacks=[_Crash(epoch=2)])
+        _train(tmp_path / "crashy", epochs, selection=None, extra_callbacks=[_Crash(epoch=2)])
     assert os.path.exists(tmp_path / "crashy" / checkpoints.BACKUP_DIR)
-    resumed, history = _train(tmp_path / "crashy", epochs, best_metric=None)
+    resumed, history = _train(tmp_path / "crashy", epochs, selection=None)
 
     assert len(history.history["loss"]) == 2  # epochs 3 and 4 only
     assert int(resumed.optimizer.iterations) == epochs * STEPS_PER_EPOCH
@@ -154,7 +159,8 @@ def test_evaluate_fn_metrics_are_logged_and_pick_the_best(tmp_path):
     with strategy.scope():
         model = _model()
     history = trainer.train(model, _datasets()[0], strategy=strategy, model_dir=str(tmp_path),
-                            epochs=3, evaluate_fn=evaluate_fn, best_metric="score",
+                            epochs=3, evaluate_fn=evaluate_fn,
+                            selection=EpochSelection("best", "score", "max"),
                             compile_args=_compile_args(3), keep_checkpoints=3)
     assert history.history["val_score"] == [0.2, 0.9, 0.5]
     assert history.history["val_accuracy_by_hand"][-1] > 0.5
@@ -164,12 +170,12 @@ def test_evaluate_fn_metrics_are_logged_and_pick_the_best(tmp_path):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
-def test_best_metric_needs_eval_data(tmp_path):
+def test_selection_needs_eval_data(tmp_path):
     strategy = make_strategy("default")
     train_ds, _ = _datasets()
-    with pytest.raises(ValueError, match="eval_dataset"):
+    with pytest.raises(ValueError, match="val_accuracy needs validation data"):
         trainer.train(_model(), train_ds, strategy=strategy, model_dir=str(tmp_path),
-                      epochs=1, best_metric="accuracy", compile_args=_compile_args(1))
+                      epochs=1, selection=BEST_ACCURACY, compile_args=_compile_args(1))
 
 
 def test_uncompiled_model_without_compile_args_is_an_error(tmp_path):
@@ -232,7 +238,8 @@ def test_run_killed_mid_epoch_resumes_exactly(tmp_path):
         return model, trainer.train(
             model, epoch_batches, strategy=make_strategy("default"), model_dir=str(model_dir),
             epochs=3, compile_args=_compile_args(3), checkpoint_every_n_steps=1,
-            evaluate_fn=evaluate_fn, best_metric="score", keep_checkpoints=1,
+            evaluate_fn=evaluate_fn, selection=EpochSelection("best", "score", "max"),
+            keep_checkpoints=1,
             extra_callbacks=[_CrashAtStep(crash_after)] if crash_after else [])
 
     straight, _ = run(tmp_path / "straight")
@@ -251,3 +258,69 @@ def test_run_killed_mid_epoch_resumes_exactly(tmp_path):
     resumed.load_weights(str(tmp_path / "crashy" / last))
     for a, b in zip(straight.weights, resumed.weights):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-7)
+
+
+def _scored_run(model_dir, scores, selection, crash_after=None, epochs=6):
+    """A fit whose evaluation scores epoch e as scores[e - 1] (read off the optimizer's
+    step count, so it holds across a resume)."""
+    keras.utils.set_random_seed(0)
+    model = _model()
+
+    def evaluate_fn(model):
+        return {"score": scores[int(model.optimizer.iterations) // STEPS_PER_EPOCH - 1]}
+
+    history = trainer.train(
+        model, _datasets()[0], strategy=make_strategy("default"), model_dir=str(model_dir),
+        epochs=epochs, compile_args=_compile_args(epochs), evaluate_fn=evaluate_fn,
+        selection=selection, checkpoint_every_n_steps=1, keep_checkpoints=epochs,
+        extra_callbacks=[_CrashAtStep(crash_after)] if crash_after else [])
+    return model, history
+
+
+def _assert_same_weights(a, b):
+    for x, y in zip(a.weights, b.weights):
+        np.testing.assert_array_equal(x.numpy(), y.numpy())
+
+
+@pytest.mark.parametrize("keep, kept_epoch", [("best", 2), ("last", 4)])
+def test_early_stopping_stops_after_patience_and_keeps_the_chosen_epoch(tmp_path, keep,
+                                                                        kept_epoch):
+    scores = [0.5, 0.9, 0.9, 0.4, 0.95, 0.99]  # a tie is no improvement
+    model, history = _scored_run(tmp_path, scores,
+                                 EpochSelection(keep, "score", "max", patience=2))
+    assert history.epoch == [0, 1, 2, 3]  # epochs 3 and 4 did not beat epoch 2
+    assert history.selection == {
+        "keep_epoch": keep, "monitor": "val_score", "mode": "max", "kept_epoch": kept_epoch,
+        "kept_value": scores[kept_epoch - 1], "best_epoch": 2, "best_value": 0.9,
+        "epochs_run": 4, "epochs_planned": 6, "stopped_early": True}
+    epoch_weights = _model()
+    epoch_weights.load_weights(str(tmp_path / f"checkpoints/ckpt-{kept_epoch:04d}.weights.h5"))
+    _assert_same_weights(epoch_weights, model)
+
+
+def test_training_config_gives_the_epoch_selection():
+    selection = TrainingConfig().epoch_selection("loss")  # auto: a loss goes down
+    assert (selection.keep, selection.monitor, selection.mode) == ("last", "loss", "min")
+    selection = TrainingConfig(keep_epoch="best", monitor="mcc",
+                               early_stopping_patience=3).epoch_selection("loss")
+    assert (selection.keep, selection.monitor, selection.mode, selection.patience) == (
+        "best", "mcc", "max", 3)
+    with pytest.raises(ValueError, match="keep_epoch must be one of"):
+        TrainingConfig(keep_epoch="first")
+    with pytest.raises(ValueError, match="early_stopping_patience must be >= 1"):
+        TrainingConfig(early_stopping_patience=0)
+
+
+def test_early_stopped_run_killed_mid_epoch_resumes_to_the_same_kept_epoch(tmp_path):
+    """The selector's state (best, epochs without improvement) rides in the backup: a run
+    that dies in epoch 4, after one epoch without improvement, stops and keeps as an
+    uninterrupted run does."""
+    scores = [0.5, 0.9, 0.7, 0.8, 0.95, 0.99]
+    rule = EpochSelection("best", "score", "max", patience=2)
+    straight, expected = _scored_run(tmp_path / "straight", scores, rule)
+    with pytest.raises(RuntimeError, match="preemption"):
+        _scored_run(tmp_path / "crashy", scores, rule, crash_after=3 * STEPS_PER_EPOCH + 2)
+    resumed, history = _scored_run(tmp_path / "crashy", scores, rule)
+    assert history.epoch == [3] and history.selection == expected.selection
+    assert expected.selection["kept_epoch"] == 2 and expected.selection["stopped_early"]
+    _assert_same_weights(straight, resumed)

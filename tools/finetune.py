@@ -15,9 +15,10 @@ r"""Fine-tunes a pretrained BERT on a task (classification, ner, qa); evaluates 
 Flags are the fields of `TrainingConfig` (bert_tf/train/config.py) and of each task's
 config dataclass (bert_tf/tasks/<task>.py); a `--config_file` JSON sets any of them.
 This binary is `bert_tf.TaskModel` with flags: training evaluates the eval file after
-every epoch and keeps the best epoch (`model_dir/best.weights.h5`), then saves the task
-model in `model_dir/export` (`model.keras`, `vocab.txt`, `task_config.json`,
-`resolved_config.json`). Without --do_train, --do_eval and --do_predict use that saved
+every epoch and ends with the epoch --keep_epoch names (the last, or the best by
+--monitor, `model_dir/best.weights.h5`; --early_stopping_patience stops early), then
+saves the task model in `model_dir/export` (`model.keras`, `vocab.txt`,
+`task_config.json`, `resolved_config.json`, which records the kept epoch). Without --do_train, --do_eval and --do_predict use that saved
 model. Metrics go to `model_dir/eval_results.json`, predictions to --predictions_file
 (default: the task's `predictions_file` in model_dir). A run killed at any point (backups
 each epoch and every --checkpoint_every_n_steps) and started again with the same flags
@@ -100,8 +101,10 @@ def main(argv):
     if FLAGS.do_eval:
         cli.require("eval_file", "--do_eval")
         results = model.evaluate(FLAGS.eval_file)
+        # Which epoch the scored weights are (keep_epoch, monitor): saved with the model.
+        selection = {"selection": model.selection} if model.selection else {}
         with open(os.path.join(config.model_dir, cli.EVAL_RESULTS_FILE), "w") as f:
-            json.dump(results, f, indent=2)
+            json.dump({**results, **selection}, f, indent=2)
         print("Evaluation: " + "  ".join(f"{k} {v:.4f}" for k, v in results.items()))
 
     if FLAGS.do_predict:

@@ -15,7 +15,8 @@ A task has
   `sequence_lengths` gives the packed lengths that batches are bucketed by;
 * a head, `build_model(encoder)`: the three features in, float32 logits out;
 * a loss and metrics: `compile_args(optimizer)`, `evaluate_predictions` (whole-set
-  metrics; `best_metric` picks the best epoch);
+  metrics; `default_monitor` is the one epoch selection and early stopping watch
+  unless the training config names another);
 * post-processing: `postprocess(logits, preprocessed)` (graph) and `predictions`
   (Python, per example); `write_predictions` to `predictions_file`;
 * serving outputs (`serving_preprocess`, `serving_outputs`, `serving_outputs_ids`:
@@ -139,10 +140,24 @@ class Task(abc.ABC):
         """Examples from Python values: `inputs` a list of the task's raw inputs (e.g.
         texts), `labels` None or a list of the same length; ValueError naming the row."""
 
+    def examples_from_records(self, records, name, require_labels=True):
+        """Examples from table rows, `(where, {column: value})` pairs (a pandas
+        DataFrame's rows, `where` naming the row), by the task's column options; a
+        task that reads no tables says so."""
+        raise ValueError(f"The {self.name} task does not take {name}: pass a data file, "
+                         "Python lists or the task's examples")
+
     def label_vocabulary(self, examples):
         """The labels found in training examples, for a task whose options include a
         label vocabulary (`labels`); None for tasks without one."""
         return None
+
+    def fitted_to(self, examples):
+        """This task with what the training examples decide filled in (`fit` calls it
+        before training): here the labels of a task still without them."""
+        if self.needs_labels():
+            return self.replace(labels=self.label_vocabulary(examples))
+        return self
 
     @functools.cached_property
     def label_ids(self):  # for a task with a label vocabulary: id = position in `labels`
@@ -211,8 +226,10 @@ class Task(abc.ABC):
 
     @property
     @abc.abstractmethod
-    def best_metric(self):
-        """The `evaluate_predictions` metric that picks the best checkpoint (higher wins)."""
+    def default_monitor(self):
+        """The `evaluate_predictions` metric that `TrainingConfig.monitor` defaults to:
+        what picks the best epoch (keep_epoch="best") and drives early stopping (its
+        direction: min for a name ending in "loss", else max)."""
 
     # --- outputs -------------------------------------------------------------------------
     @abc.abstractmethod

@@ -1,5 +1,6 @@
 """A task's examples from any form of data a user passes: a file path, a list of the
-task's examples, Python lists of raw inputs (and labels), or a `tf.data.Dataset`."""
+task's examples, Python lists of raw inputs (and labels), a pandas DataFrame (columns
+named as the task's column options), or a `tf.data.Dataset`."""
 import os
 
 import tensorflow as tf
@@ -11,6 +12,12 @@ def make_examples(task, data, labels=None, require_labels=True):
         if labels is not None:
             raise ValueError("labels come from the data file; pass labels=None")
         return task.read_examples(os.fspath(data), require_labels=require_labels)
+    if _is_data_frame(data):
+        if labels is not None:
+            raise ValueError("labels come from the DataFrame's label column; pass "
+                             "labels=None")
+        return task.examples_from_records(_data_frame_records(data), "a DataFrame",
+                                          require_labels)
     if isinstance(data, tf.data.Dataset):
         if labels is not None:
             raise ValueError("labels come from the dataset's (input, label) pairs")
@@ -21,9 +28,11 @@ def make_examples(task, data, labels=None, require_labels=True):
     if hasattr(data[0], "is_labelled"):  # already the task's examples
         return data
     examples = task.examples_from(data, labels)
-    if require_labels and labels is None:
-        raise ValueError("no labels: pass them with the inputs (labels, or a file or "
-                         "dataset that holds them)")
+    unlabelled = next((ex for ex in examples if not ex.is_labelled), None)
+    if require_labels and unlabelled is not None:
+        raise ValueError(f"{unlabelled.source}: no label; pass labels with the inputs "
+                         "(labels=, inputs that carry them, or a file or dataset that "
+                         "holds them)")
     return examples
 
 
@@ -40,8 +49,7 @@ def training_examples(task, x, y=None, validation_data=None):
                 and not isinstance(validation_data[0], str))
         validation = (make_examples(task, *validation_data) if pair
                       else make_examples(task, validation_data))
-    if task.needs_labels():
-        task = task.replace(labels=task.label_vocabulary(train))
+    task = task.fitted_to(train)
     task.targets(train)
     if validation:
         task.targets(validation)
@@ -56,6 +64,19 @@ def prediction_examples(task, x):
     if labelled:
         task.targets(labelled)
     return found
+
+
+def _is_data_frame(data):
+    # pandas stays optional: a DataFrame is known by what it has.
+    return hasattr(data, "columns") and hasattr(data, "to_dict") and hasattr(data, "index")
+
+
+def _data_frame_records(frame):
+    """`(where, {column: value})` per row; missing values (NaN, None) are absent."""
+    for index, row in zip(frame.index, frame.to_dict("records")):
+        yield f"DataFrame row {index}", {
+            str(column): value for column, value in row.items()
+            if value is not None and value == value}  # NaN != NaN
 
 
 def _from_dataset(dataset):

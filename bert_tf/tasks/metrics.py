@@ -25,8 +25,9 @@ def _confusion_matrix(y_true, y_pred):
     return matrix
 
 
-def classification_metrics(y_true, y_pred):
-    """Accuracy, macro-F1 and MCC of label ids (or labels).
+def classification_metrics(y_true, y_pred, probabilities=None):
+    """Accuracy, macro-F1 and MCC of label ids (or labels), and with `probabilities` the
+    loss (mean cross-entropy of the true label ids, as the training loss computes it).
 
     Macro-F1 averages the per-class F1 over the classes that occur in `y_true` or `y_pred`
     (a class with no true and no predicted example scores 0, as in sklearn with
@@ -36,8 +37,10 @@ def classification_metrics(y_true, y_pred):
     Args:
         y_true: [N] true labels.
         y_pred: [N] predicted labels.
+        probabilities: None or [N, C], each row the predicted distribution over the
+            label ids (then `y_true` are label ids).
     Returns:
-        {"accuracy": float, "macro_f1": float, "mcc": float}.
+        {"accuracy": float, "macro_f1": float, "mcc": float[, "loss": float]}.
     """
     matrix = _confusion_matrix(y_true, y_pred).astype(np.float64)
     correct = np.diag(matrix)
@@ -47,8 +50,14 @@ def classification_metrics(y_true, y_pred):
     f1 = np.divide(2 * correct, denominator, out=np.zeros_like(correct), where=denominator > 0)
     covariance = correct.sum() * total - true_counts @ pred_counts
     variance = (total ** 2 - pred_counts @ pred_counts) * (total ** 2 - true_counts @ true_counts)
-    return {"accuracy": float(correct.sum() / total), "macro_f1": float(f1.mean()),
-            "mcc": float(covariance / np.sqrt(variance)) if variance > 0 else 0.0}
+    results = {"accuracy": float(correct.sum() / total), "macro_f1": float(f1.mean()),
+               "mcc": float(covariance / np.sqrt(variance)) if variance > 0 else 0.0}
+    if probabilities is not None:
+        probabilities = np.asarray(probabilities, np.float64)
+        true_probability = probabilities[np.arange(len(probabilities)), np.asarray(y_true)]
+        # Clipped as float32 softmax outputs can round to 0 (sklearn's log_loss does too).
+        results["loss"] = float(-np.log(np.clip(true_probability, 1e-12, 1.0)).mean())
+    return results
 
 
 def entity_metrics(true_sequences, pred_sequences):

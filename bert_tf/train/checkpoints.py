@@ -1,8 +1,8 @@
 """What the fit trainer (`trainer.train`) keeps on disk in its model_dir: the backup an
 exact resume restores (`Backup`: model, optimizer, dropout random state, the epoch and the
-step in it), the best epoch's weights (`KeepBest`) and the newest epoch checkpoints
+step in it, the epoch selector's state) and the newest epoch checkpoints
 (`KeepLatestCheckpoints`); and `dropout_seed_states`, which the pretraining loop's
-checkpoints save too.
+checkpoints save too. The best epoch's weights are `selection.EpochSelector`'s.
 """
 import glob
 import json
@@ -16,7 +16,7 @@ from absl import logging
 BACKUP_DIR = "backup"
 BACKUP_STATE_FILE = "state.json"
 CHECKPOINTS_DIR = "checkpoints"
-BEST_WEIGHTS = "best.weights.h5"
+BEST_WEIGHTS = "best.weights.h5"  # the best epoch (selection.EpochSelector)
 
 
 def dropout_seed_states(model):
@@ -31,16 +31,17 @@ def dropout_seed_states(model):
 class Backup(keras.callbacks.Callback):
     """Saves what an exact resume needs in `directory`: a `tf.train.Checkpoint` of the
     model, optimizer and dropout random state (the newest two kept), and `state.json`
-    (the epoch, the steps done in it and the best metric so far) naming it.
+    (the epoch, the steps done in it and the epoch selector's state) naming it.
 
     Args:
         model: the compiled keras.Model, its optimizer built.
         directory: str, the backup folder.
         every_n_steps: int or None, also save every N steps of an epoch.
-        best: the run's `KeepBest` or None; its best value is saved and restored.
+        selector: the run's `selection.EpochSelector` or None; its state (best value,
+            epochs without improvement, ...) is saved and restored.
     """
 
-    def __init__(self, model, directory, every_n_steps=None, best=None):
+    def __init__(self, model, directory, every_n_steps=None, selector=None):
         super().__init__()
         if every_n_steps is not None and every_n_steps < 1:
             raise ValueError(f"every_n_steps must be >= 1, got {every_n_steps}")
@@ -49,7 +50,7 @@ class Backup(keras.callbacks.Callback):
         self.checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer,
                                               dropout_seed_states=dropout_seed_states(model))
         self.manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=2)
-        self.best = best
+        self.selector = selector
         self._epoch, self._done = 0, 0
 
     def restore(self):
@@ -61,8 +62,8 @@ class Backup(keras.callbacks.Callback):
             state = json.load(f)
         self.checkpoint.restore(os.path.join(self.directory, state["checkpoint"])) \
             .assert_existing_objects_matched()
-        if self.best is not None:
-            self.best.best = state["best"]
+        if self.selector is not None:
+            self.selector.set_state(state["selection"])
         logging.info("Resumed from %s: epoch %d, step %d of it", self.directory,
                      state["epoch"] + 1, state["step"])
         return state
@@ -81,7 +82,7 @@ class Backup(keras.callbacks.Callback):
     def _save(self, epoch, step):
         path = self.manager.save()
         state = {"epoch": epoch, "step": step, "checkpoint": os.path.basename(path),
-                 "best": self.best.best if self.best else None}
+                 "selection": self.selector.get_state() if self.selector else None}
         temporary = os.path.join(self.directory, BACKUP_STATE_FILE + ".tmp")
         with open(temporary, "w", encoding="utf-8") as f:
             json.dump(state, f)
@@ -90,26 +91,6 @@ class Backup(keras.callbacks.Callback):
     def finish(self):
         """Training ended: the next run starts afresh."""
         shutil.rmtree(self.directory, ignore_errors=True)
-
-
-class KeepBest(keras.callbacks.Callback):
-    """Saves the weights of the epoch with the best `val_<metric>` to `path`; `best`
-    (the value to beat) survives a resume through the backup."""
-
-    def __init__(self, path, metric, mode="max"):
-        super().__init__()
-        self.path, self.monitor, self.mode, self.best = path, f"val_{metric}", mode, None
-
-    def on_epoch_end(self, epoch, logs=None):
-        value = (logs or {}).get(self.monitor)
-        if value is None:
-            raise ValueError(f"No {self.monitor} in the epoch's metrics: "
-                             f"{sorted(logs or {})}")
-        value = float(value)
-        if self.best is None or (value > self.best if self.mode == "max"
-                                 else value < self.best):
-            self.best = value
-            self.model.save_weights(self.path)
 
 
 class KeepLatestCheckpoints(keras.callbacks.ModelCheckpoint):

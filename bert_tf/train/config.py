@@ -15,6 +15,7 @@ import os
 
 from bert_tf.common.fields import config_field
 from bert_tf.train import optimization
+from bert_tf.train.selection import KEEP_EPOCHS, MONITOR_MODES, EpochSelection, direction
 from bert_tf.train.strategy import STRATEGIES
 
 MIXED_PRECISION_POLICIES = {"none": "float32", "bfloat16": "mixed_bfloat16",
@@ -55,6 +56,22 @@ class TrainingConfig:
     bucket_by_length: bool = config_field(True, "Batch examples of similar length together, so "
                                           "that padding to each batch's longest wastes "
                                           "little (fine-tuning).")
+    # Which epoch fit keeps (bert_tf/train/selection.py).
+    keep_epoch: str = config_field(
+        "last", "The weights fit ends with: 'last' (the last epoch's, the default: on "
+        "imbalanced data the best validation epoch is a noisy pick, see the README's "
+        "model-selection figures) or 'best' (the epoch with the best --monitor on the "
+        "validation data).", choices=KEEP_EPOCHS)
+    monitor: str | None = config_field(
+        None, "Validation metric that picks the best epoch and drives early stopping: "
+        "loss, accuracy, macro_f1, mcc (classification), f1, precision, recall (ner), "
+        "exact_match, f1 (qa); default: the task's default_monitor.")
+    monitor_mode: str = config_field("auto", "Direction of --monitor: max, min, or auto "
+                                     "(min for a loss, max otherwise).",
+                                     choices=MONITOR_MODES)
+    early_stopping_patience: int | None = config_field(
+        None, "Stop after this many epochs without a better --monitor (and end with the "
+        "epoch --keep_epoch names); unset: no early stopping.")
     # Checkpoints and logs.
     model_dir: str | None = config_field(None, "Output folder: backups, checkpoints, TensorBoard "
                                          "logs, the saved model.")
@@ -65,7 +82,8 @@ class TrainingConfig:
                                           "interval.")
 
     def __post_init__(self):
-        for name in ("strategy", "mixed_precision", "optimizer"):
+        for name in ("strategy", "mixed_precision", "optimizer", "keep_epoch",
+                     "monitor_mode"):
             allowed = _FIELDS[name].metadata["choices"]
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {list(allowed)}, got "
@@ -78,9 +96,9 @@ class TrainingConfig:
                 setattr(self, name, value)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
-        for name in ("checkpoint_every_n_steps", "warmup_steps"):
+        for name in ("checkpoint_every_n_steps", "warmup_steps", "early_stopping_patience"):
             value = getattr(self, name)
-            if value is not None and value < (1 if name == "checkpoint_every_n_steps" else 0):
+            if value is not None and value < (0 if name == "warmup_steps" else 1):
                 raise ValueError(f"{name} must be >= 1 (or unset), got {value}")
         if self.keep_checkpoints < 0 or self.malloc_arena_max < 0:
             raise ValueError("keep_checkpoints and malloc_arena_max must be >= 0, got "
@@ -104,6 +122,12 @@ class TrainingConfig:
         if self.warmup_steps is not None:
             return min(self.warmup_steps, num_updates)
         return int(num_updates * self.warmup_proportion)
+
+    def epoch_selection(self, default_monitor):
+        """The `EpochSelection` of these settings; `monitor` unset: `default_monitor`."""
+        monitor = self.monitor or default_monitor
+        return EpochSelection(self.keep_epoch, monitor, direction(monitor, self.monitor_mode),
+                              self.early_stopping_patience)
 
     @property
     def dtype_policy(self):
@@ -131,3 +155,12 @@ def write_resolved_config(folder, *configs):
         json.dump(values, f, indent=2, sort_keys=True, default=str)
         f.write("\n")
     return path
+
+
+def read_resolved_config(folder):
+    """The settings `write_resolved_config` wrote to `folder` ({} when it holds none)."""
+    path = os.path.join(folder, RESOLVED_CONFIG_FILE)
+    if not os.path.exists(path):
+        return {}
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)

@@ -31,7 +31,8 @@ def finetune(task, model, train_examples, config, eval_examples=None, callbacks=
         config: `TrainingConfig`; without `model_dir`, backups go to a temporary folder
             that is deleted afterwards (no resume).
         eval_examples: list or None; scored after every epoch with the task's metrics,
-            and the best epoch (`task.best_metric`) is kept.
+            which the config's epoch selection (`keep_epoch`, `monitor`,
+            `early_stopping_patience`) watches.
         callbacks: more keras callbacks.
         strategy: the tf.distribute.Strategy the model was built in (default: the
             config's).
@@ -40,6 +41,11 @@ def finetune(task, model, train_examples, config, eval_examples=None, callbacks=
             backups and checkpoints hold; `model` is what the evaluation scores.
     """
     strategy = strategy or strategy_lib.get_strategy(config)
+    selection = config.epoch_selection(task.default_monitor)
+    if not eval_examples and (selection.keep == "best" or selection.patience):
+        raise ValueError(f"keep_epoch={selection.keep!r} and early_stopping_patience="
+                         f"{selection.patience} need validation data to watch "
+                         f"val_{selection.monitor}: pass validation_data (--eval_file)")
     steps_per_epoch = math.ceil(len(train_examples) / config.batch_size)
     num_updates = max(config.epochs * steps_per_epoch // config.grad_accum_steps, 1)
     logging.info("%d training examples, %d epochs of %d steps", len(train_examples),
@@ -65,7 +71,7 @@ def finetune(task, model, train_examples, config, eval_examples=None, callbacks=
             compile_args=(task.compile_args(optimizer) if training_model is None
                           else {"optimizer": optimizer}),  # it has its own loss
             jit_compile=config.jit_compile,
-            evaluate_fn=evaluate_fn, best_metric=task.best_metric if evaluate_fn else None,
+            evaluate_fn=evaluate_fn, selection=selection if evaluate_fn else None,
             checkpoint_every_n_steps=config.checkpoint_every_n_steps,
             keep_checkpoints=config.keep_checkpoints if config.model_dir else 0,
             log_every_n_steps=config.log_every_n_steps,

@@ -4,8 +4,10 @@
     with strategy.scope():
         model = task.build_model(encoder)                   # created in the scope
     history = train(model, epoch_batches, strategy=strategy, model_dir="runs/x", epochs=3,
-                    evaluate_fn=evaluator, best_metric="accuracy",
+                    evaluate_fn=evaluator,
+                    selection=EpochSelection(keep="best", monitor="loss", mode="min"),
                     compile_args=dict(optimizer=..., loss=..., metrics=[...]))
+    history.selection   # {"kept_epoch": 2, "monitor": "val_loss", "kept_value": ...}
 
 The trainer builds no model and no data: the caller brings both. It adds
 
@@ -18,8 +20,9 @@ The trainer builds no model and no data: the caller brings both. It adds
   `bert_tf.data.task_dataset.training_epochs` makes them). The backup is deleted when
   training ends;
 * the newest `keep_checkpoints` epoch checkpoints, `model_dir/checkpoints/ckpt-EEEE.weights.h5`;
-* the best epoch on the eval metric, `model_dir/best.weights.h5`, loaded back into the
-  model when training ends;
+* epoch selection (`selection.py`): the last epoch, or the best on an eval metric
+  (`model_dir/best.weights.h5`, loaded back into the model when training ends), and
+  early stopping on that metric; what was kept is logged and is `history.selection`;
 * TensorBoard scalars in `model_dir/logs`: each epoch's loss and metrics (Keras'
   callback), and every `log_every_n_steps` steps the loss, learning rate and
   sequences/s by global step (`logs/steps`);
@@ -33,16 +36,19 @@ import os
 
 import keras
 
+from absl import logging
+
 from bert_tf.train.checkpoints import (BACKUP_DIR, BEST_WEIGHTS, CHECKPOINTS_DIR, Backup,
-                                       KeepBest, KeepLatestCheckpoints)
+                                       KeepLatestCheckpoints)
 from bert_tf.train.fit_reporting import EvaluationCallback, ProgressLogger
+from bert_tf.train.selection import EpochSelector
 
 LOGS_DIR = "logs"
 
 
 def train(model, train_data, *, strategy, model_dir, epochs, eval_dataset=None,
           evaluate_fn=None, steps_per_epoch=None, compile_args=None, jit_compile=False,
-          best_metric=None, best_mode="max", checkpoint_every_n_steps=None, keep_checkpoints=3,
+          selection=None, checkpoint_every_n_steps=None, keep_checkpoints=3,
           log_every_n_steps=100, global_batch_size=None, extra_callbacks=()):
     """Fits `model` with checkpointing, exact resumption, TensorBoard and progress logging.
 
@@ -60,27 +66,28 @@ def train(model, train_data, *, strategy, model_dir, epochs, eval_dataset=None,
             compiled loss and metrics.
         evaluate_fn: callable or None, `evaluate_fn(model) -> {name: float}`, run at every
             epoch end for metrics that are not Keras metrics (entity F1, MCC, ...); they
-            are logged (and can be the `best_metric`) as `val_<name>`.
+            are logged (and can be the `selection`'s monitor) as `val_<name>`.
         steps_per_epoch: int or None (None: one pass over the epoch's dataset, whose
             cardinality must then be known to resume mid-epoch).
         compile_args: dict of `model.compile` arguments (optimizer, loss, metrics, ...).
         jit_compile: bool, XLA-compile the train step (with `compile_args`).
-        best_metric: str or None, an eval metric name (e.g. "accuracy"), from the compiled
-            metrics or `evaluate_fn`; the epoch with the best `val_<best_metric>` is kept
-            in `model_dir/best.weights.h5`.
-        best_mode: "max" or "min" for `best_metric`.
+        selection: `selection.EpochSelection` or None (the last epoch, no early
+            stopping); its monitor is an eval metric name (e.g. "loss", "accuracy") from
+            the compiled metrics or `evaluate_fn`. With keep="best" the best epoch's
+            weights go to `model_dir/best.weights.h5` and are loaded back at the end.
         checkpoint_every_n_steps: int or None, backup interval in steps (None: each epoch).
         keep_checkpoints: int, epoch checkpoints to keep (0: none).
         log_every_n_steps: int, interval of the progress line and the step scalars.
         global_batch_size: int or None, sequences per step for the seq/s figure.
         extra_callbacks: more keras callbacks (run after ours).
     Returns:
-        keras.callbacks.History of this call (the epochs run after any resume).
+        keras.callbacks.History of this call (the epochs run after any resume), with
+        `history.selection`: the selection's summary (kept epoch, its value, whether it
+        stopped early), or None without a `selection`.
     """
-    if best_metric and eval_dataset is None and evaluate_fn is None:
-        raise ValueError(f"best_metric={best_metric!r} needs an eval_dataset or evaluate_fn")
-    if best_mode not in ("max", "min"):
-        raise ValueError(f"best_mode must be 'max' or 'min', got {best_mode!r}")
+    if selection and eval_dataset is None and evaluate_fn is None:
+        raise ValueError(f"Selecting epochs by val_{selection.monitor} needs validation "
+                         "data (an eval_dataset or evaluate_fn)")
     epoch_data = train_data if callable(train_data) else (lambda epoch: train_data)
     os.makedirs(model_dir, exist_ok=True)
     with strategy.scope():
@@ -90,30 +97,32 @@ def train(model, train_data, *, strategy, model_dir, epochs, eval_dataset=None,
             raise ValueError("train() needs a compiled model or compile_args")
         # Built now, so that a restore finds every slot variable to fill.
         model.optimizer.build(model.trainable_variables)
-        best = (KeepBest(os.path.join(model_dir, BEST_WEIGHTS), best_metric, best_mode)
-                if best_metric else None)
+        selector = (EpochSelector(selection, os.path.join(model_dir, BEST_WEIGHTS))
+                    if selection else None)
         backup = Backup(model, os.path.join(model_dir, BACKUP_DIR), checkpoint_every_n_steps,
-                        best)
+                        selector)
         state = backup.restore()
         progress = ProgressLogger(log_every_n_steps, global_batch_size,
                                   os.path.join(model_dir, LOGS_DIR, "steps"))
         # Callbacks share one logs dict in list order: evaluation comes first so that
-        # TensorBoard and the best checkpoint see its metrics; the backup comes last, so
-        # that it records the best value of the epoch it ends.
+        # TensorBoard and the selector see its metrics; the backup comes last, so that it
+        # records the selector's state at the epoch it ends.
         callbacks = [EvaluationCallback(evaluate_fn)] if evaluate_fn else []
         callbacks += [keras.callbacks.TensorBoard(os.path.join(model_dir, LOGS_DIR),
                                                   update_freq="epoch"), progress]
         if keep_checkpoints:
             callbacks.append(KeepLatestCheckpoints(os.path.join(model_dir, CHECKPOINTS_DIR),
                                                    keep_checkpoints))
-        if best:
-            callbacks.append(best)
+        if selector:
+            callbacks.append(selector)
         callbacks += [backup, *extra_callbacks]
 
         history = keras.callbacks.History()
         history.history, history.epoch = {}, []
         start_epoch, start_step = state.get("epoch", 0), state.get("step", 0)
         for epoch in range(start_epoch, epochs):
+            if selector and selector.stopped:  # early stopping (also when resumed after it)
+                break
             dataset = epoch_data(epoch)
             steps = steps_per_epoch or _cardinality(dataset)
             done = start_step if epoch == start_epoch else 0
@@ -134,9 +143,23 @@ def train(model, train_data, *, strategy, model_dir, epochs, eval_dataset=None,
             for name, values in epoch_history.history.items():
                 history.history.setdefault(name, []).extend(values)
         backup.finish()
-        if best and os.path.exists(best.path):
-            model.load_weights(best.path)
+        history.selection = selector.summary(epochs) if selector else None
+        if selector:
+            if selection.keep == "best" and os.path.exists(selector.path):
+                model.load_weights(selector.path)
+            _log_selection(history.selection)
     return history
+
+
+def _log_selection(summary):
+    if summary["kept_epoch"] is None:  # resumed after the last epoch: nothing ran
+        return
+    logging.info("Kept epoch %d of %d (%s epoch by %s, %s): %s %.4f%s",
+                 summary["kept_epoch"], summary["epochs_run"], summary["keep_epoch"],
+                 summary["monitor"], summary["mode"], summary["monitor"],
+                 summary["kept_value"],
+                 f"; stopped early after epoch {summary['epochs_run']} of "
+                 f"{summary['epochs_planned']}" if summary["stopped_early"] else "")
 
 
 def _cardinality(dataset):

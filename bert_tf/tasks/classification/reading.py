@@ -104,9 +104,18 @@ def read_examples(path, text_column="text", text_b_column=None, label_column="la
     headerless = all(str(c).isdigit() for c in columns)
     if not headerless and any(str(c).isdigit() for c in columns):
         raise ValueError(f"Columns {columns} mix names and indexes; use one or the other")
+    rows = ((f"{path}:{line_number}", row) for line_number, row in _rows(path, headerless))
+    return examples_from_rows(rows, path, text_column, text_b_column, label_column,
+                              require_labels)
+
+
+def examples_from_rows(rows, name, text_column="text", text_b_column=None,
+                       label_column="label", require_labels=True):
+    """TextExamples of `(where, row)` pairs (rows: dicts by column name, or lists for
+    index columns), as `read_examples` reads a file's; `name` names the data in the
+    error for none."""
     examples = []
-    for line_number, row in _rows(path, headerless):
-        where = f"{path}:{line_number}"
+    for where, row in rows:
         texts = []
         for column in (text_column, text_b_column):
             if column is None:
@@ -123,7 +132,7 @@ def read_examples(path, text_column="text", text_b_column=None, label_column="la
             raise ValueError(f"{where}: no label column {label_column!r}")
         examples.append(TextExample(texts[0], texts[1], label, where))
     if not examples:
-        raise ValueError(f"{path} has no examples")
+        raise ValueError(f"{name} has no examples")
     return examples
 
 

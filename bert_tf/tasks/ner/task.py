@@ -80,7 +80,7 @@ class NerTask(NerExplainTarget, NerServing, Task):
     predictions_file = "predictions.conll"
 
     @property
-    def best_metric(self):
+    def default_monitor(self):
         return "f1"
 
     # --- data --------------------------------------------------------------------------

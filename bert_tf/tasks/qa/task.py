@@ -76,7 +76,7 @@ class QaTask(QaExplainTarget, QaServing, QaOutputs, Task):
     predictions_file = "predictions.json"
 
     @property
-    def best_metric(self):
+    def default_monitor(self):
         return "f1"
 
     # --- data --------------------------------------------------------------------------
