@@ -7,6 +7,7 @@ same recipe in the same run: the test metric and training throughput.
     python -m bench.finetune --task=ner --max_train_examples 1000
     python -m bench.finetune --task=qa              # both SQuAD versions, ~10 min on 2 cores
     python -m bench.finetune --task=qa --versions v1.1 --epochs 2
+    python -m bench.finetune --task=classification --seeds 5 --datasets rt,rt_3to1 --epochs 3
 
 Tasks (`TASKS`; the recipe: the task's configs/finetune file, each setting overridden by
 its flag): `classification`, Rotten Tomatoes, test accuracy; `ner`, CoNLL-2003 in IOB2,
@@ -22,13 +23,15 @@ batches) and `transformers` (`peers.transformers_finetune`). `padding`: the shar
 padded token positions in the training batches; `train seq/s`: every training sequence
 (qa: window) over the whole training time (compilation included); `steady seq/s` leaves
 out the first --skip_steps steps; `test s`: prediction time (qa: `predict q/s`).
+`--seeds N` runs every engine with seeds --seed .. --seed+N-1 on each of `--datasets`
+and prints mean ± std per engine and bert_tf's epoch-selection rules (bench/stability.py).
 """
 import argparse
 import json
 import os
 import time
 
-from bench import harness, machine, peers
+from bench import harness, machine, peers, stability
 
 ENGINES = ("bert_tf", "bert_tf_bf16", "bert_tf_unbucketed", "bert_tf_fixed", "transformers")
 # What each bert_tf engine changes: the TrainingConfig's bucket_by_length and
@@ -90,6 +93,15 @@ def parse_args(argv=None):
                         "classification and ner, all for qa)")
     p.add_argument("--max_test_examples", type=int, default=0,
                    help="score the first N test examples (0: all)")
+    p.add_argument("--max_validation_examples", type=int, default=500,
+                   help="classification: the validation snippets bert_tf scores after "
+                        "each epoch (0: none)")
+    p.add_argument("--seeds", type=int, default=1,
+                   help="runs per engine, seeds --seed, --seed+1, ...; with more than one, "
+                        "mean ± std (bench/stability.py)")
+    p.add_argument("--datasets", default="rt",
+                   help=f"classification: comma-separated {','.join(stability.DATASETS)}")
+    p.add_argument("--dataset", default=None, help=argparse.SUPPRESS)  # child's dataset
     p.add_argument("--eval_batch_size", type=int, default=64)
     p.add_argument("--skip_steps", type=int, default=5,
                    help="steps left out of the steady throughput")
@@ -120,16 +132,24 @@ def parse_args(argv=None):
         p.error("--task=qa has no transformers peer; choose bert_tf engines")
     args.version_list = ([None] if args.task != "qa" else
                          harness.parse_engines(p, args.versions, QA_VERSIONS, "versions"))
+    args.dataset_list = ([None] if args.task != "classification" else harness.parse_engines(
+        p, args.datasets, tuple(stability.DATASETS), "datasets"))
+    if args.seeds < 1:
+        p.error(f"--seeds must be >= 1, got {args.seeds}")
     return args
 
 
 # --- data (both engines and the parent) ------------------------------------------------
-def load_data(args, version=None):
-    """(train, test) (--max_train/test_examples): (text, label) pairs, IOB2
-    `TaggedSentence`s or `version`'s `QaExample`s."""
+def load_data(args, version=None, dataset=None):
+    """(train, test) (--max_train/test_examples): (text, label) pairs (of `dataset`),
+    IOB2 `TaggedSentence`s or `version`'s `QaExample`s."""
     from bert_tf.data import corpora
     if args.task == "classification":
-        train, test = corpora.rotten_tomatoes("train"), corpora.rotten_tomatoes("test")
+        train = stability.subsample(corpora.rotten_tomatoes("train"), RT_LABELS,
+                                    stability.DATASETS[dataset or "rt"],
+                                    args.max_train_examples)
+        test = corpora.rotten_tomatoes("test")
+        return train, test[:args.max_test_examples] if args.max_test_examples else test
     elif args.task == "ner":
         from bert_tf.data.conll import read_conll
         train = read_conll(corpora.conll2003_path("train"), tag_scheme="iob2")
@@ -141,6 +161,17 @@ def load_data(args, version=None):
                        for split in ("train", "dev"))
     return (train[:args.max_train_examples] if args.max_train_examples else train,
             test[:args.max_test_examples] if args.max_test_examples else test)
+
+
+def load_validation(args, dataset):
+    """Classification: the validation (text, label) pairs of `dataset` (bert_tf's epoch
+    selection), --max_validation_examples of them."""
+    from bert_tf.data import corpora
+    if not args.max_validation_examples:
+        return None
+    return stability.subsample(corpora.rotten_tomatoes("validation"), RT_LABELS,
+                               stability.DATASETS[dataset or "rt"],
+                               args.max_validation_examples)
 
 
 def squad_file(split, version):
@@ -177,9 +208,13 @@ def throughput(steps, skip_steps):
 
 
 def scores(args, test, predicted):
-    """{metric: value} of `predicted` (labels or tag lists) on the gold `test` set."""
+    """{metric: value} of `predicted` (labels or tag lists) on the gold `test` set:
+    classification's accuracy, macro-F1 and MCC; NER's entity F1."""
     ner = args.task == "ner"
     gold = [list(s.tags) if ner else s[1] for s in test]
+    if not ner:
+        from bert_tf.tasks import metrics
+        return metrics.classification_metrics(gold, predicted)
     return {TASKS[args.task]["metric"]: peers.score(predicted, gold, ner)}
 
 
@@ -193,7 +228,7 @@ def run_bert_tf(args):
     from bert_tf.data import corpora
 
     variant = BERT_TF_VARIANTS[args.engine]
-    train, test = load_data(args, args.version)
+    train, test = load_data(args, args.version, args.dataset)
     config = bert_tf.TrainingConfig(
         epochs=args.epochs, batch_size=args.batch_size, eval_batch_size=args.eval_batch_size,
         learning_rate=args.learning_rate, warmup_proportion=args.warmup_proportion,
@@ -229,7 +264,16 @@ def run_bert_tf(args):
     epoch_rows = [len(mask) for mask in masks]
     padding = 1 - sum(int(m.sum()) for m in masks) / sum(m.size for m in masks)
     timer = keras_step_timer(epoch_rows)
-    clf.fit(train_examples, callbacks=[timer], keep_checkpoints=0, log_every_n_steps=10 ** 9)
+    callbacks, validation = [timer], None
+    if args.task == "classification":
+        validation = load_validation(args, args.dataset)
+        test_by_epoch = []  # for the selection rules' record (bench/stability.py)
+        score_test = clf.task.evaluator(clf.task.examples_from(test_inputs, [
+            label for _, label in test]), config.eval_batch_size)
+        callbacks.append(keras.callbacks.LambdaCallback(
+            on_epoch_end=lambda epoch, logs: test_by_epoch.append(score_test(clf.model))))
+    history = clf.fit(train_examples, validation_data=validation and tuple(zip(*validation)),
+                      callbacks=callbacks, keep_checkpoints=0, log_every_n_steps=10 ** 9)
     start = time.perf_counter()
     predictions = clf.predict(test_inputs)
     eval_seconds = time.perf_counter() - start
@@ -238,7 +282,11 @@ def run_bert_tf(args):
     else:
         result = scores(args, test, [p["label"] for p in predictions]
                         if args.task == "classification" else predictions)
-    harness.emit_result({"engine": args.engine, "version": args.version, **result,
+    if args.task == "classification":  # epoch timing left out: the callback's test runs
+        result["epochs"] = stability.epoch_record(history, test_by_epoch) if validation \
+            else None
+    harness.emit_result({"engine": args.engine, "version": args.version,
+                         "dataset": args.dataset, "seed": args.seed, **result,
                          "train_examples": len(train), "windows": sum(epoch_rows),
                          "test_examples": len(test), "eval_seconds": eval_seconds,
                          "predict_per_sec": len(test) / eval_seconds, "padding": padding,
@@ -250,11 +298,12 @@ def run_transformers(args):
     machine.set_threads(args.threads, torch=True)
     from bert_tf.tasks.ner import label_vocabulary
 
-    train, test = load_data(args)
+    train, test = load_data(args, dataset=args.dataset)
     ner = args.task == "ner"
     steps, predicted, padding, eval_seconds = peers.transformers_finetune(
         args, train, test, label_vocabulary(train) if ner else RT_LABELS, ner)
-    harness.emit_result({"engine": "transformers", **scores(args, test, predicted),
+    harness.emit_result({"engine": "transformers", "dataset": args.dataset,
+                         "seed": args.seed, **scores(args, test, predicted),
                          "eval_seconds": eval_seconds, "padding": padding,
                          **throughput(steps, args.skip_steps), **harness.memory_report()})
 
@@ -282,29 +331,43 @@ def columns(args):
 
 
 def main(args):
-    """Parent: header, one child per engine (and qa version), table and ratios."""
+    """Parent: header, one child per engine (and qa version, dataset and seed), the table,
+    ratios, and over several seeds the stability summary."""
     spec = TASKS[args.task]
     env, _ = harness.start(spec["title"], PACKAGES, args)
     print(f"recipe  : {args.recipe_note}; flags override")
+    seeds = list(range(args.seed, args.seed + args.seeds))
     groups = []
     for version in args.version_list:
-        path = os.path.relpath(squad_file("train", version), machine.REPO_ROOT)
-        print("data    : " + spec["data"].format(*map(len, load_data(args, version)),
-                                                 version=version, path=path))
-        rows = []
-        for engine in args.engine_list:
-            name = engine + (f" {version}" if version else "")
-            print(f"training {name} ...", flush=True)
-            rows.append(harness.run_child(harness.child_argv(
-                "finetune", args, engine, *([f"--version={version}"] if version else [])),
-                env=env, name=name))
-        groups.append((version, rows))
+        for dataset in args.dataset_list:
+            path = os.path.relpath(squad_file("train", version), machine.REPO_ROOT)
+            print("data    : " + (f"{dataset}: " if dataset else "") + spec["data"].format(
+                *map(len, load_data(args, version, dataset)), version=version, path=path))
+            for seed in seeds:
+                rows = []
+                for engine in args.engine_list:
+                    name = " ".join(str(part) for part in (engine, version, dataset,
+                                                           len(seeds) > 1 and f"seed {seed}")
+                                    if part)
+                    print(f"training {name} ...", flush=True)
+                    extra = [f"--seed={seed}"] + ([f"--version={version}"] if version else []) \
+                        + ([f"--dataset={dataset}"] if dataset else [])
+                    rows.append(harness.run_child(harness.child_argv(
+                        "finetune", args, engine, *extra), env=env, name=name))
+                groups.append((version, rows))
     print()
-    print(harness.format_table([row for _, rows in groups for row in rows], columns(args)))
+    table_columns = columns(args)
+    if args.task == "classification":
+        table_columns[1:1] = [("dataset", "dataset", "{}"), ("seed", "seed", "{}"),
+                              ("macro_f1", "test macro-F1", "{:.4f}")]
+    print(harness.format_table([row for _, rows in groups for row in rows], table_columns))
+    if len(seeds) > 1:
+        stability.print_summary([row for _, rows in groups for row in rows], seeds)
+        return 0
     for version, rows in groups:
         by_engine = {row["engine"]: row for row in rows}
-        if version and "bert_tf" in by_engine and len(by_engine) > 1:
-            print(f"\n[{version}]")
+        if (version or len(groups) > 1) and "bert_tf" in by_engine and len(by_engine) > 1:
+            print(f"\n[{version or rows[0]['dataset']}]")
         if "bert_tf" in by_engine:
             compare(by_engine, spec)
     return 0

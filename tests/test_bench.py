@@ -13,7 +13,8 @@ from bench import compute, e2e, encoder, finetune, harness, machine, pretrain, t
 
 BENCH_DIR = os.path.join(machine.REPO_ROOT, "bench")
 # The shared harness: the only bench modules a benchmark imports.
-HARNESS = {"harness", "machine", "compute", "peers"}
+# Shared modules, not benchmarks (stability.py: bench/finetune.py's --seeds summaries).
+HARNESS = {"harness", "machine", "compute", "peers", "stability"}
 
 
 def test_bert_base_forward_flops_per_sequence():
@@ -254,3 +255,18 @@ def test_gemm_rows_give_the_fp32_peak_and_no_sequences_per_second():
     assert "4096x768x3072: 210.0" in rows[1]["detail"]
     assert rows[2] == {"engine": "bert_tf", "detail": "model", "per_sec_median": 2.0}
     assert compute.finish_gemm_rows(rows[2:]) is None
+
+
+def test_stability_subsamples_at_the_ratio_and_keeps_by_each_rule():
+    from bench import stability
+
+    pairs = [(f"t{i}", "fresh" if i % 2 else "rotten") for i in range(40)]
+    kept = stability.subsample(pairs, ["fresh", "rotten"], 3, 16)
+    assert [label for _, label in kept].count("fresh") == 12 and len(kept) == 16
+    assert kept == [pair for pair in pairs if pair in kept]  # in the data's order
+    assert stability.subsample(pairs, ["fresh", "rotten"], None, 5) == pairs[:5]
+    epochs = [{"val_loss": 0.5, "val_mcc": 0.0}, {"val_loss": 0.4, "val_mcc": 0.3},
+              {"val_loss": 0.45, "val_mcc": 0.3}]
+    assert stability.kept_epoch(epochs, None, None) == 2  # the last
+    assert stability.kept_epoch(epochs, "val_loss", "min") == 1
+    assert stability.kept_epoch(epochs, "val_mcc", "max") == 1  # the first of a tie

@@ -237,3 +237,66 @@ def test_sigkill_mid_epoch_and_restart_ends_like_an_uninterrupted_run(tmp_path, 
                                       compile=False) for run in ("straight", "killed")]
     for a, b in zip(*(m.get_weights() for m in models)):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_sigkill_in_an_early_stopped_run_resumes_to_the_same_kept_epoch(tmp_path,
+                                                                       tiny_checkpoint):
+    """bert-finetune with early stopping (patience 1 on validation accuracy), killed with
+    SIGKILL in its second epoch and started again: it stops after the same epoch, keeps the
+    same best epoch and exports the same weights as an uninterrupted run. ~1 min."""
+    import signal
+    import time
+
+    import keras
+    import numpy as np
+
+    data = corpora.rotten_tomatoes("train")
+    train = _write_jsonl(tmp_path / "train.jsonl",
+                         [{"text": t, "label": l} for t, l in data[:96]])
+    dev = _write_jsonl(tmp_path / "dev.jsonl",
+                       [{"text": t, "label": l} for t, l in data[96:128]])
+
+    def command(model_dir):
+        return [sys.executable, "-m", "bert_tf_tools.finetune", "--task=classification",
+                f"--init_checkpoint={tiny_checkpoint}", f"--train_file={train}",
+                f"--eval_file={dev}", "--do_train", f"--model_dir={model_dir}",
+                "--epochs=8", "--batch_size=16", "--max_seq_length=32",
+                "--checkpoint_every_n_steps=2", "--learning_rate=1e-3", "--keep_epoch=best",
+                "--monitor=accuracy", "--early_stopping_patience=1"]
+
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    straight = subprocess.run(command(tmp_path / "straight"), capture_output=True, text=True,
+                              timeout=600, env=env)
+    assert straight.returncode == 0, straight.stderr[-3000:]
+    expected = json.loads((tmp_path / "straight/export/resolved_config.json").read_text())
+    assert expected["selection"]["stopped_early"], expected["selection"]
+    assert expected["selection"]["epochs_run"] >= 2
+
+    state_file = tmp_path / "killed" / "backup" / "state.json"
+    log = open(tmp_path / "killed.log", "w")
+    process = subprocess.Popen(command(tmp_path / "killed"), stdout=log, stderr=log, env=env)
+    try:
+        while process.poll() is None:  # SIGKILL in the epoch early stopping ends
+            try:
+                state = json.loads(state_file.read_text())
+            except (OSError, ValueError):
+                state = {}
+            if (state.get("epoch") == expected["selection"]["epochs_run"] - 1
+                    and state.get("step", 0) >= 2):
+                process.send_signal(signal.SIGKILL)
+                break
+            time.sleep(0.05)
+    finally:
+        process.wait(timeout=60)
+        log.close()
+    assert process.returncode == -signal.SIGKILL, (tmp_path / "killed.log").read_text()[-3000:]
+    resumed = subprocess.run(command(tmp_path / "killed"), capture_output=True, text=True,
+                             timeout=600, env=env)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    got = json.loads((tmp_path / "killed/export/resolved_config.json").read_text())
+    assert got["selection"] == expected["selection"]
+    models = [keras.saving.load_model(str(tmp_path / run / "export" / "model.keras"),
+                                      compile=False) for run in ("straight", "killed")]
+    for a, b in zip(*(m.get_weights() for m in models)):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
