@@ -175,10 +175,10 @@ class TaskModel:
         if distillation.from_teacher_layers:
             distill_student.copy_head(teacher.model, student.model)
         with placement.dtype_policy(config.dtype_policy):
-            distillation_lib.distill(self.task, teacher.model, student.model, layer_map,
-                                     train_examples, distillation, config, eval_examples,
-                                     callbacks=callbacks, strategy=strategy)
-        student.distillation = distillation
+            history = distillation_lib.distill(
+                self.task, teacher.model, student.model, layer_map, train_examples,
+                distillation, config, eval_examples, callbacks=callbacks, strategy=strategy)
+        student.distillation, student.selection = distillation, history.selection
         return student
 
     def evaluate(self, x, y=None, batch_size=None):
