@@ -13,10 +13,13 @@ import keras
 import tensorflow as tf
 from absl import logging
 
+from bert_tf.train import lora
+
 BACKUP_DIR = "backup"
 BACKUP_STATE_FILE = "state.json"
 CHECKPOINTS_DIR = "checkpoints"
 BEST_WEIGHTS = "best.weights.h5"
+BEST_ADAPTERS = "best.adapters.h5"  # a LoRA run's best epoch (bert_tf/train/lora.py)
 
 
 def dropout_seed_states(model):
@@ -93,8 +96,9 @@ class Backup(keras.callbacks.Callback):
 
 
 class KeepBest(keras.callbacks.Callback):
-    """Saves the weights of the epoch with the best `val_<metric>` to `path`; `best`
-    (the value to beat) survives a resume through the backup."""
+    """Saves the weights of the epoch with the best `val_<metric>` to `path` (a LoRA
+    model's adapter file: `lora.save_weights`); `best` (the value to beat) survives a
+    resume through the backup."""
 
     def __init__(self, path, metric, mode="max"):
         super().__init__()
@@ -109,7 +113,7 @@ class KeepBest(keras.callbacks.Callback):
         if self.best is None or (value > self.best if self.mode == "max"
                                  else value < self.best):
             self.best = value
-            self.model.save_weights(self.path)
+            lora.save_weights(self.model, self.path)
 
 
 class KeepLatestCheckpoints(keras.callbacks.ModelCheckpoint):

@@ -18,8 +18,9 @@ The trainer builds no model and no data: the caller brings both. It adds
   `bert_tf.data.task_dataset.training_epochs` makes them). The backup is deleted when
   training ends;
 * the newest `keep_checkpoints` epoch checkpoints, `model_dir/checkpoints/ckpt-EEEE.weights.h5`;
-* the best epoch on the eval metric, `model_dir/best.weights.h5`, loaded back into the
-  model when training ends;
+* the best epoch on the eval metric, `model_dir/best.weights.h5` (a LoRA model's:
+  `best.adapters.h5`, its trained variables), loaded back into the model when training
+  ends;
 * TensorBoard scalars in `model_dir/logs`: each epoch's loss and metrics (Keras'
   callback), and every `log_every_n_steps` steps the loss, learning rate and
   sequences/s by global step (`logs/steps`);
@@ -33,8 +34,10 @@ import os
 
 import keras
 
-from bert_tf.train.checkpoints import (BACKUP_DIR, BEST_WEIGHTS, CHECKPOINTS_DIR, Backup,
-                                       KeepBest, KeepLatestCheckpoints)
+from bert_tf.train import lora
+from bert_tf.train.checkpoints import (BACKUP_DIR, BEST_ADAPTERS, BEST_WEIGHTS,
+                                       CHECKPOINTS_DIR, Backup, KeepBest,
+                                       KeepLatestCheckpoints)
 from bert_tf.train.fit_reporting import EvaluationCallback, ProgressLogger
 
 LOGS_DIR = "logs"
@@ -90,7 +93,8 @@ def train(model, train_data, *, strategy, model_dir, epochs, eval_dataset=None,
             raise ValueError("train() needs a compiled model or compile_args")
         # Built now, so that a restore finds every slot variable to fill.
         model.optimizer.build(model.trainable_variables)
-        best = (KeepBest(os.path.join(model_dir, BEST_WEIGHTS), best_metric, best_mode)
+        best_file = BEST_ADAPTERS if lora.has_adapters(model) else BEST_WEIGHTS
+        best = (KeepBest(os.path.join(model_dir, best_file), best_metric, best_mode)
                 if best_metric else None)
         backup = Backup(model, os.path.join(model_dir, BACKUP_DIR), checkpoint_every_n_steps,
                         best)
@@ -135,7 +139,7 @@ def train(model, train_data, *, strategy, model_dir, epochs, eval_dataset=None,
                 history.history.setdefault(name, []).extend(values)
         backup.finish()
         if best and os.path.exists(best.path):
-            model.load_weights(best.path)
+            lora.load_weights(model, best.path)
     return history
 
 
