@@ -4,6 +4,8 @@ same recipe in the same run: the test metric and training throughput.
 
     python -m bench.finetune --task=classification --max_train_examples 1000
     python -m bench.finetune --task=classification --engines bert_tf,bert_tf_bf16
+    python -m bench.finetune --task=classification \
+        --engines bert_tf,bert_tf_lora,transformers,peft --lora_rank 8
     python -m bench.finetune --task=ner --max_train_examples 1000
     python -m bench.finetune --task=qa              # both SQuAD versions, ~10 min on 2 cores
     python -m bench.finetune --task=qa --versions v1.1 --epochs 2
@@ -19,7 +21,12 @@ gradient norm clipped to 1.0, dropout 0.1, batches padded to their longest, resh
 each epoch, tokenized once up front; a word's label sits on its first piece.
 
 Engines, one child each: the `BERT_TF_VARIANTS` of `TaskModel...fit` (length-bucketed
-batches) and `transformers` (`peers.transformers_finetune`). `padding`: the share of
+batches) and `transformers` (`peers.transformers_finetune`). LoRA (`bert_tf_lora`: `fit`'s
+`lora_rank`; `peft`: HF PEFT's LoraConfig on the transformers engine, same weights, data
+and recipe): --lora_rank, --lora_alpha and --lora_targets alike, no adapter dropout, the
+pooler and head trained fully, at --lora_learning_rate (LoRA's few parameters want a
+higher one than full fine-tuning's). `trainable`: parameters the optimizer updates.
+`padding`: the share of
 padded token positions in the training batches; `train seq/s`: every training sequence
 (qa: window) over the whole training time (compilation included); `steady seq/s` leaves
 out the first --skip_steps steps; `test s`: prediction time (qa: `predict q/s`).
@@ -31,18 +38,21 @@ import json
 import os
 import time
 
-from bench import harness, machine, peers, stability
+from bench import finetune_report, harness, machine, peers, stability
 
-ENGINES = ("bert_tf", "bert_tf_bf16", "bert_tf_unbucketed", "bert_tf_fixed", "transformers")
+ENGINES = ("bert_tf", "bert_tf_bf16", "bert_tf_unbucketed", "bert_tf_fixed", "bert_tf_lora",
+           "transformers", "peft")
+TRANSFORMERS_ENGINES = ("transformers", "peft")
 # What each bert_tf engine changes: the TrainingConfig's bucket_by_length and
-# mixed_precision, the task's pad_to_max_length.
+# mixed_precision, the task's pad_to_max_length, LoRA (the --lora_* flags).
 BERT_TF_VARIANTS = {
     "bert_tf": {},
     "bert_tf_bf16": {"mixed_precision": "bfloat16"},
     "bert_tf_unbucketed": {"bucket_by_length": False},
     "bert_tf_fixed": {"pad_to_max_length": True},
+    "bert_tf_lora": {"lora": True},
 }
-PACKAGES = ("tensorflow", "keras", "tensorflow-text", "torch", "transformers", "numpy")
+PACKAGES = ("tensorflow", "keras", "tensorflow-text", "torch", "transformers", "peft", "numpy")
 CONFIGS = os.path.join(machine.REPO_ROOT, "configs", "finetune")
 SQUAD_DATA = os.path.join(machine.REPO_ROOT, "tests", "data", "squad")
 RECIPE_KEYS = ("learning_rate", "warmup_proportion", "weight_decay", "batch_size", "epochs",
@@ -108,6 +118,13 @@ def parse_args(argv=None):
     p.add_argument("--engines", default=None,
                    help=f"comma-separated subset of {','.join(ENGINES)} (default: the "
                         "task's, see above)")
+    p.add_argument("--lora_rank", type=int, default=8, help="bert_tf_lora and peft: rank")
+    p.add_argument("--lora_alpha", type=float, default=16.0,
+                   help="bert_tf_lora and peft: scale numerator (alpha / rank)")
+    p.add_argument("--lora_targets", default="attention", choices=("attention", "attention_ffn"),
+                   help="bert_tf_lora and peft: projections with adapters")
+    p.add_argument("--lora_learning_rate", type=float, default=1e-3,
+                   help="bert_tf_lora and peft: peak learning rate")
     p.add_argument("--version", default=None, help=argparse.SUPPRESS)  # child: qa version
     args = harness.parse(p, argv)
     spec = TASKS[args.task]
@@ -128,7 +145,7 @@ def parse_args(argv=None):
         args.max_train_examples = spec["max_train_examples"]
     args.engines = args.engines or ",".join(spec["engines"])
     args.engine_list = harness.parse_engines(p, args.engines, ENGINES)
-    if args.task == "qa" and "transformers" in args.engine_list:
+    if args.task == "qa" and set(TRANSFORMERS_ENGINES) & set(args.engine_list):
         p.error("--task=qa has no transformers peer; choose bert_tf engines")
     args.version_list = ([None] if args.task != "qa" else
                          harness.parse_engines(p, args.versions, QA_VERSIONS, "versions"))
@@ -226,12 +243,16 @@ def run_bert_tf(args):
 
     import bert_tf
     from bert_tf.data import corpora
+    from bert_tf.train.lora import trainable_count
 
     variant = BERT_TF_VARIANTS[args.engine]
     train, test = load_data(args, args.version, args.dataset)
+    lora = ({"lora_rank": args.lora_rank, "lora_alpha": args.lora_alpha,
+             "lora_targets": args.lora_targets} if variant.get("lora") else {})
     config = bert_tf.TrainingConfig(
         epochs=args.epochs, batch_size=args.batch_size, eval_batch_size=args.eval_batch_size,
-        learning_rate=args.learning_rate, warmup_proportion=args.warmup_proportion,
+        learning_rate=args.lora_learning_rate if lora else args.learning_rate, **lora,
+        warmup_proportion=args.warmup_proportion,
         weight_decay=args.weight_decay, seed=args.seed,
         mixed_precision=variant.get("mixed_precision", "none"),
         bucket_by_length=variant.get("bucket_by_length", True))
@@ -290,46 +311,29 @@ def run_bert_tf(args):
                          "train_examples": len(train), "windows": sum(epoch_rows),
                          "test_examples": len(test), "eval_seconds": eval_seconds,
                          "predict_per_sec": len(test) / eval_seconds, "padding": padding,
+                         "trainable": trainable_count(clf.model),
                          **throughput(timer.steps, args.skip_steps), **harness.memory_report()})
 
 
 def run_transformers(args):
-    """Child: the same recipe in transformers (`peers.transformers_finetune`), scored."""
+    """Child: the same recipe in transformers (`peers.transformers_finetune`; engine
+    peft: with HF PEFT's LoRA), scored."""
     machine.set_threads(args.threads, torch=True)
     from bert_tf.tasks.ner import label_vocabulary
 
     train, test = load_data(args, dataset=args.dataset)
     ner = args.task == "ner"
-    steps, predicted, padding, eval_seconds = peers.transformers_finetune(
-        args, train, test, label_vocabulary(train) if ner else RT_LABELS, ner)
-    harness.emit_result({"engine": "transformers", "dataset": args.dataset,
+    steps, predicted, padding, eval_seconds, trainable = peers.transformers_finetune(
+        args, train, test, label_vocabulary(train) if ner else RT_LABELS, ner,
+        lora=args.engine == "peft")
+    harness.emit_result({"engine": args.engine, "dataset": args.dataset,
                          "seed": args.seed, **scores(args, test, predicted),
                          "eval_seconds": eval_seconds, "padding": padding,
+                         "trainable": trainable,
                          **throughput(steps, args.skip_steps), **harness.memory_report()})
 
 
 # --- parent ----------------------------------------------------------------------------
-def columns(args):
-    """The table's columns for the task."""
-    spec = TASKS[args.task]
-    timing = [("train_seconds", "train s", "{:.1f}"),
-              ("train_seq_per_sec", "train seq/s", "{:.2f}"),
-              ("steady_seq_per_sec", "steady seq/s", "{:.2f}"),
-              ("padding", "padding", "{:.1%}")]
-    memory = [("peak_rss_mib", "peak RSS MiB", "{:.0f}")]
-    if args.task != "qa":
-        return ([("engine", "engine", "{}"),
-                 (spec["metric"], f"test {spec['metric']}", spec["metric_format"])]
-                + timing + [("eval_seconds", "test s", "{:.1f}")] + memory)
-    return ([("engine", "engine", "{}"), ("version", "version", "{}"),
-             ("train_examples", "train q", "{}"), ("windows", "windows", "{}"),
-             ("test_examples", "dev q", "{}")]
-            + timing + [("predict_per_sec", "predict q/s", "{:.1f}")]
-            + [(key, key, "{:.2f}" if key == "best_f1_thresh" else "{:.1f}")
-               for key in ("exact_match", "f1", "HasAns_f1", "NoAns_f1", "best_f1",
-                           "best_f1_thresh")] + memory)
-
-
 def main(args):
     """Parent: header, one child per engine (and qa version, dataset and seed), the table,
     ratios, and over several seeds the stability summary."""
@@ -356,7 +360,7 @@ def main(args):
                         "finetune", args, engine, *extra), env=env, name=name))
                 groups.append((version, rows))
     print()
-    table_columns = columns(args)
+    table_columns = finetune_report.columns(args.task, TASKS[args.task])
     if args.task == "classification":
         table_columns[1:1] = [("dataset", "dataset", "{}"), ("seed", "seed", "{}"),
                               ("macro_f1", "test macro-F1", "{:.4f}")]
@@ -369,43 +373,12 @@ def main(args):
         if (version or len(groups) > 1) and "bert_tf" in by_engine and len(by_engine) > 1:
             print(f"\n[{version or rows[0]['dataset']}]")
         if "bert_tf" in by_engine:
-            compare(by_engine, spec)
+            finetune_report.compare(by_engine, spec)
     return 0
 
 
-def compare(by_engine, spec):
-    """Prints bert_tf (bucketed, float32) against its other variants and the peer."""
-    metric, fmt = spec["metric"], spec["metric_format"]
-    ours = by_engine["bert_tf"]
-    for name, what in (("bert_tf_fixed", "bert_tf length bucketing vs fixed padding "
-                                         "(pad_to_max_length)"),
-                       ("bert_tf_unbucketed", "bert_tf length bucketing vs random batches "
-                                              "padded to their longest"),
-                       ("transformers", "bert_tf / transformers")):
-        if name not in by_engine:
-            continue
-        other = by_engine[name]
-        print(f"\n{what}:")
-        for key in ("train_seq_per_sec", "steady_seq_per_sec"):
-            if ours.get(key) and other.get(key):
-                print(f"  {key:<20} {ours[key] / other[key]:.2f}x")
-        if name != "transformers":
-            print(f"  padding             {other['padding']:.1%} -> {ours['padding']:.1%} of "
-                  f"the token positions ({other['padding'] - ours['padding']:.1%} saved; "
-                  f"{(1 - ours['padding']) / (1 - other['padding']):.2f}x fewer positions)")
-        print(f"  test {metric:<15} {fmt.format(ours[metric])} vs {fmt.format(other[metric])}"
-              + (f" ({ours[metric] - other[metric]:+.4f})" if name == "transformers" else ""))
-    if "bert_tf_bf16" in by_engine:
-        bf16 = by_engine["bert_tf_bf16"]
-        difference = spec["points"] * (bf16[metric] - ours[metric])
-        print(f"\nbert_tf mixed_bfloat16 vs float32: test {metric} "
-              f"{fmt.format(bf16[metric])} vs {fmt.format(ours[metric])} ({difference:+.2f} "
-              f"points; target within 0.3: {'met' if abs(difference) <= 0.3 else 'NOT met'}); "
-              f"train seq/s {bf16['train_seq_per_sec'] / ours['train_seq_per_sec']:.2f}x")
-
-
 def run_engine(args):
-    (run_transformers if args.engine == "transformers" else run_bert_tf)(args)
+    (run_transformers if args.engine in TRANSFORMERS_ENGINES else run_bert_tf)(args)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,12 @@ import time
 # transformers' fine-tuning recipe: AdamW's epsilon and the global gradient-norm clip.
 ADAM_EPSILON = 1e-6
 CLIP_NORM = 1.0
+# PEFT's target modules for bert_tf's `lora_targets` (bert_tf/train/lora.py TARGETS): a
+# name matches a module whose path ends with it ("output.dense" is the feed-forward's
+# output and, again, the attention output).
+PEFT_TARGETS = {"attention": ["query", "key", "value", "attention.output.dense"],
+                "attention_ffn": ["query", "key", "value", "attention.output.dense",
+                                  "intermediate.dense", "output.dense"]}
 
 
 # --- data ------------------------------------------------------------------------------------
@@ -208,11 +214,13 @@ def tags_from_pieces(text, piece_starts, piece_tags, outside):
 
 
 # --- transformers: BERT's fine-tuning recipe in a plain PyTorch loop -----------------------------
-def transformers_finetune(args, train, test, labels, ner):
+def transformers_finetune(args, train, test, labels, ner, lora=False):
     """Fine-tunes `BertFor{Sequence,Token}Classification` from all-MiniLM-L6-v2 on `train`
     ((text, label) pairs or tagged sentences) with the recipe in `args` and predicts `test` with its Python `BertTokenizer`; a word's
     label sits on its first piece (others: -100), a truncated word is predicted "O".
-    Returns ([(start, 0), (end time, rows) per step], predictions, padding, predict s)."""
+    `lora`: HF PEFT's LoRA instead (`peft_lora`), at `args.lora_learning_rate`.
+    Returns ([(start, 0), (end time, rows) per step], predictions, padding, predict s,
+    trainable parameters)."""
     import numpy as np
     import torch
     import transformers
@@ -226,6 +234,8 @@ def transformers_finetune(args, train, test, labels, ner):
     model = (transformers.BertForTokenClassification if ner else
              transformers.BertForSequenceClassification).from_pretrained(
         path, num_labels=len(labels), dtype=torch.float32)
+    if lora:
+        model = peft_lora(model, args, ner)
 
     def encode(example):
         """(input ids, first-piece position of each word or None if truncated)."""
@@ -280,7 +290,8 @@ def transformers_finetune(args, train, test, labels, ner):
     optimizer = torch.optim.AdamW(
         [{"params": decay, "weight_decay": args.weight_decay},
          {"params": no_decay, "weight_decay": 0.0}],
-        lr=args.learning_rate, betas=(0.9, 0.999), eps=ADAM_EPSILON)
+        lr=args.lora_learning_rate if lora else args.learning_rate, betas=(0.9, 0.999),
+        eps=ADAM_EPSILON)
     total = -(-len(train) // args.batch_size) * args.epochs
     schedule = transformers.get_linear_schedule_with_warmup(
         optimizer, int(total * args.warmup_proportion), total)
@@ -305,5 +316,20 @@ def transformers_finetune(args, train, test, labels, ner):
                 predicted.append([OUTSIDE if p is None else labels[row[p]] for p in positions]
                                  if ner else labels[row])
     return (times, predicted, 1 - positions_seen[0] / positions_seen[1],
-            time.perf_counter() - start)
+            time.perf_counter() - start,
+            sum(p.numel() for p in model.parameters() if p.requires_grad))
+
+
+def peft_lora(model, args, ner):
+    """`model` with HF PEFT's LoRA as bert_tf's `lora_rank` makes it (bert_tf/train/lora.py):
+    rank `args.lora_rank`, scale lora_alpha / r, no adapter dropout (Keras' LoRA has
+    none), adapters on `PEFT_TARGETS[args.lora_targets]`, the classifier and the pooler
+    trained fully (`modules_to_save`), everything else frozen."""
+    import peft
+    config = peft.LoraConfig(
+        r=args.lora_rank, lora_alpha=args.lora_alpha, lora_dropout=0.0, bias="none",
+        target_modules=PEFT_TARGETS[args.lora_targets],
+        modules_to_save=["classifier", "pooler"],
+        task_type=peft.TaskType.TOKEN_CLS if ner else peft.TaskType.SEQ_CLS)
+    return peft.get_peft_model(model, config)
 

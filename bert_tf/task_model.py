@@ -30,7 +30,8 @@ from bert_tf.tasks import examples as task_examples
 from bert_tf.tasks.registry import get_task_class
 from bert_tf.tasks.saving import MODEL_FILE, load_task
 from bert_tf.train import (config as train_config, distill_student,
-                           distillation as distillation_lib, placement, strategy as strategy_lib)
+                           distillation as distillation_lib, lora, placement,
+                           strategy as strategy_lib)
 from bert_tf.train.config import TrainingConfig
 from bert_tf.train.finetune import finetune
 
@@ -124,7 +125,8 @@ class TaskModel:
             class_weight: None, "balanced" or {label: weight}, as keras' `fit` takes it
                 (classification: the task option `class_weight`, saved with the model).
             **settings: `TrainingConfig` fields to override (epochs=2, batch_size=32,
-                learning_rate=5e-5, model_dir="runs/x", mixed_precision="bfloat16", ...).
+                learning_rate=5e-5, model_dir="runs/x", mixed_precision="bfloat16",
+                lora_rank=8: LoRA, see `bert_tf.train.lora`, ...).
         """
         config = (config or self.config).replace(**settings)
         if class_weight is not None:
@@ -136,6 +138,8 @@ class TaskModel:
             self.task, x, y, validation_data)
         keras.utils.set_random_seed(config.seed)
         strategy = self._place(config)
+        with strategy.scope():
+            lora.from_config(self.model, config)
         with placement.dtype_policy(config.dtype_policy):
             history = finetune(self.task, self.model, train_examples, config, eval_examples,
                                callbacks=callbacks, strategy=strategy)
@@ -251,9 +255,9 @@ class TaskModel:
         return self.model
 
     def save(self, folder, overwrite=False, extra_config=None):
-        """Writes the model, vocab, task options (`task_config.json`) and the training
-        settings last used (`resolved_config.json`, plus `extra_config`, e.g. a
-        binary's flags) to `folder`, which `load` reads.
+        """Writes the model (LoRA adapters merged), vocab, task options
+        (`task_config.json`) and the training settings last used (`resolved_config.json`,
+        plus `extra_config`, e.g. a binary's flags) to `folder`, which `load` reads.
 
         Raises:
             FileExistsError when `folder` already holds a saved model and not
@@ -262,7 +266,8 @@ class TaskModel:
         if os.path.exists(os.path.join(folder, MODEL_FILE)) and not overwrite:
             raise FileExistsError(f"{folder} already holds a saved model; choose another "
                                   "folder or pass overwrite=True")
-        self.task.save(self._built_model(), folder)
+        self.task.save(placement.merge_adapters(self._built_model(), self.task.build_model),
+                       folder)
         distilled = ({"distillation": dataclasses.asdict(self.distillation)}
                      if self.distillation else {})
         selection = {"selection": self.selection} if self.selection else {}
@@ -270,6 +275,17 @@ class TaskModel:
                                            {"task": self.task.name,
                                             **self.task.get_config()}, distilled, selection)
         return folder
+
+    def save_adapters(self, path):
+        """Writes a LoRA model's adapters and head (HDF5, a few MB) to `path`, which
+        `load_adapters` puts on this task built on the same base checkpoint."""
+        return lora.save_adapters(self._built_model(), path)
+
+    def load_adapters(self, path):
+        """Loads `save_adapters`' file onto this model (built on the file's base)."""
+        with self._place(self.config).scope():
+            lora.load_adapters(self.model, path)
+        return self
 
     def export(self, export_base, model_name, dtype="float32", **options):
         """A TF Serving SavedModel `export_base/model_name/VERSION` that takes raw text

@@ -24,6 +24,7 @@ from bert_tf.model.encoder import find_encoder
 from bert_tf.export.saved_model import export_saved_model
 from bert_tf.export.task import TaskServingModule
 from bert_tf.tasks.saving import TASK_CONFIG_FILE, load_task
+from bert_tf.train import placement
 
 DEFAULT_ENCODER_SEQ_LENGTH = 128
 
@@ -38,6 +39,7 @@ def serving_module(task, model, max_seq_length=None, dtype="float32"):
         "bfloat16"; the model is rebuilt in it if it computes in another), or None: as
         `model` computes (e.g. a model you quantized with `model.quantize`).
     """
+    model = placement.merge_adapters(model, task.build_model)  # no LoRA matmuls served
     if dtype is not None:
         model = precision.in_dtype(model, dtype, task.build_model)
         precision.warn_if_slow(dtype)

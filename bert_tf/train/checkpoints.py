@@ -13,10 +13,12 @@ import keras
 import tensorflow as tf
 from absl import logging
 
+
 BACKUP_DIR = "backup"
 BACKUP_STATE_FILE = "state.json"
 CHECKPOINTS_DIR = "checkpoints"
 BEST_WEIGHTS = "best.weights.h5"  # the best epoch (selection.EpochSelector)
+BEST_ADAPTERS = "best.adapters.h5"  # a LoRA run's best epoch (bert_tf/train/lora.py)
 
 
 def dropout_seed_states(model):

@@ -14,7 +14,7 @@ import json
 import os
 
 from bert_tf.common.fields import config_field
-from bert_tf.train import optimization
+from bert_tf.train import lora, optimization
 from bert_tf.train.selection import KEEP_EPOCHS, MONITOR_MODES, EpochSelection, direction
 from bert_tf.train.strategy import STRATEGIES
 
@@ -48,6 +48,16 @@ class TrainingConfig:
     weight_decay: float = config_field(0.01, "Decoupled weight decay (not on LayerNorm and bias "
                                        "variables).")
     grad_accum_steps: int = config_field(1, "Micro-batches accumulated per update.")
+    # LoRA.
+    lora_rank: int = config_field(0, "Rank of LoRA adapters on the encoder's projections, "
+                                  "the rest of the encoder frozen and the head trained "
+                                  "fully (bert_tf/train/lora.py); 0: full fine-tuning.")
+    lora_alpha: float = config_field(16.0, "LoRA scaling: the adapters add lora_alpha / "
+                                     "lora_rank * A @ B to each kernel (PEFT's lora_alpha).")
+    lora_targets: str = config_field("attention", "Projections that get adapters: attention "
+                                     "(query, key, value, attention output) or "
+                                     "attention_ffn (and the feed-forward's two).",
+                                     choices=tuple(lora.TARGETS))
     # Data and schedule.
     batch_size: int = config_field(32, "Global batch size of one training step (a micro-batch "
                                    "under grad_accum_steps).")
@@ -82,8 +92,8 @@ class TrainingConfig:
                                           "interval.")
 
     def __post_init__(self):
-        for name in ("strategy", "mixed_precision", "optimizer", "keep_epoch",
-                     "monitor_mode"):
+        for name in ("strategy", "mixed_precision", "optimizer", "lora_targets",
+                     "keep_epoch", "monitor_mode"):
             allowed = _FIELDS[name].metadata["choices"]
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {list(allowed)}, got "
@@ -106,6 +116,12 @@ class TrainingConfig:
         if not 0 <= self.warmup_proportion <= 1:
             raise ValueError(f"warmup_proportion must be in [0, 1], got "
                              f"{self.warmup_proportion}")
+        if isinstance(self.lora_rank, bool) or not isinstance(self.lora_rank, int) \
+                or self.lora_rank < 0:
+            raise ValueError(f"lora_rank must be a whole number >= 0 (0: full fine-tuning), "
+                             f"got {self.lora_rank!r}")
+        if self.lora_alpha <= 0:
+            raise ValueError(f"lora_alpha must be > 0, got {self.lora_alpha}")
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
 

@@ -2,6 +2,7 @@
 `TrainingConfig`'s strategy and dtype policy, so that training it needs no copy.
 
     model, strategy = place(task.build_model, model, encoder, config)
+    plain = merge_adapters(model, task.build_model)   # LoRA adapters folded in
     with dtype_policy("mixed_bfloat16"):
         model = task.build_model(encoder)     # computes in bf16
 """
@@ -10,7 +11,7 @@ import contextlib
 import keras
 
 from bert_tf.model.encoder import BertEncoder, find_encoder
-from bert_tf.train import strategy as strategy_lib
+from bert_tf.train import lora, strategy as strategy_lib
 
 
 @contextlib.contextmanager
@@ -52,8 +53,21 @@ def place(build_model, model, encoder, config):
             new_encoder.set_weights(encoder.get_weights())
         placed = build_model(new_encoder)
         if model is not None:
-            placed.set_weights(model.get_weights())
+            placed.set_weights(lora.plain_weights(model))  # adapters merged, if any
     return placed, strategy
+
+
+def merge_adapters(model, build_model):
+    """`model` itself, or for a model with LoRA adapters the same task model built
+    without them (same dtype policy, no strategy), each adapter merged into its kernel:
+    what saving and exporting write (see bert_tf/train/lora.py)."""
+    if not lora.has_adapters(model):
+        return model
+    encoder = find_encoder(model)
+    with dtype_policy(encoder.dtype_policy.name):
+        plain = build_model(BertEncoder.from_bert_config(encoder.bert_config))
+    plain.set_weights(lora.plain_weights(model))
+    return plain
 
 
 def lives_in(model, strategy, policy):

@@ -16,6 +16,8 @@ import dataclasses
 import keras
 from absl import logging
 
+from bert_tf.train import lora
+
 KEEP_EPOCHS = ("last", "best")
 MONITOR_MODES = ("auto", "max", "min")
 
@@ -95,8 +97,8 @@ class EpochSelector(keras.callbacks.Callback):
         self.last_value, self.last_epoch = value, epoch + 1
         if self._better(value):
             self.best, self.best_epoch, self.wait = value, epoch + 1, 0
-            if self.rule.keep == "best":
-                self.model.save_weights(self.path)
+            if self.rule.keep == "best":  # a LoRA model's: its adapter file
+                lora.save_weights(self.model, self.path)
         else:
             self.wait += 1
             if self.rule.patience and self.wait >= self.rule.patience:

@@ -21,7 +21,8 @@ The trainer builds no model and no data: the caller brings both. It adds
   training ends;
 * the newest `keep_checkpoints` epoch checkpoints, `model_dir/checkpoints/ckpt-EEEE.weights.h5`;
 * epoch selection (`selection.py`): the last epoch, or the best on an eval metric
-  (`model_dir/best.weights.h5`, loaded back into the model when training ends), and
+  (`model_dir/best.weights.h5`, a LoRA model's `best.adapters.h5`: its trained
+  variables; loaded back into the model when training ends), and
   early stopping on that metric; what was kept is logged and is `history.selection`;
 * TensorBoard scalars in `model_dir/logs`: each epoch's loss and metrics (Keras'
   callback), and every `log_every_n_steps` steps the loss, learning rate and
@@ -38,7 +39,9 @@ import keras
 
 from absl import logging
 
-from bert_tf.train.checkpoints import (BACKUP_DIR, BEST_WEIGHTS, CHECKPOINTS_DIR, Backup,
+from bert_tf.train import lora
+from bert_tf.train.checkpoints import (BACKUP_DIR, BEST_ADAPTERS, BEST_WEIGHTS,
+                                       CHECKPOINTS_DIR, Backup,
                                        KeepLatestCheckpoints)
 from bert_tf.train.fit_reporting import EvaluationCallback, ProgressLogger
 from bert_tf.train.selection import EpochSelector
@@ -97,7 +100,8 @@ def train(model, train_data, *, strategy, model_dir, epochs, eval_dataset=None,
             raise ValueError("train() needs a compiled model or compile_args")
         # Built now, so that a restore finds every slot variable to fill.
         model.optimizer.build(model.trainable_variables)
-        selector = (EpochSelector(selection, os.path.join(model_dir, BEST_WEIGHTS))
+        best_file = BEST_ADAPTERS if lora.has_adapters(model) else BEST_WEIGHTS
+        selector = (EpochSelector(selection, os.path.join(model_dir, best_file))
                     if selection else None)
         backup = Backup(model, os.path.join(model_dir, BACKUP_DIR), checkpoint_every_n_steps,
                         selector)
@@ -146,7 +150,7 @@ def train(model, train_data, *, strategy, model_dir, epochs, eval_dataset=None,
         history.selection = selector.summary(epochs) if selector else None
         if selector:
             if selection.keep == "best" and os.path.exists(selector.path):
-                model.load_weights(selector.path)
+                lora.load_weights(model, selector.path)
             _log_selection(history.selection)
     return history
 
