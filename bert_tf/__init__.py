@@ -22,6 +22,12 @@ import os
 # chose (TF_ENABLE_ONEDNN_OPTS=0 opts out). TF reads the variable when it is imported: this
 # is the first thing any `import bert_tf...` runs.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+# TF's C++ INFO lines at import are start-up chatter, the same on every run: which CPU
+# instructions its wheel was compiled for, that oneDNN's kernels are on (asked for just
+# above), that its CUDA stub found no driver. Level 1 keeps TF's C++ warnings and errors;
+# TF_CPP_MIN_LOG_LEVEL=0 brings the INFO lines back. (The binaries do the same:
+# tools/cli.py.)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
 # Public name -> the module that defines it.
 _EXPORTS = {

@@ -172,11 +172,18 @@ class MaskedLMMasker(tf.Module):
         order = tf.argsort(priority, axis=1, stable=True)                        # [B, S]
         length_in_order = tf.gather(word_length, order, batch_dims=1)            # [B, S]
 
-        def take_if_fits(count, length):  # [B], [B] -> [B]
-            return count + tf.where(count + length <= num_to_predict, length, 0)
+        # The scan runs down the positions, so on [S, B]. The counts go through it as
+        # float32 (exact: they are at most S): TF's oneDNN graph rewrite turns down every
+        # Transpose that is not floating point, on every CPU, and logs it as an error
+        # ("oneDNN supports DT_INT32 only on platforms with AVX-512").
+        budget = tf.cast(num_to_predict, tf.float32)
 
-        count_after = tf.transpose(tf.scan(take_if_fits, tf.transpose(length_in_order),
-                                           initializer=tf.zeros([batch_size], tf.int32)))
+        def take_if_fits(count, length):  # [B], [B] -> [B]
+            return count + tf.where(count + length <= budget, length, 0.0)
+
+        count_after = tf.cast(tf.transpose(tf.scan(
+            take_if_fits, tf.transpose(tf.cast(length_in_order, tf.float32)),
+            initializer=tf.zeros([batch_size], tf.float32))), tf.int32)
         count_before = tf.pad(count_after[:, :-1], [[0, 0], [1, 0]])
         taken_in_order = count_after > count_before                              # [B, S]
         taken = tf.gather(taken_in_order, tf.argsort(order, axis=1), batch_dims=1)  # by word

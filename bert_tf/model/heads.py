@@ -54,7 +54,14 @@ class MaskedLMHead(keras.layers.Layer):
         self.built = True
 
     def call(self, sequence_output, masked_lm_positions):
-        x = ops.take_along_axis(sequence_output, masked_lm_positions[:, :, None], axis=1)
+        # Row b's positions taken from the [B * S, H] rows: Keras' take_along_axis would
+        # transpose the integer positions, and TF's oneDNN graph rewrite turns down every
+        # Transpose that is not floating point, on every CPU, logging it as an error
+        # ("oneDNN supports DT_INT64 only on platforms with AVX-512").
+        batch_size, seq_length = ops.shape(sequence_output)[0], ops.shape(sequence_output)[1]
+        row_starts = ops.cast(ops.arange(batch_size) * seq_length, masked_lm_positions.dtype)
+        rows = ops.reshape(sequence_output, (-1, sequence_output.shape[-1]))
+        x = ops.take(rows, masked_lm_positions + row_starts[:, None], axis=0)
         x = self.layer_norm(self.transform(x))  # [B, P, H]
         table = ops.cast(self.word_embeddings.embeddings, self.compute_dtype)  # [V, H]
         logits = ops.matmul(x, ops.transpose(table)) + ops.cast(self.output_bias,

@@ -70,14 +70,19 @@ class SegmentPacker(tf.Module):
         segments = [self._as_ragged_2d(s) for s in segments]
         trimmer = tf_text.RoundRobinTrimmer(max_seq_length=self._max_seq_length - num_special)
         segments = trimmer.trim(segments)
-        word_ids, type_ids = tf_text.combine_segments(
-            segments, start_of_sequence_id=self._cls_id, end_of_segment_id=self._sep_id)
+        cls, sep = (tf.RaggedTensor.from_tensor(tf.fill([segments[0].nrows(), 1], token_id),
+                                                row_splits_dtype=tf.int64)
+                    for token_id in (self._cls_id, self._sep_id))
+        pieces = [cls, segments[0], sep] + ([segments[1], sep] if len(segments) == 2 else [])
+        word_ids = _concat_rows(pieces)
         if self._pad_to_max_length:
             length = self._max_seq_length
         else:
             length = word_ids.bounding_shape(axis=1, out_type=tf.int32)
         word_ids, mask = tf_text.pad_model_inputs(word_ids, length, pad_value=self._pad_id)
-        type_ids, _ = tf_text.pad_model_inputs(type_ids, length, pad_value=0)
+        # Type 1 from the second segment on (past `[CLS] a [SEP]`), 0 on padding.
+        first_length = tf.cast(segments[0].row_lengths(), tf.int32)[:, None] + 2
+        type_ids = mask * tf.cast(tf.range(length)[None, :] >= first_length, tf.int32)
         return {"input_word_ids": word_ids, "input_mask": mask, "input_type_ids": type_ids}
 
     @staticmethod
@@ -93,6 +98,27 @@ class SegmentPacker(tf.Module):
             raise ValueError(f"segments must be [B, (tokens)] or [B, (words), (pieces)], "
                              f"got shape {segment.shape}")
         return tf.cast(segment, tf.int32).with_row_splits_dtype(tf.int64)
+
+
+def _concat_rows(pieces):
+    """`tf.concat(pieces, axis=1)` of ragged [B, (n)] tensors (one row-splits dtype),
+    without an integer Transpose.
+
+    TF's ragged concat along axis 1 (and so `tensorflow_text.combine_segments`) orders
+    the rows by transposing an integer index matrix. With TF's oneDNN kernels on (as
+    bert_tf runs TF: bert_tf/__init__.py), the oneDNN graph rewrite turns down every
+    Transpose that is not floating point, on every CPU, and logs it once as an error:
+    "oneDNN supports DT_INT64 only on platforms with AVX-512" (DT_INT32 for int32
+    splits). Here the same row order comes from a broadcast sum instead.
+    """
+    rows = pieces[0].nrows()
+    stacked = tf.concat(pieces, axis=0)  # all rows of pieces[0], then of pieces[1], ...
+    piece_offsets = rows * tf.range(len(pieces), dtype=rows.dtype)
+    order = tf.reshape(tf.range(rows)[:, None] + piece_offsets[None, :], [-1])
+    interleaved = tf.gather(stacked, order)  # row r's pieces one after another
+    return tf.RaggedTensor.from_row_splits(interleaved.values,
+                                           interleaved.row_splits[::len(pieces)],
+                                           validate=False)
 
 
 def packed_lengths(features):

@@ -1,6 +1,7 @@
 """What a fit run (`trainer.train`) reports: the `evaluate_fn` metrics added to each
-epoch's logs (`EvaluationCallback`), and every N steps a progress line and TensorBoard
-scalars by global step (`ProgressLogger`).
+epoch's logs (`EvaluationCallback`), and progress lines and TensorBoard scalars by global
+step (`ProgressLogger`): the scalars every N steps, the lines every N steps and, whatever
+N is, at least every 10% of an epoch and every 30 s (`ProgressSchedule`).
 """
 import time
 
@@ -24,46 +25,94 @@ class EvaluationCallback(keras.callbacks.Callback):
             logs.update({f"val_{name}": float(value) for name, value in metrics.items()})
 
 
+class ProgressSchedule:
+    """When a progress line is due: every `every_n_steps` steps, and at least every
+    `span_fraction` of a span (an epoch; None: no span) and every `max_seconds`, so that
+    a run shows it is alive and how fast it goes whatever interval was set for the
+    TensorBoard scalars.
+
+    Args:
+        every_n_steps: int >= 1, the set interval.
+        steps_per_span: int or None, steps of an epoch.
+        span_fraction, max_seconds: the other two triggers.
+        clock: () -> seconds, monotonic (time.monotonic; a fake in tests).
+    """
+
+    def __init__(self, every_n_steps, steps_per_span=None, span_fraction=0.1,
+                 max_seconds=30.0, clock=time.monotonic):
+        if every_n_steps < 1:
+            raise ValueError(f"every_n_steps must be >= 1, got {every_n_steps}")
+        self.every_n_steps = every_n_steps
+        self.max_seconds = max_seconds
+        self.clock = clock
+        self.span_steps = None
+        self.set_span(steps_per_span, span_fraction)
+        self._last_step, self._last_time = None, None
+
+    def set_span(self, steps_per_span, span_fraction=0.1):
+        self.span_steps = (max(1, int(steps_per_span * span_fraction))
+                           if steps_per_span else None)
+
+    def start(self, step):
+        """The clock and the step count start here (a (re)start's first step)."""
+        self._last_step, self._last_time = step, self.clock()
+
+    def due(self, step):
+        """Whether a line is due at global step `step` (after `start`)."""
+        return (step % self.every_n_steps == 0
+                or (self.span_steps is not None and step - self._last_step >= self.span_steps)
+                or self.clock() - self._last_time >= self.max_seconds)
+
+    def mark(self, step):
+        """A line was logged at `step`; returns steps per second since the last one."""
+        now = self.clock()
+        steps_per_second = (step - self._last_step) / max(now - self._last_time, 1e-9)
+        self._last_step, self._last_time = step, now
+        return steps_per_second
+
+
 class ProgressLogger(keras.callbacks.Callback):
-    """Logs `step S/T  loss L  X seq/s  ETA hh:mm:ss` every `every_n_steps` train steps,
-    and with `log_dir` writes the same as TensorBoard scalars by global step (the loss,
-    the learning rate, sequences/s), which stay continuous across a resume.
+    """Logs `step S/T  loss L  X seq/s  ETA hh:mm:ss` every `every_n_steps` train steps
+    and at least every 10% of an epoch and every 30 s (`ProgressSchedule`); with
+    `log_dir` it writes TensorBoard scalars by global step every `every_n_steps` steps
+    (the loss, the learning rate, sequences/s), which stay continuous across a resume.
 
     Args:
         every_n_steps: int, logging interval.
         global_batch_size: int or None, sequences per step (None: seq/s is not shown).
         log_dir: str or None, TensorBoard folder for the step scalars.
+        clock: () -> seconds, monotonic (time.monotonic; a fake in tests).
     """
 
-    def __init__(self, every_n_steps, global_batch_size=None, log_dir=None):
+    def __init__(self, every_n_steps, global_batch_size=None, log_dir=None,
+                 clock=time.monotonic):
         super().__init__()
         self.log_dir = log_dir
         self._writer = None
-        if every_n_steps < 1:
-            raise ValueError(f"every_n_steps must be >= 1, got {every_n_steps}")
+        self.schedule = ProgressSchedule(every_n_steps, clock=clock)
         self.every_n_steps = every_n_steps
         self.global_batch_size = global_batch_size
         self.lines = []  # the logged lines, for tests and callers
         self._epoch, self._done, self._steps_per_epoch, self._epochs = 0, 0, None, None
-        self._last_step = None
+        self._started = False
 
     def start_epoch(self, epoch, done, steps_per_epoch, epochs):
         """Where the next `fit` call starts: `done` steps into `epoch`."""
         self._epoch, self._done = epoch, done
         self._steps_per_epoch, self._epochs = steps_per_epoch, epochs
+        self.schedule.set_span(steps_per_epoch)
 
     def on_train_batch_end(self, batch, logs=None):
         steps_per_epoch = self._steps_per_epoch
         within = self._done + batch + 1
         step = self._epoch * steps_per_epoch + within if steps_per_epoch else within
-        if self._last_step is None:  # first step after (re)start: timing starts here
-            self._last_step, self._last_time = step, time.monotonic()
+        if not self._started:  # first step after (re)start: timing starts here
+            self._started = True
+            self.schedule.start(step)
             return
-        if step % self.every_n_steps:
+        if not self.schedule.due(step):
             return
-        now = time.monotonic()
-        steps_per_second = (step - self._last_step) / max(now - self._last_time, 1e-9)
-        self._last_step, self._last_time = step, now
+        steps_per_second = self.schedule.mark(step)
         total = steps_per_epoch * self._epochs if steps_per_epoch else None
         parts = [f"step {step}" + (f"/{total}" if total else ""),
                  f"loss {logs.get('loss', float('nan')):.4f}"]
@@ -74,7 +123,7 @@ class ProgressLogger(keras.callbacks.Callback):
         line = "  ".join(parts)
         self.lines.append(line)
         logging.info(line)
-        if self.log_dir:
+        if self.log_dir and step % self.every_n_steps == 0:
             self._write_scalars(step, logs, steps_per_second)
 
     def _write_scalars(self, step, logs, steps_per_second):
