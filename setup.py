@@ -65,6 +65,8 @@ setuptools.setup(
             "bert-export=bert_tf_tools.export:run",
             "bert-serving-client=bert_tf_serving.client:run",
             "bert-explain=bert_tf_tools.explain:run",
+            "bert-index=bert_tf_tools.index:run",
+            "bert-search=bert_tf_tools.search:run",
         ],
     },
 )

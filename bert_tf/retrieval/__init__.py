@@ -8,8 +8,8 @@
 """
 from bert_tf.retrieval.index import PassageIndex, build_index, load_index, load_text_encoder
 from bert_tf.retrieval.passages import Passage, read_corpus, split_document
-from bert_tf.retrieval.search import Searcher, recall_at_k
+from bert_tf.retrieval.search import Searcher, approximate_recall, recall_at_k
 
-__all__ = ["Passage", "PassageIndex", "Searcher", "build_index", "load_index",
+__all__ = ["Passage", "PassageIndex", "Searcher", "approximate_recall", "build_index", "load_index",
            "load_text_encoder", "read_corpus",
            "recall_at_k", "split_document"]

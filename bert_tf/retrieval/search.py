@@ -91,3 +91,14 @@ def recall_at_k(found_rows, exact_rows):
     """The mean share of each query's exact top-k rows that `found_rows` [Q, k] holds."""
     return float(np.mean([len(set(found) & set(exact)) / len(exact)
                           for found, exact in zip(found_rows, exact_rows)]))
+
+
+def approximate_recall(encoder, index, backend="hnsw", k=10, num_queries=1000, seed=0):
+    """recall@k of `backend` against exact search, the queries a random sample of up to
+    `num_queries` of the index's own passage embeddings (k capped at the index size)."""
+    rows = np.random.default_rng(seed).permutation(len(index.passages))[:num_queries]
+    queries = index.embeddings[np.sort(rows)]
+    k = min(k, len(index.passages))
+    _, exact = Searcher(encoder, index).top_k(queries, k)
+    _, found = Searcher(encoder, index, backend).top_k(queries, k)
+    return recall_at_k(found, exact)
