@@ -188,8 +188,9 @@ def _tool(name, *args):
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_index_and_search_binaries(tiny_checkpoint, tmp_path):
-    """~25 s: three subprocesses (TF start-up dominates)."""
+    """~15-40 s: three subprocesses (TF start-up dominates)."""
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(TEXTS) + "\n")
     output = str(tmp_path / "idx")
