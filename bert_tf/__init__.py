@@ -46,7 +46,7 @@ _EXPORTS = {
     "TextEncoder": "bert_tf.task_model",
     "load": "bert_tf.task_model",
 }
-_MODULES = {"corpora": "bert_tf.data.corpora"}
+_MODULES = {"corpora": "bert_tf.data.corpora", "retrieval": "bert_tf.retrieval"}
 
 __all__ = sorted([*_EXPORTS, *_MODULES])
 

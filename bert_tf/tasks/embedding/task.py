@@ -51,7 +51,8 @@ class EmbeddingConfig(TaskConfig):
     """Options of `EmbeddingTask` (each a `bert-finetune` flag). A sentence-transformers
     folder sets pooling, normalize and max_seq_length (`from_pretrained`)."""
 
-    pooling: str = config_field("mean", f"How token vectors become one: one of {POOLING_MODES}.")
+    pooling: str = config_field("mean", "How the token vectors become one.",
+                                choices=POOLING_MODES)
     normalize: bool = config_field(True, "Scale each embedding to unit L2 norm (dot product "
                                          "= cosine).")
     scale: float = config_field(20.0, "Contrastive training: cosine similarities are "
