@@ -94,7 +94,7 @@ class EmbeddingTask(Task):
 
     name = "embedding"
     config_class = EmbeddingConfig
-    predictions_file = "embeddings.jsonl"
+    predictions_file = "predictions.jsonl"  # one embedding a line
     text_signature_alias = "embed"
 
     @classmethod
