@@ -40,7 +40,15 @@ setuptools.setup(
             "seqeval>=1.2",
             # bench/chinese.py's character n-gram baseline (and its miniature test).
             "scikit-learn>=1.4",
+            # The embedding task's parity and search agreement with sentence-transformers
+            # (tests/test_task_embedding.py, tests/test_retrieval.py, bench/retrieval.py).
+            "sentence-transformers>=3.0",
+            # bert_tf.retrieval's approximate (HNSW) and flat FAISS indexes under test.
+            "faiss-cpu>=1.8",
         ],
+        # bert_tf.retrieval's FAISS indexes for collections beyond in-memory exact search
+        # (imported only when such an index is asked for).
+        "search": ["faiss-cpu>=1.8"],
         # bench/pretrain.py reads Jane Austen from Debian's r-cran-janeaustenr (R data files).
         "bench": ["rdata"],
     },
@@ -57,6 +65,8 @@ setuptools.setup(
             "bert-export=bert_tf_tools.export:run",
             "bert-serving-client=bert_tf_serving.client:run",
             "bert-explain=bert_tf_tools.explain:run",
+            "bert-index=bert_tf_tools.index:run",
+            "bert-search=bert_tf_tools.search:run",
         ],
     },
 )

@@ -49,9 +49,10 @@ _EXPORTS = {
     "TextClassifier": "bert_tf.task_model",
     "TokenClassifier": "bert_tf.task_model",
     "QuestionAnswerer": "bert_tf.task_model",
+    "TextEncoder": "bert_tf.task_model",
     "load": "bert_tf.task_model",
 }
-_MODULES = {"corpora": "bert_tf.data.corpora"}
+_MODULES = {"corpora": "bert_tf.data.corpora", "retrieval": "bert_tf.retrieval"}
 
 __all__ = sorted([*_EXPORTS, *_MODULES])
 

@@ -87,7 +87,7 @@ class TaskModel:
                              "TextClassifier, TokenClassifier, QuestionAnswerer)")
         task_class = get_task_class(task or cls.task_name)
         tokenizer = pretrained.load_tokenizer(checkpoint)
-        task = task_class(tokenizer, **options)
+        task = task_class(tokenizer, **{**task_class.checkpoint_options(checkpoint), **options})
         config = config or TrainingConfig()
         # Loaded where it will train, so that the model needs no copy to get there.
         strategy = strategy_lib.get_strategy(config)
@@ -315,6 +315,20 @@ class TokenClassifier(TaskModel):
 class QuestionAnswerer(TaskModel):
     """Extractive question answering (SQuAD v1.1 / v2.0); options: `QaConfig`."""
     task_name = "qa"
+
+
+class TextEncoder(TaskModel):
+    """Text embeddings for retrieval; options: `EmbeddingConfig` (a sentence-transformers
+    folder gives its pooling, normalisation and length). `fit(texts, texts_b)` trains on
+    pairs with in-batch negatives."""
+    task_name = "embedding"
+
+    def embed(self, texts, batch_size=None):
+        """float32 numpy [N, H], the texts' embeddings in input order (length-bucketed
+        batches of `batch_size`, default the config's `eval_batch_size`)."""
+        if isinstance(texts, str):  # predict would read it as a file path
+            raise TypeError("embed takes a list of texts, got one str")
+        return self.predict(texts, batch_size)
 
 
 def load(folder, config=None):

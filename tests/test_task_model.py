@@ -139,7 +139,7 @@ def test_token_classifier_and_question_answerer_take_python_lists(tiny_checkpoin
 
 def test_tasks_are_registered_with_their_config_and_files():
     # bert_tf's own, found as folders of bert_tf/tasks; tests may register more.
-    assert registry.builtin_task_names() == ["classification", "ner", "qa"]
+    assert registry.builtin_task_names() == ["classification", "embedding", "ner", "qa"]
     assert set(registry.builtin_task_names()) <= set(task_names())
     for name in task_names():
         task_class = get_task_class(name)

@@ -10,7 +10,8 @@ evaluation ran (one copy of "raw text -> features -> outputs").
 The module knows no task by name: what each signature returns is the task's
 `serving_outputs` (raw text) and `serving_outputs_ids` (ids), after its
 `serving_preprocess` (see bert_tf/tasks/base.py; NER and QA define their own in
-tasks/ner/serving.py and tasks/qa/serving.py).
+tasks/ner/serving.py and tasks/qa/serving.py). A task with a `text_signature_alias`
+gets the raw-text signature under that name too (embedding: `embed`).
 
 A task that can explain (an `ExplainTarget`, bert_tf/tasks/explain_target.py) gets a fourth
 signature, `explain`: the raw-text inputs and the target's parts (int32 [B], -1 for the
@@ -26,7 +27,7 @@ target word past the text, a target part out of range).
 import tensorflow as tf
 
 from bert_tf.explain.explainer import explain_fn
-from bert_tf.export.serving_module import ERROR_OUTPUT, ServingModule
+from bert_tf.export.serving_module import ERROR_OUTPUT, TEXT_SIGNATURE, ServingModule
 from bert_tf.tasks.explain_target import ExplainTarget
 
 EXPLAIN_SIGNATURE = "explain"
@@ -119,6 +120,8 @@ class TaskServingModule(ServingModule):
 
     def endpoints(self):
         endpoints = super().endpoints()
+        if self.task.text_signature_alias:  # the raw-text signature under its task's name
+            endpoints[self.task.text_signature_alias] = endpoints[TEXT_SIGNATURE]
         spec = self.explain_target_spec()
         if spec is not None:
             inputs = {name: tf.TensorSpec([None], tf.string, name=name)

@@ -97,6 +97,9 @@ class Task(abc.ABC):
     config_class = TaskConfig
     predictions_file = "predictions.jsonl"  # file name of `write_predictions`' output
     bucket_by_length = True
+    # A second name of the exported raw-text signature (`serving_default`), for clients
+    # that call it by what it does (embedding: "embed"); None: no second name.
+    text_signature_alias = None
 
     def __init__(self, tokenizer, max_seq_length=None, **options):
         if not isinstance(tokenizer, BertTokenizer):
@@ -120,6 +123,13 @@ class Task(abc.ABC):
         if config is not None and name in {f.name for f in dataclasses.fields(config)}:
             return getattr(config, name)
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    @classmethod
+    def checkpoint_options(cls, checkpoint):
+        """Options a pretrained checkpoint folder carries for this task (a
+        sentence-transformers folder's pooling); `TaskModel.from_pretrained` starts from
+        them and the user's options override them. None by default: {}."""
+        return {}
 
     def replace(self, **changes):
         """A task of the same kind and tokenizer with some options changed."""
