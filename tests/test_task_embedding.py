@@ -120,8 +120,12 @@ def test_bad_input(tiny_encoder, tiny_checkpoint):
         tiny_encoder.embed("a film")
     with pytest.raises(ValueError, match="pooling must be one of"):
         bert_tf.TextEncoder.from_pretrained(tiny_checkpoint, pooling="sum")
-    with pytest.raises(ValueError, match="no labels"):
+    with pytest.raises(ValueError, match="input 0: no label"):
         tiny_encoder.evaluate([WORDS[0]])
+    with pytest.raises(ValueError, match=r"input 0: expected a non-empty text, got \('a', 'b', 'c'\)"):
+        tiny_encoder.evaluate([("a", "b", "c")])
+    pairs = tiny_encoder.task.make_examples([("a film", "a movie")])
+    assert (pairs[0].text, pairs[0].text_b) == ("a film", "a movie")
 
 
 def test_pair_metrics():

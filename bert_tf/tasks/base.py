@@ -27,7 +27,7 @@ A task whose `pack` cuts one example into several rows (QA's windows) overrides
 `training_batch` (labels per row) and `sequence_lengths`, and its `postprocess` returns
 one result per example. The shared machinery: `registry.py`, `saving.py`,
 `examples.py`, `prediction.py` and `metrics.py` here, `bert_tf/data/task_dataset.py`
-(tf.data and length bucketing), `bert_tf/train/finetune.py`, `bert_tf/task_model.py`.
+(tf.data and length bucketing), `bert_tf/train/finetune.py`, `bert_tf/task_model/`.
 
     task = ClassificationTask(tokenizer, max_seq_length=128, labels=["neg", "pos"])
     model = task.build_model(encoder)

@@ -4,7 +4,7 @@ through the one fine-tuning recipe (`bert_tf.train.finetune`).
     student = teacher.distill("train.jsonl", validation_data="dev.jsonl",
                               student_layers=3, temperature=2.0, alpha=0.5, epochs=3)
 
-`TaskModel.distill` (bert_tf/task_model.py) is the API and `bert-distill` its binary; this
+`TaskModel.distill` (bert_tf/task_model/) is the API and `bert-distill` its binary; this
 module holds the settings (`DistillationConfig`) and the run (`distill`);
 `distill_student.py` the student's encoder (`student_encoder`) and `distill_loss.py` the
 loss (`Distiller`).

@@ -116,12 +116,15 @@ class EmbeddingTask(Task):
         return [TextPair(row.text, row.label, row.source) for row in rows]
 
     def examples_from(self, inputs, labels=None):
-        """`inputs`: texts; `labels`: None, or the text each one belongs with."""
+        """`inputs`: texts, or (text, text_b) pairs as training data holds them; `labels`:
+        None, or the text each one belongs with."""
         if labels is not None and len(labels) != len(inputs):
             raise ValueError(f"{len(inputs)} texts but {len(labels)} texts to pair them with")
         examples = []
         for i, text in enumerate(inputs):
             text_b = None if labels is None else labels[i]
+            if isinstance(text, (tuple, list)) and len(text) == 2 and labels is None:
+                text, text_b = text
             for value in (text, text_b):
                 if value is not None and (not isinstance(value, str) or not value.strip()):
                     raise ValueError(f"input {i}: expected a non-empty text, got {value!r}")

@@ -1,22 +1,6 @@
-"""Task models: a fine-tuning task and its Keras model, driven from Python with raw data.
-
-    import bert_tf
-
-    clf = bert_tf.TextClassifier.from_pretrained("path/to/checkpoint", labels=["neg", "pos"],
-                                                 max_seq_length=128)
-    clf.fit("train.jsonl", validation_data="dev.jsonl", epochs=2, batch_size=32,
-            learning_rate=5e-5)
-    clf.evaluate("test.jsonl")               # {"accuracy": ..., "macro_f1": ..., "mcc": ...}
-    clf.predict(["A fine film.", "Dull."])  # [{"label": "pos", "probabilities": {...}}, ...]
-    clf.save("runs/rt"); clf = bert_tf.load("runs/rt")
-    clf.export("exports", "rt_sentiment")    # exports/rt_sentiment/1, for TF Serving
-
-`TokenClassifier` and `QuestionAnswerer` work the same way, and any registered task
-through `TaskModel.from_pretrained(path, task="name")`. Data is a file path, Python
-lists, the task's examples or a `tf.data.Dataset`; how training runs is a
-`TrainingConfig` (`config=`, or keyword overrides of its fields). `model` is the plain
-functional keras.Model (the three features in, logits out).
-"""
+"""`TaskModel`: a fine-tuning task (`bert_tf.tasks`) with its keras.Model, driven with
+raw data (fit / evaluate / predict / explain / save / export), and `load`. The
+convenience classes of the built-in tasks are in `classes.py`."""
 import dataclasses
 import os
 
@@ -300,35 +284,6 @@ class TaskModel:
         module = exporter.serving_module(self.task, self._built_model(), max_seq_length,
                                          dtype)
         return exporter.export_module(module, export_base, model_name, **options)
-
-
-class TextClassifier(TaskModel):
-    """Sentence (pair) classification; options: `ClassificationConfig`."""
-    task_name = "classification"
-
-
-class TokenClassifier(TaskModel):
-    """Named-entity recognition / token tagging; options: `NerConfig`."""
-    task_name = "ner"
-
-
-class QuestionAnswerer(TaskModel):
-    """Extractive question answering (SQuAD v1.1 / v2.0); options: `QaConfig`."""
-    task_name = "qa"
-
-
-class TextEncoder(TaskModel):
-    """Text embeddings for retrieval; options: `EmbeddingConfig` (a sentence-transformers
-    folder gives its pooling, normalisation and length). `fit(texts, texts_b)` trains on
-    pairs with in-batch negatives."""
-    task_name = "embedding"
-
-    def embed(self, texts, batch_size=None):
-        """float32 numpy [N, H], the texts' embeddings in input order (length-bucketed
-        batches of `batch_size`, default the config's `eval_batch_size`)."""
-        if isinstance(texts, str):  # predict would read it as a file path
-            raise TypeError("embed takes a list of texts, got one str")
-        return self.predict(texts, batch_size)
 
 
 def load(folder, config=None):
