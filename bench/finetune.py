@@ -294,7 +294,7 @@ def run_bert_tf(args):
         callbacks.append(keras.callbacks.LambdaCallback(
             on_epoch_end=lambda epoch, logs: test_by_epoch.append(score_test(clf.model))))
     history = clf.fit(train_examples, validation_data=validation and tuple(zip(*validation)),
-                      callbacks=callbacks, keep_checkpoints=0, log_every_n_steps=10 ** 9)
+                      callbacks=callbacks, keep_checkpoints=0, verbose=False)
     start = time.perf_counter()
     predictions = clf.predict(test_inputs)
     eval_seconds = time.perf_counter() - start

@@ -73,3 +73,24 @@ def test_schedule_counts_from_a_resume_and_checks_its_interval():
     assert schedule.mark(310) == pytest.approx(10 / 30.0)
     with pytest.raises(ValueError, match="every_n_steps must be >= 1"):
         ProgressSchedule(0)
+
+
+def test_report_prints_in_a_python_session_and_logs_in_a_binary(capsys):
+    """Where absl does not show INFO (a Python session), fit's lines go to stdout as
+    Keras' progress does; where it does (the binaries), through absl; verbose=False:
+    nowhere."""
+    from absl import logging
+
+    from bert_tf.train.fit_reporting import report
+
+    before = logging.get_verbosity()
+    try:
+        logging.set_verbosity(logging.WARNING)
+        report("Kept epoch 2 of 3")
+        report("not shown", verbose=False)
+        assert capsys.readouterr().out == "Kept epoch 2 of 3\n"
+        logging.set_verbosity(logging.INFO)
+        report("through absl")
+        assert "through absl" not in capsys.readouterr().out
+    finally:
+        logging.set_verbosity(before)

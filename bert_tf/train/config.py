@@ -90,6 +90,10 @@ class TrainingConfig:
     keep_checkpoints: int = config_field(3, "Epoch checkpoints kept.")
     log_every_n_steps: int = config_field(100, "Progress line and TensorBoard step-scalar "
                                           "interval.")
+    verbose: bool = config_field(True, "Fine-tuning: report progress (also every 10% of an "
+                                 "epoch and every 30 s), each epoch's evaluation and the "
+                                 "kept epoch; through absl logging where it shows INFO "
+                                 "(the binaries), else on stdout, as Keras' fit does.")
 
     def __post_init__(self):
         for name in ("strategy", "mixed_precision", "optimizer", "lora_targets",

@@ -12,12 +12,11 @@ import math
 import shutil
 import tempfile
 
-from absl import logging
-
 from bert_tf.data import task_dataset
 from bert_tf.train import strategy as strategy_lib
 from bert_tf.train import optimization
 from bert_tf.train import trainer
+from bert_tf.train.fit_reporting import report
 
 
 def finetune(task, model, train_examples, config, eval_examples=None, callbacks=(),
@@ -48,8 +47,8 @@ def finetune(task, model, train_examples, config, eval_examples=None, callbacks=
                          f"val_{selection.monitor}: pass validation_data (--eval_file)")
     steps_per_epoch = math.ceil(len(train_examples) / config.batch_size)
     num_updates = max(config.epochs * steps_per_epoch // config.grad_accum_steps, 1)
-    logging.info("%d training examples, %d epochs of %d steps", len(train_examples),
-                 config.epochs, steps_per_epoch)
+    report(f"{len(train_examples)} training examples, {config.epochs} epochs of "
+           f"{steps_per_epoch} steps", config.verbose)
     bucket_by_length = config.bucket_by_length
     evaluate_fn = (task.evaluator(eval_examples, config.eval_batch_size, bucket_by_length)
                    if eval_examples else None)
@@ -75,7 +74,8 @@ def finetune(task, model, train_examples, config, eval_examples=None, callbacks=
             checkpoint_every_n_steps=config.checkpoint_every_n_steps,
             keep_checkpoints=config.keep_checkpoints if config.model_dir else 0,
             log_every_n_steps=config.log_every_n_steps,
-            global_batch_size=config.batch_size, extra_callbacks=callbacks)
+            global_batch_size=config.batch_size, extra_callbacks=callbacks,
+            verbose=config.verbose)
     finally:
         if not config.model_dir:
             shutil.rmtree(model_dir, ignore_errors=True)

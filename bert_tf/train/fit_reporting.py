@@ -10,17 +10,30 @@ import tensorflow as tf
 from absl import logging
 
 
-class EvaluationCallback(keras.callbacks.Callback):
-    """Adds `val_<name>` for each metric of `evaluate_fn(model)` to the epoch-end logs."""
+def report(line, verbose=True):
+    """One line of a fit run's report: through absl logging where it shows INFO (the
+    binaries, or a program that set it), else on stdout, as Keras' `fit` prints its
+    progress in a Python session; nothing when not `verbose`."""
+    if not verbose:
+        return
+    if logging.level_info():
+        logging.info(line)
+    else:
+        print(line, flush=True)
 
-    def __init__(self, evaluate_fn):
+
+class EvaluationCallback(keras.callbacks.Callback):
+    """Adds `val_<name>` for each metric of `evaluate_fn(model)` to the epoch-end logs
+    (and `report`s them when `verbose`)."""
+
+    def __init__(self, evaluate_fn, verbose=True):
         super().__init__()
-        self.evaluate_fn = evaluate_fn
+        self.evaluate_fn, self.verbose = evaluate_fn, verbose
 
     def on_epoch_end(self, epoch, logs=None):
         metrics = self.evaluate_fn(self.model)
-        logging.info("Epoch %d evaluation: %s", epoch + 1,
-                     "  ".join(f"{name} {value:.4f}" for name, value in metrics.items()))
+        report(f"Epoch {epoch + 1} evaluation: " + "  ".join(
+            f"{name} {value:.4f}" for name, value in metrics.items()), self.verbose)
         if logs is not None:
             logs.update({f"val_{name}": float(value) for name, value in metrics.items()})
 
@@ -82,11 +95,13 @@ class ProgressLogger(keras.callbacks.Callback):
         global_batch_size: int or None, sequences per step (None: seq/s is not shown).
         log_dir: str or None, TensorBoard folder for the step scalars.
         clock: () -> seconds, monotonic (time.monotonic; a fake in tests).
+        verbose: bool, `report` the lines (they are kept in `lines` either way).
     """
 
     def __init__(self, every_n_steps, global_batch_size=None, log_dir=None,
-                 clock=time.monotonic):
+                 clock=time.monotonic, verbose=True):
         super().__init__()
+        self.verbose = verbose
         self.log_dir = log_dir
         self._writer = None
         self.schedule = ProgressSchedule(every_n_steps, clock=clock)
@@ -122,7 +137,7 @@ class ProgressLogger(keras.callbacks.Callback):
             parts.append(f"ETA {_format_seconds((total - step) / steps_per_second)}")
         line = "  ".join(parts)
         self.lines.append(line)
-        logging.info(line)
+        report(line, self.verbose)
         if self.log_dir and step % self.every_n_steps == 0:
             self._write_scalars(step, logs, steps_per_second)
 

@@ -14,7 +14,6 @@ uninterrupted one does.
 import dataclasses
 
 import keras
-from absl import logging
 
 from bert_tf.train import lora
 
@@ -101,11 +100,8 @@ class EpochSelector(keras.callbacks.Callback):
                 lora.save_weights(self.model, self.path)
         else:
             self.wait += 1
-            if self.rule.patience and self.wait >= self.rule.patience:
-                self.stopped = True
-                logging.info("Early stopping after epoch %d: val_%s has not improved on "
-                             "%.4f (epoch %d) for %d epochs", epoch + 1, self.rule.monitor,
-                             self.best, self.best_epoch, self.wait)
+            # The trainer reports it with what was kept (`history.selection`).
+            self.stopped = bool(self.rule.patience and self.wait >= self.rule.patience)
 
     def get_state(self):
         return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait,

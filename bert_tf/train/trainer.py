@@ -37,13 +37,11 @@ import os
 
 import keras
 
-from absl import logging
-
 from bert_tf.train import lora
 from bert_tf.train.checkpoints import (BACKUP_DIR, BEST_ADAPTERS, BEST_WEIGHTS,
                                        CHECKPOINTS_DIR, Backup,
                                        KeepLatestCheckpoints)
-from bert_tf.train.fit_reporting import EvaluationCallback, ProgressLogger
+from bert_tf.train.fit_reporting import EvaluationCallback, ProgressLogger, report
 from bert_tf.train.selection import EpochSelector
 
 LOGS_DIR = "logs"
@@ -52,7 +50,7 @@ LOGS_DIR = "logs"
 def train(model, train_data, *, strategy, model_dir, epochs, eval_dataset=None,
           evaluate_fn=None, steps_per_epoch=None, compile_args=None, jit_compile=False,
           selection=None, checkpoint_every_n_steps=None, keep_checkpoints=3,
-          log_every_n_steps=100, global_batch_size=None, extra_callbacks=()):
+          log_every_n_steps=100, global_batch_size=None, extra_callbacks=(), verbose=True):
     """Fits `model` with checkpointing, exact resumption, TensorBoard and progress logging.
 
     Args:
@@ -83,6 +81,8 @@ def train(model, train_data, *, strategy, model_dir, epochs, eval_dataset=None,
         log_every_n_steps: int, interval of the progress line and the step scalars.
         global_batch_size: int or None, sequences per step for the seq/s figure.
         extra_callbacks: more keras callbacks (run after ours).
+        verbose: bool, report progress, evaluations and the kept epoch
+            (`fit_reporting.report`: absl logging where it shows INFO, else stdout).
     Returns:
         keras.callbacks.History of this call (the epochs run after any resume), with
         `history.selection`: the selection's summary (kept epoch, its value, whether it
@@ -107,11 +107,11 @@ def train(model, train_data, *, strategy, model_dir, epochs, eval_dataset=None,
                         selector)
         state = backup.restore()
         progress = ProgressLogger(log_every_n_steps, global_batch_size,
-                                  os.path.join(model_dir, LOGS_DIR, "steps"))
+                                  os.path.join(model_dir, LOGS_DIR, "steps"), verbose=verbose)
         # Callbacks share one logs dict in list order: evaluation comes first so that
         # TensorBoard and the selector see its metrics; the backup comes last, so that it
         # records the selector's state at the epoch it ends.
-        callbacks = [EvaluationCallback(evaluate_fn)] if evaluate_fn else []
+        callbacks = [EvaluationCallback(evaluate_fn, verbose)] if evaluate_fn else []
         callbacks += [keras.callbacks.TensorBoard(os.path.join(model_dir, LOGS_DIR),
                                                   update_freq="epoch"), progress]
         if keep_checkpoints:
@@ -151,19 +151,19 @@ def train(model, train_data, *, strategy, model_dir, epochs, eval_dataset=None,
         if selector:
             if selection.keep == "best" and os.path.exists(selector.path):
                 lora.load_weights(model, selector.path)
-            _log_selection(history.selection)
+            _report_selection(history.selection, verbose)
     return history
 
 
-def _log_selection(summary):
+def _report_selection(summary, verbose):
     if summary["kept_epoch"] is None:  # resumed after the last epoch: nothing ran
         return
-    logging.info("Kept epoch %d of %d (%s epoch by %s, %s): %s %.4f%s",
-                 summary["kept_epoch"], summary["epochs_run"], summary["keep_epoch"],
-                 summary["monitor"], summary["mode"], summary["monitor"],
-                 summary["kept_value"],
-                 f"; stopped early after epoch {summary['epochs_run']} of "
-                 f"{summary['epochs_planned']}" if summary["stopped_early"] else "")
+    report(f"Kept epoch {summary['kept_epoch']} of {summary['epochs_run']} "
+           f"({summary['keep_epoch']} epoch by {summary['monitor']}, {summary['mode']}): "
+           f"{summary['monitor']} {summary['kept_value']:.4f}"
+           + (f"; stopped early after epoch {summary['epochs_run']} of "
+              f"{summary['epochs_planned']}, {summary['monitor']} best at epoch "
+              f"{summary['best_epoch']}" if summary["stopped_early"] else ""), verbose)
 
 
 def _cardinality(dataset):
