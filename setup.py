@@ -40,7 +40,16 @@ setuptools.setup(
             "seqeval>=1.2",
             # bench/chinese.py's character n-gram baseline (and its miniature test).
             "scikit-learn>=1.4",
+            # bert-export --format=openvino and its tests (bert_tf/export/openvino.py);
+            # bench/e2e.py's OpenVINO engines.
+            "openvino==2026.4.*",
+            "openvino-tokenizers==2026.4.*",
         ],
+        # bert-export --format=openvino (bert_tf/export/openvino.py): OpenVINO converts the
+        # model, openvino-tokenizers the tokenizer, from a transformers BertTokenizerFast
+        # built on the model's vocab (hence transformers and tokenizers).
+        "export": ["openvino==2026.4.*", "openvino-tokenizers==2026.4.*",
+                   "transformers>=4.40", "tokenizers>=0.19"],
         # bench/pretrain.py reads Jane Austen from Debian's r-cran-janeaustenr (R data files).
         "bench": ["rdata"],
     },
