@@ -14,7 +14,7 @@ from bench import compute, e2e, encoder, finetune, harness, machine, pretrain, t
 BENCH_DIR = os.path.join(machine.REPO_ROOT, "bench")
 # The shared harness: the only bench modules a benchmark imports.
 # Shared modules, not benchmarks (stability.py: bench/finetune.py's --seeds summaries).
-HARNESS = {"harness", "machine", "compute", "peers", "stability"}
+HARNESS = {"harness", "machine", "compute", "peers", "stability", "runtimes"}
 
 
 def test_bert_base_forward_flops_per_sequence():
