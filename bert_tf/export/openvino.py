@@ -12,9 +12,10 @@ to its longest row), and the model, `openvino.convert_model` of the export modul
 function (runtime.py: the Keras model and the task's `postprocess_ids`, traced by
 TensorFlow). Its weights stay float32 (`compress_to_fp16=False`); what the CPU computes
 in is a compile-time hint, recorded as the export's `dtype` in `export_config.json`
-("bfloat16": OpenVINO's bf16 inference precision, float32: f32 — set explicitly, as
-OpenVINO's own default on CPUs with AVX512_BF16 or AMX is bf16). `tokenizer.xml`, the
-tokenizer alone, gives bert-predict each text's packed length for length-sorted batches.
+("bfloat16": OpenVINO's bf16 inference precision; float32: f32, set explicitly, as
+OpenVINO's own default is bf16 on AMX CPUs and on the AVX512_BF16 EPYC measured).
+`tokenizer.xml`, the tokenizer alone, gives bert-predict each text's packed length for
+length-sorted batches.
 Before the version is published its outputs are checked against the SavedModel graph's
 (`runtime.check_parity`, float32) on the warmup texts.
 """
