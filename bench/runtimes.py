@@ -4,9 +4,9 @@ bert_tf's own raw-text OpenVINO export (imports inside the functions, in the chi
 * `openvino[_bf16]`, the peer: the transformers copy of the benchmarked model
   (peers.transformers_reference writes it) converted by `openvino.convert_model` from
   the PyTorch module (dynamic batch and length), compiled for the CPU with the
-  INFERENCE_PRECISION_HINT f32 or bf16 (OpenVINO's own default on the AVX512_BF16 EPYC
-  measured, and on AMX CPUs, is bf16), fed by the HF fast tokenizer in Python: raw text -> tokenizer ->
-  logits -> softmax, batches in packed-length order.
+  INFERENCE_PRECISION_HINT f32 or bf16 (OpenVINO's own default on AMX CPUs and on the
+  AVX512_BF16 EPYC measured is bf16), fed by the HF fast tokenizer in Python: raw text
+  -> tokenizer -> logits -> softmax, batches in packed-length order.
 * `ov_export[_bf16]`: `bert-export --format=openvino` of the benchmarked task (raw strings
   in, tokenizer inside), run by bert-predict's `OpenVinoPredictor` in f32 / bf16.
 """
