@@ -45,12 +45,22 @@ setuptools.setup(
             "sentence-transformers>=3.0",
             # bert_tf.retrieval's approximate (HNSW) and flat FAISS indexes under test.
             "faiss-cpu>=1.8",
+            # bert-export --format=openvino and its tests (bert_tf/export/openvino.py);
+            # bench/e2e.py's OpenVINO engines.
+            "openvino==2026.4.*",
+            "openvino-tokenizers==2026.4.*",
         ],
         # bert_tf.retrieval's FAISS indexes for collections beyond in-memory exact search
         # (imported only when such an index is asked for).
         "search": ["faiss-cpu>=1.8"],
-        # bench/pretrain.py reads Jane Austen from Debian's r-cran-janeaustenr (R data files).
-        "bench": ["rdata"],
+        # bert-export --format=openvino (bert_tf/export/openvino.py): OpenVINO converts the
+        # model, openvino-tokenizers the tokenizer, from a transformers BertTokenizerFast
+        # built on the model's vocab (hence transformers and tokenizers).
+        "export": ["openvino==2026.4.*", "openvino-tokenizers==2026.4.*",
+                   "transformers>=4.40", "tokenizers>=0.19"],
+        # bench/pretrain.py reads Jane Austen from Debian's r-cran-janeaustenr (R data files);
+        # bench/finetune.py's peft engine is HF PEFT's LoRA, beside bert_tf's.
+        "bench": ["rdata", "peft>=0.11"],
     },
     entry_points={
         "console_scripts": [

@@ -60,6 +60,10 @@ class Predictor:
         return fn(**{name: tf.constant([values[i] for i in rows], specs[name].dtype)
                      for name, values in inputs.items() if name in specs})
 
+    def outputs(self, inputs, rows):
+        """{output name: numpy [len(rows), ...]}: the signature on `rows` of `inputs`."""
+        return {name: tensor.numpy() for name, tensor in self._call(self.fn, inputs, rows).items()}
+
     def lengths(self, inputs):
         """int numpy [N]: the sort key of each text (see the module docstring)."""
         texts = [name for name in self.input_names
@@ -89,17 +93,29 @@ class Predictor:
         rows = [None] * len(order)
         for start in range(0, len(order), self.batch_size):
             batch = order[start:start + self.batch_size]
-            outputs = {name: tensor.numpy()
-                       for name, tensor in self._call(self.fn, inputs, batch).items()}
+            outputs = self.outputs(inputs, batch)
             for position, row in enumerate(batch):
                 rows[row] = {name: values[position] for name, values in outputs.items()}
         return rows
 
 
+def open_predictor(path, signature="serving_default", batch_size=64):
+    """The predictor for an export: a SavedModel folder (`Predictor`), or the raw-text
+    file of another runtime, or its version folder (runtimes.py: OpenVINO's model.xml)."""
+    from bert_tf_serving import runtimes
+    runtime = runtimes.find(path)
+    if runtime is None:
+        return Predictor(path, signature, batch_size)
+    if signature != "serving_default":
+        raise ValueError(f"{path} is a {runtime.__name__} export: it has one raw-text "
+                         f"function, not signature {signature!r}")
+    return runtime(path, batch_size)
+
+
 def predict(saved_model, inputs, signature="serving_default", batch_size=64):
     """[{output name: numpy value}] per text, in input order, of `signature` on
-    {input name: list of str} (see `Predictor`)."""
-    return Predictor(saved_model, signature, batch_size)(inputs)
+    {input name: list of str} (see `Predictor`, `open_predictor`)."""
+    return open_predictor(saved_model, signature, batch_size)(inputs)
 
 
 def read_export_config(saved_model):

@@ -13,8 +13,9 @@ from bench import compute, e2e, encoder, finetune, harness, machine, pretrain, t
 
 BENCH_DIR = os.path.join(machine.REPO_ROOT, "bench")
 # The shared harness: the only bench modules a benchmark imports.
-# Shared modules, not benchmarks (stability.py, finetune_report.py: finetune.py's summaries).
-HARNESS = {"harness", "machine", "compute", "peers", "stability", "finetune_report"}
+# Shared modules, not benchmarks (stability.py, finetune_report.py: finetune.py's summaries;
+# runtimes.py: e2e.py's OpenVINO engines).
+HARNESS = {"harness", "machine", "compute", "peers", "stability", "finetune_report", "runtimes"}
 
 
 def test_bert_base_forward_flops_per_sequence():

@@ -6,6 +6,9 @@ r"""Exports a model as a TF Serving SavedModel that takes raw text.
     # AVX512_BF16 or AMX and on GPUs; on other CPUs slower than float32, and it says so
     bert-export --model_dir=runs/rt/export --export_base=exports --model_name=rt_bf16 \
         --dtype=bfloat16
+    # one OpenVINO IR taking raw strings: exports/rt_ov/1/model.xml (bert-predict runs it)
+    bert-export --model_dir=runs/rt/export --export_base=exports --model_name=rt_ov \
+        --format=openvino
     # feature extraction from any pretrained checkpoint folder (Google or HF layout)
     bert-export --task=encoder --model_dir=uncased_L-12_H-768_A-12 \
         --export_base=exports --model_name=bert_base --max_seq_length=128
@@ -53,6 +56,9 @@ flags.DEFINE_integer("num_batch_threads", os.cpu_count() or 1, "Batch threads fo
 flags.DEFINE_string("dtype", "float32", "What the export computes in: "
                     f"{' or '.join(precision.EXPORT_DTYPES)} (outputs are float32 either "
                     "way). bfloat16 is faster only on CPUs with AVX512_BF16 or AMX, and GPUs.")
+flags.DEFINE_string("format", "saved_model", "saved_model: a TF Serving SavedModel; "
+                    "openvino: one OpenVINO IR taking raw strings (<version>/model.xml, "
+                    "its tokenizer inside; --dtype is OpenVINO's inference precision).")
 flags.mark_flags_as_required(["model_dir", "export_base", "model_name"])
 
 
@@ -62,7 +68,7 @@ def main(argv):
            FLAGS.max_seq_length, FLAGS.text_pair,
            read_warmup_texts(FLAGS.warmup_texts_file) if FLAGS.warmup_texts_file else None,
            FLAGS.serving_base_path, FLAGS.batching_device, FLAGS.num_batch_threads,
-           FLAGS.dtype)
+           FLAGS.dtype, FLAGS.format)
 
 
 def run():

@@ -2,6 +2,7 @@ r"""Runs raw texts through an exported SavedModel in this process (no TF Serving
 
     bert-predict --saved_model=exports/rt_sentiment/1 --text="A fine film." --text="Dull."
     bert-predict --saved_model=exports/rt_sentiment/1 --input_file=reviews.txt
+    bert-predict --saved_model=exports/rt_ov/1 --text="A fine film."  # --format=openvino
     bert-predict --saved_model=exports/squad/1 --input=question="Who designed it?" \
       --input=context="The tower was designed by Gustave Eiffel's company."
     bert-predict --saved_model=exports/squad/1 --input_file=questions.jsonl
@@ -33,7 +34,8 @@ from bert_tf_serving.protocol import jsonable
 from bert_tf_tools import cli
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("saved_model", None, "SavedModel folder (<export_base>/<name>/<version>).")
+flags.DEFINE_string("saved_model", None, "SavedModel folder (<export_base>/<name>/<version>), "
+                    "or a bert-export --format=openvino version folder or its model.xml.")
 define_input_flags()
 flags.DEFINE_string("input_file", None, "UTF-8 file: one text per line, or .jsonl with one "
                     "object of named texts per line.")
@@ -51,7 +53,7 @@ def main(argv):
                                 FLAGS.input_file)
     except InputError as e:
         raise app.UsageError(str(e)) from None
-    model = predictor.Predictor(FLAGS.saved_model, FLAGS.signature, FLAGS.batch_size)
+    model = predictor.open_predictor(FLAGS.saved_model, FLAGS.signature, FLAGS.batch_size)
     # On stderr, so that stdout stays one JSON line per row.
     print(f"bert-predict: {FLAGS.saved_model} computes in {model.dtype}", file=sys.stderr)
     rows = model(inputs)

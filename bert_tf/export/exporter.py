@@ -18,7 +18,8 @@ import posixpath
 from absl import logging
 
 from bert_tf.convert import pretrained
-from bert_tf.export import precision, tf_serving
+from bert_tf.export import precision, runtime, tf_serving
+from bert_tf.export.openvino import export_openvino
 from bert_tf.export.encoder import EncoderServingModule
 from bert_tf.model.encoder import find_encoder
 from bert_tf.export.saved_model import export_saved_model
@@ -27,6 +28,9 @@ from bert_tf.tasks.saving import TASK_CONFIG_FILE, load_task
 from bert_tf.train import placement
 
 DEFAULT_ENCODER_SEQ_LENGTH = 128
+# --format's writers besides the SavedModel's (runtime.RUNTIME_FORMATS).
+RUNTIME_EXPORTERS = {"openvino": export_openvino}
+EXPORT_FORMATS = ("saved_model", *runtime.RUNTIME_FORMATS)
 
 
 def serving_module(task, model, max_seq_length=None, dtype="float32"):
@@ -93,9 +97,20 @@ def read_warmup_texts(path):
 def export(model_dir, export_base, model_name, task="auto", version=None,
            max_seq_length=None, text_pair=False, warmup_texts=None,
            serving_base_path="/models", batching_device="cpu", num_batch_threads=1,
-           dtype="float32"):
+           dtype="float32", export_format="saved_model"):
     """Everything `bert-export` does; returns the new version's folder. `dtype`:
-    "float32" or "bfloat16", what the export computes in (see precision.py)."""
+    "float32" or "bfloat16", what the export computes in (see precision.py).
+    `export_format`: "saved_model" (TF Serving), or one of `runtime.RUNTIME_FORMATS`, a
+    raw-text file for another CPU runtime (runtime.py; the serving options unused)."""
+    if export_format not in EXPORT_FORMATS:
+        raise ValueError(f"format must be one of {', '.join(EXPORT_FORMATS)}; got "
+                         f"{export_format!r}")
+    if export_format in RUNTIME_EXPORTERS:
+        precision.check_dtype(dtype)
+        # The runtime's graph is converted from float32; `dtype` is its run-time precision.
+        module = serving_module_from_folder(model_dir, task, max_seq_length, text_pair)
+        return RUNTIME_EXPORTERS[export_format](module, export_base, model_name, version,
+                                                warmup_texts, dtype)
     module = serving_module_from_folder(model_dir, task, max_seq_length, text_pair, dtype)
     return export_module(module, export_base, model_name, version, warmup_texts,
                          serving_base_path, batching_device, num_batch_threads)

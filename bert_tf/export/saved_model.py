@@ -32,6 +32,13 @@ _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 EXPORT_CONFIG_FILE = os.path.join("assets.extra", "export_config.json")
 
 
+def check_model_name(model_name):
+    """ValueError unless `model_name` is a name clients can request (`_MODEL_NAME`)."""
+    if not _MODEL_NAME.match(model_name or ""):
+        raise ValueError(f"Model name {model_name!r} must start with a letter or digit "
+                         "and hold only letters, digits, '_', '-' and '.'")
+
+
 def existing_versions(model_dir):
     """The integer version numbers present in `model_dir`, ascending."""
     if not os.path.isdir(model_dir):
@@ -81,9 +88,7 @@ def export_saved_model(module, export_base, model_name, version=None,
       FileExistsError: `version` exists already.
       ValueError: a bad model name or version.
     """
-    if not _MODEL_NAME.match(model_name or ""):
-        raise ValueError(f"Model name {model_name!r} must start with a letter or digit "
-                         "and hold only letters, digits, '_', '-' and '.'")
+    check_model_name(model_name)
     model_dir = os.path.join(export_base, model_name)
     os.makedirs(model_dir, exist_ok=True)
     version = new_version(model_dir, version)
