@@ -15,6 +15,7 @@ TensorFlow, and so that no room has to import the whole package.
 """
 import importlib
 import os
+import sys
 
 # TensorFlow turns on its oneDNN CPU kernels (fused MatMul + bias + GELU, faster GEMMs)
 # by default only on CPUs with AVX-512. They speed up training and prediction on AVX2 CPUs
@@ -28,6 +29,10 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 # TF_CPP_MIN_LOG_LEVEL=0 brings the INFO lines back. (The binaries do the same:
 # tools/cli.py.)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+
+# Then the one error line TF's first op prints on a machine without a CUDA driver, left
+# out (bert_tf/common/tf_startup.py; the standard library only, no TF, at import).
+from bert_tf.common import tf_startup  # noqa: E402
 
 # Public name -> the module that defines it.
 _EXPORTS = {
@@ -64,6 +69,8 @@ def __getattr__(name):
         value = importlib.import_module(_MODULES[name])
     else:
         raise AttributeError(f"module 'bert_tf' has no attribute {name!r}")
+    if "tensorflow" in sys.modules:  # before TF's first op probes for CUDA
+        tf_startup.probe_devices_quietly()
     globals()[name] = value  # later look-ups skip this function
     return value
 

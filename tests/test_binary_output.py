@@ -56,6 +56,18 @@ def test_export_and_predict_print_only_their_own_lines(tmp_path, tiny_classifier
         "A fine film.", "Dull."]
 
 
+def test_the_library_starts_quietly_too():
+    """`import bert_tf`, a public name and a first TF op, as a user's script does: no
+    CUDA probe error on this machine, no C++ INFO lines."""
+    script = ("import bert_tf; bert_tf.TextClassifier; import tensorflow as tf; "
+              "print(float(tf.reduce_sum(tf.ones([2]))))")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300, env=_user_env())
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout == "2.0\n"
+    _assert_quiet("import bert_tf", proc.stderr)
+
+
 @pytest.mark.slow  # two subprocesses, training and exporting: ~40 s
 def test_finetune_prints_progress_only_and_verbosity_brings_tf_info_back(
         tmp_path, tiny_checkpoint):

@@ -9,19 +9,18 @@ A binary prints its own lines, and TensorFlow's warnings and errors, not TensorF
 start-up chatter (`quiet_tensorflow_environment`, `run`); `--verbosity=0` (or higher)
 brings back TF's Python INFO lines, `TF_CPP_MIN_LOG_LEVEL=0` its C++ ones.
 
-Imports only the standard library and absl (TensorFlow only inside `run`, on a machine
-without a CUDA driver): `bert-predict` stays free of bert_tf.
+Imports only the standard library, absl and `bert_tf.common.tf_startup` (the light
+package init and no TensorFlow; TF only inside `run`, on a machine without a CUDA
+driver): `bert-predict` stays free of bert_tf's TensorFlow modules.
 """
-import contextlib
-import ctypes
 import importlib.util
 import logging as python_logging
 import os
-import re
 import sys
-import tempfile
 
 from absl import app, flags
+
+from bert_tf.common import tf_startup
 
 USER_ERRORS = (ValueError, OSError)
 # Where the training binaries (bert-finetune, bert-distill) put, inside --model_dir, the
@@ -45,58 +44,6 @@ def quiet_tensorflow_environment():
     the CUDA stub found no driver. Level 1 keeps TF's C++ warnings and errors.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
-
-
-# TF's pip wheel is built with CUDA: the first time TF lists its devices (the start of
-# any computation), its CUDA platform calls cuInit (xla/stream_executor/cuda/
-# cuda_platform.cc, unconditionally; CUDA_VISIBLE_DEVICES does not stop it) and logs the
-# failure as an error. On a machine where libcuda.so.1, the driver, cannot be loaded,
-# that failure is certain and says nothing: TF's stub returns error 303 for every call.
-# Only that line is dropped, and only then; on a machine with a driver every line stays.
-_CUINIT_WITHOUT_DRIVER = re.compile(r"\] failed call to cuInit: .*\(303\)$")
-
-
-def _has_cuda_driver():
-    try:
-        ctypes.CDLL("libcuda.so.1")  # what TF's CUDA stub loads (the same dlopen search)
-    except OSError:
-        return False
-    return True
-
-
-@contextlib.contextmanager
-def _stderr_without(pattern):
-    """Runs the block with file descriptor 2 (C++ code's stderr too) in a temporary
-    file, then writes what it caught to stderr, less the lines matching `pattern`."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as caught:
-        os.dup2(caught.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            caught.seek(0)
-            lines = caught.read().decode("utf-8", "replace").splitlines(keepends=True)
-            sys.stderr.write("".join(line for line in lines if not pattern.search(line)))
-            sys.stderr.flush()
-
-
-def _list_devices_quietly():
-    """Lets TF probe for CUDA now, with the certain cuInit failure of a machine without
-    a driver left out. TF probes once per process, and early: importing TF registers an
-    absl after-init callback (tensorflow/python/distribute/combinations.py) that lists
-    the GPUs as soon as `app.run` has parsed the flags, before `main`. Listing the
-    physical devices does not fix them: a binary can still choose its devices
-    (tf.config.set_visible_devices) afterwards."""
-    if _has_cuda_driver():
-        return
-    with _stderr_without(_CUINIT_WITHOUT_DRIVER):
-        # Imported here too: importing TF after app.run's init runs the callback at once.
-        import tensorflow as tf  # pylint: disable=import-outside-toplevel
-        tf.config.list_physical_devices()
 
 
 class _WithoutTensorFlowInfo(python_logging.Filter):
@@ -132,7 +79,7 @@ def run(main):
     start-up chatter (see the module's docstring)."""
     def checked_main(argv):
         _quiet_tensorflow_logs()
-        _list_devices_quietly()  # a binary that imports TF in main (bert-explain) needs it
+        tf_startup.probe_devices_quietly()  # a binary that imports TF in main (bert-explain) needs it
         try:
             return main(argv)
         except USER_ERRORS as e:
@@ -145,5 +92,5 @@ def run(main):
             sys.exit(2)
 
     if "tensorflow" in sys.modules:  # before TF's after-init callback lists the GPUs
-        _list_devices_quietly()
+        tf_startup.probe_devices_quietly()
     app.run(checked_main)

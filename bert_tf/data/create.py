@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from bert_tf.common import tf_startup
 from bert_tf.common.fields import config_field
 from bert_tf.data import schema
 from bert_tf.data.documents import WORD_BOUNDARIES, read_documents, tokenize_documents
@@ -193,6 +194,7 @@ def _warn_if_next_sentences_are_mostly_random(totals):
 
 
 def _init_worker():
+    tf_startup.probe_devices_quietly()  # a worker is a process of its own
     # The workers already run in parallel; TF thread pools per worker would oversubscribe.
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
