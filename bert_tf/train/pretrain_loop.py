@@ -31,13 +31,13 @@ The loss and its metrics are in `pretrain_loss.py`, the restoring of checkpoints
 """
 import datetime
 import os
-import time
 
 import tensorflow as tf
 from absl import logging
 
 from bert_tf.model.encoder import INPUT_NAMES
 from bert_tf.train.checkpoints import dropout_seed_states
+from bert_tf.train.fit_reporting import ProgressSchedule
 from bert_tf.train.pretrain_checkpoints import (checkpoint_dir, remove_temporary_checkpoints,
                                                 restore_newest)
 from bert_tf.train.pretrain_loss import STAT_NAMES, metrics_from_stats, pretraining_loss
@@ -170,7 +170,8 @@ class PretrainingTrainer:
 
         Checkpoints (`model_dir/ckpt-STEP.*`, the newest `keep_checkpoints` kept) are written
         every `checkpoint_every_n_steps` updates and at the end; TensorBoard scalars go to
-        `model_dir/logs`; a progress line is logged every `log_every_n_steps` updates.
+        `model_dir/logs`; a progress line is logged every `log_every_n_steps` updates and at
+        least every 10% of the run and every 30 s.
 
         Args:
             dataset: tf.data.Dataset of global batches (`bert_tf.data.pretraining_dataset`),
@@ -208,38 +209,48 @@ class PretrainingTrainer:
 
         step = int(self.step.numpy())
         sequences_per_update = self.global_batch_size * self.grad_accum_steps
-        interval_stats, metrics = None, {}
-        timer_start, timed_steps = None, 0  # the first update traces: timing starts after it
+        # A line every log_every_n_steps, and at least every 10% of the run and every 30 s
+        # (fit_reporting.ProgressSchedule); the TensorBoard scalars at the set interval.
+        schedule = ProgressSchedule(log_every_n_steps, num_train_steps - step)
+        line_stats, scalar_stats, metrics = None, None, {}
+        started = False  # the first update traces: timing starts after it
         while step < num_train_steps:
             stats = self.train_update(iterator)
-            interval_stats = stats if interval_stats is None else {
-                k: interval_stats[k] + v for k, v in stats.items()}
+            line_stats, scalar_stats = (
+                stats if total is None else {k: total[k] + v for k, v in stats.items()}
+                for total in (line_stats, scalar_stats))
             step += 1
-            if timer_start is None:
-                timer_start = time.monotonic()
-            else:
-                timed_steps += 1
-            if step % log_every_n_steps == 0 or step == num_train_steps:
-                metrics = metrics_from_stats({k: float(v) for k, v in interval_stats.items()})
-                metrics["learning_rate"] = float(self.optimizer.learning_rate)
-                steps_per_second = timed_steps / max(time.monotonic() - timer_start, 1e-9)
-                metrics["sequences_per_second"] = steps_per_second * sequences_per_update
-                eta = (datetime.timedelta(seconds=round((num_train_steps - step)
-                                                        / steps_per_second))
-                       if timed_steps else "?")
+            if not started:
+                started = True
+                schedule.start(step)
+            elif schedule.due(step) or step == num_train_steps:
+                steps_per_second = schedule.mark(step)
+                metrics = self._metrics(line_stats, steps_per_second * sequences_per_update)
+                eta = datetime.timedelta(seconds=round((num_train_steps - step)
+                                                       / steps_per_second))
                 logging.info(
                     "step %d/%d  loss %.4f  mlm_acc %.3f  nsp_acc %.3f  lr %.3g  %.1f seq/s  "
                     "ETA %s", step, num_train_steps, metrics["loss"], metrics["mlm_accuracy"],
                     metrics["nsp_accuracy"], metrics["learning_rate"],
                     metrics["sequences_per_second"], eta)
+                line_stats = None
+            if step % log_every_n_steps == 0 or step == num_train_steps:
+                scalars = self._metrics(scalar_stats, metrics.get("sequences_per_second", 0.0))
                 with writer.as_default(step=step):
-                    for name, value in metrics.items():
+                    for name, value in scalars.items():
                         tf.summary.scalar(name, value)
-                interval_stats, timer_start, timed_steps = None, time.monotonic(), 0
+                metrics, scalar_stats = scalars, None
             if step % checkpoint_every_n_steps == 0 or step == num_train_steps:
                 manager.save(checkpoint_number=step)
         writer.flush()
         remove_temporary_checkpoints(self.strategy, model_dir)
+        return metrics
+
+    def _metrics(self, stats, sequences_per_second):
+        """The loop's metrics of summed update stats, the learning rate and seq/s."""
+        metrics = metrics_from_stats({k: float(v) for k, v in stats.items()})
+        metrics["learning_rate"] = float(self.optimizer.learning_rate)
+        metrics["sequences_per_second"] = sequences_per_second
         return metrics
 
     def evaluate(self, dataset, max_batches=None):
