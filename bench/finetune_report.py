@@ -58,13 +58,13 @@ def compare(by_engine, spec):
 
 
 def compare_lora(by_engine, metric, fmt, points):
-    """LoRA against full fine-tuning (the target: within 1.0 point), and bert_tf's LoRA
-    against PEFT's: metric, trainable parameters, peak RSS, train seq/s."""
+    """LoRA against full fine-tuning (the target: at most 1.0 point below it), and
+    bert_tf's LoRA against PEFT's: metric, trainable parameters, peak RSS, train seq/s."""
     full, lora = by_engine["bert_tf"], by_engine["bert_tf_lora"]
     difference = points * (lora[metric] - full[metric])
     print(f"\nbert_tf LoRA vs full fine-tuning: test {metric} {fmt.format(lora[metric])} vs "
-          f"{fmt.format(full[metric])} ({difference:+.2f} points; target within 1.0: "
-          f"{'met' if abs(difference) <= 1.0 else 'NOT met'}); trainable "
+          f"{fmt.format(full[metric])} ({difference:+.2f} points; target at most 1.0 "
+          f"below: {'met' if difference >= -1.0 else 'NOT met'}); trainable "
           f"{lora['trainable'] / full['trainable']:.2%}")
     for name, other in (("peft", by_engine.get("peft")), ("transformers full",
                                                           by_engine.get("transformers"))):
