@@ -26,9 +26,9 @@ batches) and `transformers` (`peers.transformers_finetune`). LoRA (`bert_tf_lora
 and recipe): --lora_rank, --lora_alpha and --lora_targets alike, no adapter dropout, the
 pooler and head trained fully, at --lora_learning_rate (LoRA's few parameters want a
 higher one than full fine-tuning's). `trainable`: parameters the optimizer updates.
-`padding`: the share of
-padded token positions in the training batches; `train seq/s`: every training sequence
-(qa: window) over the whole training time (compilation included); `steady seq/s` leaves
+`padding`: the share of padded token positions in the training batches; `train seq/s`:
+every training sequence (qa: window) over the whole training time (compilation, and for
+classification bert_tf's per-epoch validation and test scoring, included); `steady seq/s` leaves
 out the first --skip_steps steps; `test s`: prediction time (qa: `predict q/s`).
 `--seeds N` runs every engine with seeds --seed .. --seed+N-1 on each of `--datasets`
 and prints mean ± std per engine and bert_tf's epoch-selection rules (bench/stability.py).
@@ -203,8 +203,11 @@ def keras_step_timer(epoch_rows):
     import keras
 
     class StepTimer(keras.callbacks.Callback):
-        def on_train_begin(self, logs=None):
-            self.steps = [(time.perf_counter(), 0)]
+        steps = None
+
+        def on_train_begin(self, logs=None):  # each epoch is a fit call: time them all
+            if self.steps is None:
+                self.steps = [(time.perf_counter(), 0)]
 
         def on_train_batch_end(self, batch, logs=None):
             self.steps.append((time.perf_counter(), epoch_rows[batch % len(epoch_rows)]))
