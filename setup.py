@@ -45,12 +45,19 @@ setuptools.setup(
             "sentence-transformers>=3.0",
             # bert_tf.retrieval's approximate (HNSW) and flat FAISS indexes under test.
             "faiss-cpu>=1.8",
+            # bert_tf.retrieval.beam's pipeline under the DirectRunner
+            # (tests/test_retrieval_beam.py).
+            "apache-beam>=2.60",
         ],
+        # bert_tf.retrieval.beam: the index pipeline on a Beam runner (bert-index-beam);
+        # imported only when it runs. Dataflow needs apache-beam[gcp] too.
+        "beam": ["apache-beam>=2.60"],
         # bert_tf.retrieval's FAISS indexes for collections beyond in-memory exact search
         # (imported only when such an index is asked for).
         "search": ["faiss-cpu>=1.8"],
         # bench/pretrain.py reads Jane Austen from Debian's r-cran-janeaustenr (R data files).
-        "bench": ["rdata"],
+        # bench/retrieval_scale.py: the Beam pipeline's throughput and the BM25 baseline.
+        "bench": ["rdata", "apache-beam>=2.60", "bm25s>=0.2"],
     },
     entry_points={
         "console_scripts": [
@@ -66,6 +73,7 @@ setuptools.setup(
             "bert-serving-client=bert_tf_serving.client:run",
             "bert-explain=bert_tf_tools.explain:run",
             "bert-index=bert_tf_tools.index:run",
+            "bert-index-beam=bert_tf_tools.index_beam:run",
             "bert-search=bert_tf_tools.search:run",
         ],
     },
