@@ -49,7 +49,13 @@ setuptools.setup(
             # bench/e2e.py's OpenVINO engines.
             "openvino==2026.4.*",
             "openvino-tokenizers==2026.4.*",
+            # bert_tf.retrieval.beam's pipeline under the DirectRunner
+            # (tests/test_retrieval_beam.py).
+            "apache-beam>=2.60",
         ],
+        # bert_tf.retrieval.beam: the index pipeline on a Beam runner (bert-index-beam);
+        # imported only when it runs. Dataflow needs apache-beam[gcp] too.
+        "beam": ["apache-beam>=2.60"],
         # bert_tf.retrieval's FAISS indexes for collections beyond in-memory exact search
         # (imported only when such an index is asked for).
         "search": ["faiss-cpu>=1.8"],
@@ -59,8 +65,9 @@ setuptools.setup(
         "export": ["openvino==2026.4.*", "openvino-tokenizers==2026.4.*",
                    "transformers>=4.40", "tokenizers>=0.19"],
         # bench/pretrain.py reads Jane Austen from Debian's r-cran-janeaustenr (R data files);
-        # bench/finetune.py's peft engine is HF PEFT's LoRA, beside bert_tf's.
-        "bench": ["rdata", "peft>=0.11"],
+        # bench/finetune.py's peft engine is HF PEFT's LoRA, beside bert_tf's;
+        # bench/retrieval_scale.py: the Beam pipeline's throughput and the BM25 baseline.
+        "bench": ["rdata", "peft>=0.11", "apache-beam>=2.60", "bm25s>=0.2"],
     },
     entry_points={
         "console_scripts": [
@@ -76,6 +83,7 @@ setuptools.setup(
             "bert-serving-client=bert_tf_serving.client:run",
             "bert-explain=bert_tf_tools.explain:run",
             "bert-index=bert_tf_tools.index:run",
+            "bert-index-beam=bert_tf_tools.index_beam:run",
             "bert-search=bert_tf_tools.search:run",
         ],
     },

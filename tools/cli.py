@@ -74,12 +74,13 @@ def _quiet_tensorflow_logs():
         python_logging.getLogger(name).addFilter(without_info)
 
 
-def run(main):
+def run(main, pass_unknown_flags=False):
     """`app.run(main)` with one-line messages for `USER_ERRORS`, and without TF's
-    start-up chatter (see the module's docstring)."""
+    start-up chatter (see the module's docstring). With `pass_unknown_flags`, flags no
+    absl flag names reach `main` in argv (bert-index-beam's Beam pipeline options)."""
     def checked_main(argv):
         _quiet_tensorflow_logs()
-        tf_startup.probe_devices_quietly()  # a binary that imports TF in main (bert-explain) needs it
+        tf_startup.probe_devices_quietly()  # for a binary that imports TF in main (bert-explain)
         try:
             return main(argv)
         except USER_ERRORS as e:
@@ -93,4 +94,16 @@ def run(main):
 
     if "tensorflow" in sys.modules:  # before TF's after-init callback lists the GPUs
         tf_startup.probe_devices_quietly()
-    app.run(checked_main)
+    app.run(checked_main, flags_parser=_parse_known_flags if pass_unknown_flags
+            else app.parse_flags_with_usage)
+
+
+def _parse_known_flags(argv):
+    """absl's flags of argv parsed, as `app.parse_flags_with_usage` does; the others
+    returned (after the program name) for main."""
+    try:
+        return flags.FLAGS(argv, known_only=True)
+    except flags.Error as e:
+        print(f"FATAL Flags parsing error: {e}", file=sys.stderr)
+        print("Pass --helpshort or --helpfull to see help on flags.", file=sys.stderr)
+        sys.exit(1)

@@ -10,11 +10,16 @@ embedding size are checked on load and on search).
     folder/embeddings.npy    float32 [N, H], row i the embedding of passage i
     folder/passages.jsonl    one passage a line: id, doc_id, start, end, text, source
     folder/hnsw.faiss        the FAISS HNSW index, when built with faiss_index="hnsw"
+
+A sharded index (format 2, what the Beam pipeline writes: bert_tf/retrieval/beam.py)
+holds `embeddings-SSSSS-of-NNNNN.npy` and `passages-SSSSS-of-NNNNN.jsonl` instead,
+listed in the manifest's "shards" in row order; `load_index` reads both layouts.
 """
 import dataclasses
 import hashlib
 import json
 import os
+import re
 
 import numpy as np
 
@@ -27,7 +32,20 @@ MANIFEST_FILE = "manifest.json"
 EMBEDDINGS_FILE = "embeddings.npy"
 PASSAGES_FILE = "passages.jsonl"
 INDEX_FILES = (MANIFEST_FILE, EMBEDDINGS_FILE, PASSAGES_FILE, approximate.HNSW_FILE)
-FORMAT = 1
+FORMAT = 1          # embeddings.npy + passages.jsonl
+SHARDED_FORMAT = 2  # the manifest's "shards", each an embeddings and a passages file
+_SHARD_FILE = re.compile(r"^(embeddings|passages)-\d{5}-of-\d{5}\.(npy|jsonl)$")
+
+
+def shard_files(shard, num_shards):
+    """(embeddings file, passages file) names of shard `shard` of `num_shards`."""
+    suffix = f"{shard:05d}-of-{num_shards:05d}"
+    return f"embeddings-{suffix}.npy", f"passages-{suffix}.jsonl"
+
+
+def is_index_file(name):
+    """Whether a file name is one an index writes (either layout)."""
+    return name in INDEX_FILES or bool(_SHARD_FILE.match(name))
 
 
 def load_text_encoder(path):
@@ -82,7 +100,8 @@ class PassageIndex:
 def check_writable(folder, overwrite=False):
     """FileExistsError if `folder` holds an index (any of its files) and not
     `overwrite`: checked before any work, so nothing is half-written."""
-    existing = [name for name in INDEX_FILES if os.path.exists(os.path.join(folder, name))]
+    existing = sorted(name for name in (os.listdir(folder) if os.path.isdir(folder) else ())
+                      if is_index_file(name))
     if existing and not overwrite:
         raise FileExistsError(f"{folder} already holds an index ({', '.join(existing)}); "
                               "choose another folder or pass --overwrite (overwrite=True)")
@@ -109,12 +128,11 @@ def build_index(encoder, passages, folder, overwrite=False, batch_size=None,
                              f"at {seen[passage.id]})")
         seen[passage.id] = passage.source
     embeddings = encoder.embed([p.text for p in passages], batch_size)
-    manifest = {"format": FORMAT, "model": model_path, **model_manifest(encoder),
-                "num_passages": len(passages), "window": window, "stride": stride,
-                "faiss_index": faiss_index}
+    manifest = index_manifest(encoder, len(passages), window, stride, model_path,
+                              faiss_index=faiss_index)
     os.makedirs(folder, exist_ok=True)
-    for name in INDEX_FILES:  # an overwritten index leaves none of its old files
-        if os.path.exists(os.path.join(folder, name)):
+    for name in os.listdir(folder):  # an overwritten index leaves none of its old files
+        if is_index_file(name):
             os.remove(os.path.join(folder, name))
     np.save(os.path.join(folder, EMBEDDINGS_FILE), embeddings)
     with open(os.path.join(folder, PASSAGES_FILE), "w", encoding="utf-8") as f:
@@ -124,9 +142,40 @@ def build_index(encoder, passages, folder, overwrite=False, batch_size=None,
         approximate.save(approximate.hnsw_index(embeddings), folder)
     # The manifest last: a folder with one is a complete index.
     with open(os.path.join(folder, MANIFEST_FILE), "w", encoding="utf-8") as f:
-        json.dump(manifest, f, indent=2, sort_keys=True)
-        f.write("\n")
+        f.write(manifest_json(manifest))
     return PassageIndex(passages, embeddings, manifest, folder)
+
+
+def index_manifest(encoder, num_passages, window, stride, model_path, **fields):
+    """The manifest of an index of `num_passages` embedded by `encoder` (format 1; the
+    sharded layout passes format and shards in `fields`)."""
+    return {"format": FORMAT, "model": model_path, **model_manifest(encoder),
+            "num_passages": num_passages, "window": window, "stride": stride, **fields}
+
+
+def manifest_json(manifest):
+    return json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+
+
+def _read_passages(path):
+    with open(path, encoding="utf-8") as f:
+        return [Passage(**json.loads(line)) for line in f if line.strip()]
+
+
+def _read_shards(folder, manifest):
+    """(embeddings [N, H], passages [N]) of a sharded index, its shards in row order."""
+    embeddings, passages = [], []
+    for shard in manifest["shards"]:
+        shard_embeddings = np.load(os.path.join(folder, shard["embeddings"]))
+        shard_passages = _read_passages(os.path.join(folder, shard["passages"]))
+        if not len(shard_embeddings) == len(shard_passages) == shard["num_passages"]:
+            raise ValueError(f"{folder}: shard {shard['passages']} holds "
+                             f"{len(shard_passages)} passages and {len(shard_embeddings)} "
+                             f"embeddings, the manifest says {shard['num_passages']}; "
+                             "rebuild the index")
+        embeddings.append(shard_embeddings)
+        passages.extend(shard_passages)
+    return np.concatenate(embeddings), passages
 
 
 def load_index(folder):
@@ -138,12 +187,14 @@ def load_index(folder):
                                 "bert-index)")
     with open(path, encoding="utf-8") as f:
         manifest = json.load(f)
-    if manifest.get("format") != FORMAT:
+    if manifest.get("format") not in (FORMAT, SHARDED_FORMAT):
         raise ValueError(f"{path}: index format {manifest.get('format')!r}, this bert_tf "
-                         f"reads {FORMAT}; rebuild the index")
-    embeddings = np.load(os.path.join(folder, EMBEDDINGS_FILE))
-    with open(os.path.join(folder, PASSAGES_FILE), encoding="utf-8") as f:
-        passages = [Passage(**json.loads(line)) for line in f if line.strip()]
+                         f"reads {FORMAT} and {SHARDED_FORMAT}; rebuild the index")
+    if manifest["format"] == SHARDED_FORMAT:
+        embeddings, passages = _read_shards(folder, manifest)
+    else:
+        embeddings = np.load(os.path.join(folder, EMBEDDINGS_FILE))
+        passages = _read_passages(os.path.join(folder, PASSAGES_FILE))
     expected = (manifest["num_passages"], manifest["embedding_size"])
     if embeddings.shape != expected or len(passages) != expected[0]:
         raise ValueError(f"{folder}: {len(passages)} passages and embeddings "

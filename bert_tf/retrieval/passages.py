@@ -103,6 +103,25 @@ def check_window(window, stride):
                          f"window={window}, stride={stride}")
 
 
+def file_passages(file, name, window=DEFAULT_WINDOW, stride=DEFAULT_STRIDE):
+    """The passages of one corpus file, in order; `name` is how ids refer to the file.
+    What `read_corpus` reads for each file, and a Beam worker for its share of them
+    (bert_tf/retrieval/beam.py).
+
+    Raises:
+        ValueError naming file:line for an unknown format, a record without text or an
+        empty text.
+    """
+    if os.path.splitext(file)[1].lower() not in CORPUS_FORMATS:
+        raise ValueError(f"{file}: unknown corpus format; use one of {CORPUS_FORMATS}")
+    for line_number, doc_id, text in _records(file, name):
+        where = f"{file}:{line_number}"
+        if not text.strip():
+            raise ValueError(f"{where}: the text is empty")
+        yield from split_document(doc_id or f"{name}:{line_number}", text, window, stride,
+                                  where)
+
+
 def read_corpus(path, window=DEFAULT_WINDOW, stride=DEFAULT_STRIDE):
     """The passages of a corpus file or folder (see the module docstring).
 
@@ -113,19 +132,12 @@ def read_corpus(path, window=DEFAULT_WINDOW, stride=DEFAULT_STRIDE):
     check_window(window, stride)
     passages, seen = [], {}
     for file, name in corpus_files(path):
-        if os.path.splitext(file)[1].lower() not in CORPUS_FORMATS:
-            raise ValueError(f"{file}: unknown corpus format; use one of {CORPUS_FORMATS}")
-        for line_number, doc_id, text in _records(file, name):
-            where = f"{file}:{line_number}"
-            if not text.strip():
-                raise ValueError(f"{where}: the text is empty")
-            doc_id = doc_id or f"{name}:{line_number}"
-            for passage in split_document(doc_id, text, window, stride, where):
-                if passage.id in seen:
-                    raise ValueError(f"{where}: duplicate id {passage.id!r} (first at "
-                                     f"{seen[passage.id]}); ids must be unique")
-                seen[passage.id] = where
-                passages.append(passage)
+        for passage in file_passages(file, name, window, stride):
+            if passage.id in seen:
+                raise ValueError(f"{passage.source}: duplicate id {passage.id!r} (first at "
+                                 f"{seen[passage.id]}); ids must be unique")
+            seen[passage.id] = passage.source
+            passages.append(passage)
     if not passages:
         raise ValueError(f"{path} has no records")
     return passages
