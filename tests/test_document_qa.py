@@ -2,12 +2,17 @@
 cut from the source documents at the offsets given, the stated score combination, the
 threshold, bad input, and the exported SavedModel answering as the Python API does
 (tiny random models: the answers are arbitrary, the plumbing is not)."""
+import os
+import re
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 import bert_tf
 from bert_tf.data import corpora
-from bert_tf.data.squad import read_squad
+from bert_tf.data.squad import read_squad, read_squad_paragraphs
 from bert_tf.retrieval import DocumentReader, Searcher, build_index, split_document
 from bert_tf.retrieval.reader import NO_SCORE, combined_score
 from bert_tf.retrieval.serving import QUESTION_ERROR, export_document_reader
@@ -131,3 +136,55 @@ def test_saved_model_answers_as_the_python_api(encoder, index, reader_v1, reader
         assert got["error"].decode("utf-8") == QUESTION_ERROR
         assert (got["answer"], int(got["start"]), float(got["score"])) == (b"", -1, NO_SCORE)
 
+
+
+def test_squad_dev_as_documents(tmp_path):
+    import json
+    from bert_tf.data.corpus_writer import write_corpus
+    written = write_corpus("squad_dev", str(tmp_path))
+    assert sorted(os.path.basename(p) for p in written) == [
+        "dev-v1.1.json", "paragraphs.jsonl", "questions.jsonl"]
+    rows = [json.loads(line) for line in open(tmp_path / "paragraphs.jsonl", encoding="utf-8")]
+    examples = read_squad(corpora.squad_path("dev"))
+    assert len(rows) == 2067 and len({row["id"] for row in rows}) == 2067
+    assert rows[0]["id"] == "Super_Bowl_50/0" and rows[0]["text"] == examples[0].context
+    questions = open(tmp_path / "questions.jsonl", encoding="utf-8").read().splitlines()
+    assert [json.loads(q) for q in questions[:2]] == [{"question": ex.question}
+                                                      for ex in examples[:2]]
+    paragraphs = read_squad_paragraphs(corpora.squad_path("dev"))
+    assert sum(len(p.question_ids) for p in paragraphs) == len(examples) == len(questions)
+
+
+def _run(name, *args, cwd):
+    return subprocess.run([sys.executable, "-m", f"bert_tf_tools.{name}", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow
+def test_readme_commands_index_export_and_predict(encoder_folder, reader_v1_folder,
+                                                  squad_documents, tmp_path):
+    """The README block's bert-index, bert-export --index_dir and bert-predict, on the
+    tiny models and a few SQuAD dev paragraphs (~40-80 s: four processes)."""
+    import json
+    documents, questions = squad_documents
+    with open(tmp_path / "paragraphs.jsonl", "w", encoding="utf-8") as f:
+        f.writelines(json.dumps({"id": i, "text": t}) + "\n" for i, t in documents.items())
+    index = _run("index", f"--model={encoder_folder}", "--corpus=paragraphs.jsonl",
+                 "--output_dir=indexes/squad_dev", cwd=tmp_path)
+    assert index.returncode == 0, index.stderr
+    too_many = _run("export", "--index_dir=indexes/squad_dev", f"--reader_dir={reader_v1_folder}",
+                    "--export_base=exports", "--model_name=squad_docs", "--k=99", cwd=tmp_path)
+    assert too_many.returncode == 2
+    assert re.fullmatch(r"bert_tf: error: k must be in \[1, (\d+)\] \(the index holds \1 "
+                        r"passages\), got 99", too_many.stderr.strip().splitlines()[-1])
+    export = _run("export", "--index_dir=indexes/squad_dev", f"--reader_dir={reader_v1_folder}",
+                  "--export_base=exports", "--model_name=squad_docs", "--k=2", cwd=tmp_path)
+    assert export.returncode == 0, export.stderr
+    assert "serving_default: question (string [B]) -> answer" in export.stdout
+    predict = _run("predict", "--saved_model=exports/squad_docs/1",
+                   f"--input=question={questions[0]}", "--input=question=", cwd=tmp_path)
+    assert predict.returncode == 0, predict.stderr
+    rows = [json.loads(line) for line in predict.stdout.splitlines()]
+    assert rows[0]["error"] == "" and rows[0]["doc_id"] in documents
+    assert documents[rows[0]["doc_id"]][rows[0]["start"]:rows[0]["end"]] == rows[0]["answer"]
+    assert rows[1]["error"] == QUESTION_ERROR and rows[1]["answer"] == ""
