@@ -6,6 +6,7 @@ outputs as JSON.
       --input=context="The tower was designed by Gustave Eiffel's company."
     bert-serving-client --model=rt_sentiment --signature=explain --text="Dull." \
       --int_input=label_id=-1
+    bert-serving-client --model=squad_docs --input=question="Who designed the tower?"
 
 The inputs are those of bert-predict (`inputs.py`); the calls are `RestClient`'s
 (`rest.py`, the default) or `GrpcClient`'s (`grpc_client.py`). A server error prints

@@ -12,6 +12,9 @@ r"""Exports a model as a TF Serving SavedModel that takes raw text.
     # feature extraction from any pretrained checkpoint folder (Google or HF layout)
     bert-export --task=encoder --model_dir=uncased_L-12_H-768_A-12 \
         --export_base=exports --model_name=bert_base --max_seq_length=128
+    # question answering over documents: a passage index (bert-index) and a QA reader
+    bert-export --index_dir=indexes/squad_dev --reader_dir=runs/squad/export \
+        --export_base=exports --model_name=squad_docs --k=5
 
 Writes `<export_base>/<model_name>/<version>/` (version: the next integer, or
 `--version`, which must not exist yet) with warmup requests in `assets.extra/`, adds the
@@ -20,6 +23,12 @@ if there is none. Signatures: `serving_default` (raw text), `serve_ids` (ids) an
 `sequence_lengths` (each row's packed length, for client-side length bucketing); see
 serving/README.md for running TF Serving on the export base. The version's
 `assets.extra/export_config.json` records its dtype, task and options.
+
+With --index_dir and --reader_dir the export answers questions from the index's
+passages (bert_tf/retrieval/serving.py): `serving_default` takes `question` and returns
+the answer, its passage and document ids, character offsets in the document and scores;
+the question encoder (the index's model, or --encoder_dir), the passage embeddings and
+texts and the reader are all inside it.
 """
 import os
 
@@ -27,6 +36,8 @@ from absl import flags
 
 from bert_tf.export import precision, tf_serving
 from bert_tf.export.exporter import export, read_warmup_texts
+from bert_tf.retrieval.reader import DEFAULT_RETRIEVAL_WEIGHT
+from bert_tf.retrieval.serving import export_document_reader
 from bert_tf_tools import cli
 
 FLAGS = flags.FLAGS
@@ -59,16 +70,37 @@ flags.DEFINE_string("dtype", "float32", "What the export computes in: "
 flags.DEFINE_string("format", "saved_model", "saved_model: a TF Serving SavedModel; "
                     "openvino: one OpenVINO IR taking raw strings (<version>/model.xml, "
                     "its tokenizer inside; --dtype is OpenVINO's inference precision).")
-flags.mark_flags_as_required(["model_dir", "export_base", "model_name"])
+flags.DEFINE_string("index_dir", None, "Question answering over documents: a passage index "
+                    "folder (bert-index); needs --reader_dir, replaces --model_dir.")
+flags.DEFINE_string("reader_dir", None, "With --index_dir: a fine-tuned QA task folder.")
+flags.DEFINE_string("encoder_dir", None, "With --index_dir: the text encoder folder, if not "
+                    "where the index's manifest says it was.")
+flags.DEFINE_integer("k", 5, "With --index_dir: passages read per question.")
+flags.DEFINE_float("threshold", None, "With --index_dir: no answer when the best combined "
+                   "score is below this; default: always answer.")
+flags.DEFINE_float("retrieval_weight", DEFAULT_RETRIEVAL_WEIGHT, "With --index_dir: score = "
+                   "reader start + end logit + this x retrieval cosine.")
+flags.mark_flags_as_required(["export_base", "model_name"])
 
 
 def main(argv):
     del argv
+    warmup_texts = read_warmup_texts(FLAGS.warmup_texts_file) if FLAGS.warmup_texts_file \
+        else None
+    if FLAGS.index_dir:
+        cli.require("reader_dir", "--index_dir (question answering over documents)")
+        export_document_reader(FLAGS.index_dir, FLAGS.reader_dir, FLAGS.export_base,
+                               FLAGS.model_name, FLAGS.k, FLAGS.threshold,
+                               FLAGS.retrieval_weight, FLAGS.encoder_dir, FLAGS.dtype,
+                               version=FLAGS.version, warmup_texts=warmup_texts,
+                               serving_base_path=FLAGS.serving_base_path,
+                               batching_device=FLAGS.batching_device,
+                               num_batch_threads=FLAGS.num_batch_threads)
+        return
+    cli.require("model_dir", "an export (or give --index_dir and --reader_dir)")
     export(FLAGS.model_dir, FLAGS.export_base, FLAGS.model_name, FLAGS.task, FLAGS.version,
-           FLAGS.max_seq_length, FLAGS.text_pair,
-           read_warmup_texts(FLAGS.warmup_texts_file) if FLAGS.warmup_texts_file else None,
-           FLAGS.serving_base_path, FLAGS.batching_device, FLAGS.num_batch_threads,
-           FLAGS.dtype, FLAGS.format)
+           FLAGS.max_seq_length, FLAGS.text_pair, warmup_texts, FLAGS.serving_base_path,
+           FLAGS.batching_device, FLAGS.num_batch_threads, FLAGS.dtype, FLAGS.format)
 
 
 def run():

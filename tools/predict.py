@@ -6,13 +6,16 @@ r"""Runs raw texts through an exported SavedModel in this process (no TF Serving
     bert-predict --saved_model=exports/squad/1 --input=question="Who designed it?" \
       --input=context="The tower was designed by Gustave Eiffel's company."
     bert-predict --saved_model=exports/squad/1 --input_file=questions.jsonl
+    bert-predict --saved_model=exports/squad_docs/1 --input=question="Who designed it?"
     bert-predict --saved_model=exports/rt_sentiment/1 --signature=explain --text="Dull."
     bert-predict --saved_model=exports/rt_sentiment/1 --signature=explain --text="Dull." \
       --int_input=label_id=1
 
 Prints one JSON line per input row, in input order: the row's texts and the signature's
 outputs. `--input_file` is a text file (one `text` per line) or, ending in `.jsonl`, one
-JSON object of named texts per line (e.g. {"question": ..., "context": ...}). Imports only
+JSON object of named texts per line (e.g. {"question": ..., "context": ...}). A question
+answering over documents export (`bert-export --index_dir`) takes only `question` and
+prints the answer, its passage and document ids, offsets in the document and scores. Imports only
 TensorFlow and TensorFlow Text, as TF Serving does: what works here works there.
 
 Texts go in batches of --batch_size, sorted by length so that each batch (padded in the

@@ -4,6 +4,13 @@ what `bert-write-corpus` does.
     write_corpus("rotten_tomatoes", "data/rt")   # {train,validation,test}.jsonl
     write_corpus("conll2003", "data/conll")      # {train,valid,test}.txt
     write_corpus("chinese", "data/zh")           # pretraining/, sentiment/, ner/
+    write_corpus("squad_dev", "data/squad")      # paragraphs.jsonl, questions.jsonl,
+                                                 # dev-v1.1.json
+
+SQuAD v1.1 dev as documents to answer questions from: `paragraphs.jsonl` holds its
+2,067 paragraphs, one {"id": "<title>/<n>", "title", "text"} a line (the corpus of
+`bert-index`), `questions.jsonl` its 10,570 questions, one {"question"} a line (the
+--input_file of `bert-predict`), and `dev-v1.1.json` the official file they come from.
 
 The Chinese corpus is three sets of files, for pretraining a Chinese BERT from scratch
 and fine-tuning it on the two labelled corpora:
@@ -34,10 +41,11 @@ import shutil
 from bert_tf.data import corpora
 from bert_tf.data.documents import write_documents
 from bert_tf.data.conll import TaggedSentence, write_conll
+from bert_tf.data.squad import read_squad, read_squad_paragraphs
 from bert_tf.text.sentences import sentence_spans, split_sentences
 from bert_tf.text.unicode_tables import CJK_PY_CLASS
 
-CORPORA = ("rotten_tomatoes", "conll2003", "chinese")
+CORPORA = ("rotten_tomatoes", "conll2003", "chinese", "squad_dev")
 _CJK = re.compile(f"({CJK_PY_CLASS})")
 
 
@@ -62,7 +70,28 @@ def write_corpus(name, output_dir, seed=0):
         return {shutil.copyfile(corpora.conll2003_path(split),
                                 os.path.join(output_dir, f"{split}.txt")):
                 f"CoNLL-2003 English {split}" for split in ("train", "valid", "test")}
+    if name == "squad_dev":
+        return write_squad_documents(corpora.squad_path("dev"), output_dir)
     return write_chinese(output_dir, seed)
+
+
+def write_squad_documents(squad_file, output_dir):
+    """Writes a SQuAD file's paragraphs and questions as JSONL (see the module
+    docstring) and a copy of the file; returns {path: summary}."""
+    paragraphs = read_squad_paragraphs(squad_file)
+    questions = read_squad(squad_file, require_labels=False, version_2_with_negative=True)
+    written = {}
+    for name, rows, what in (
+            ("paragraphs.jsonl", [{"id": p.id, "title": p.title, "text": p.text}
+                                  for p in paragraphs], "paragraphs"),
+            ("questions.jsonl", [{"question": ex.question} for ex in questions], "questions")):
+        path = os.path.join(output_dir, name)
+        with open(path, "w", encoding="utf-8") as f:
+            f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+        written[path] = f"{len(rows)} SQuAD v1.1 dev {what}"
+    path = shutil.copyfile(squad_file, os.path.join(output_dir, "dev-v1.1.json"))
+    written[path] = "the official SQuAD v1.1 dev file"
+    return written
 
 
 def write_jsonl(path, examples):

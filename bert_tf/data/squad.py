@@ -122,3 +122,27 @@ def _read_question(qa, context, path, where, require_labels, version_2_with_nega
                              "of the context")
         answers.append((text, start))
     return QaExample(str(qid), question, context, tuple(answers), where)
+
+
+@dataclasses.dataclass(frozen=True)
+class SquadParagraph:
+    """One context of a SQuAD file, as a document to retrieve: `id` is
+    "<article title>/<paragraph number>"; `question_ids` are its questions'."""
+    id: str
+    title: str
+    text: str
+    question_ids: tuple
+
+
+def read_squad_paragraphs(path):
+    """The paragraphs of a SQuAD file (checked as `read_squad` checks them), in file
+    order: the corpus of question answering over documents."""
+    read_squad(path, require_labels=False, version_2_with_negative=True)  # the checks
+    document = json.loads(files.read_text(path))
+    paragraphs = []
+    for a, article in enumerate(document["data"]):
+        title = str(article.get("title") or f"article{a}")
+        for p, paragraph in enumerate(article["paragraphs"]):
+            ids = tuple(str(qa["id"]) for qa in paragraph["qas"])
+            paragraphs.append(SquadParagraph(f"{title}/{p}", title, paragraph["context"], ids))
+    return paragraphs

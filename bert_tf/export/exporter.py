@@ -118,7 +118,8 @@ def export(model_dir, export_base, model_name, task="auto", version=None,
 
 def export_module(module, export_base, model_name, version=None, warmup_texts=None,
                   serving_base_path="/models", batching_device="cpu", num_batch_threads=1):
-    """Writes `module` as `export_base/model_name/VERSION` (the next version unless
+    """Writes `module` (a `ServingModule`, or any tf.Module with its `endpoints`,
+    `export_config`, `signature_summary`, `text_inputs` and `dtype`) as `export_base/model_name/VERSION` (the next version unless
     given; never overwriting one) with warmup requests, and updates the TF Serving
     `models.config` and batching parameters in `export_base`. Returns the version's
     folder."""
@@ -130,12 +131,7 @@ def export_module(module, export_base, model_name, version=None, warmup_texts=No
         export_base, batching_device, num_batch_threads)
     print(f"Exported {model_name} version {os.path.basename(path)} to {path}, computing "
           f"in {module.dtype}\n"
-          f"  serving_default: {', '.join(module.text_inputs)} (string [B]); "
-          "serve_ids: input_word_ids, input_mask, input_type_ids (int32 [B, S]); "
-          "sequence_lengths: the raw-text inputs"
-          + ("; explain: the raw-text inputs and the target (int32 [B], -1: the "
-             "prediction) -> words, offsets, scores" if "explain" in module.endpoints()
-             else "") + "\n"
+          f"  {module.signature_summary()}\n"
           f"  {config_path}: {model_name} -> {posixpath.join(serving_base_path, model_name)}\n"
           f"  {batching_path}: "
           + (f"written for {batching_device}" if written else "kept (it existed)"))

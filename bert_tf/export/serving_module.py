@@ -193,6 +193,12 @@ class ServingModule(tf.Module):
                 "text_inputs": list(self.text_inputs), "signatures": sorted(self.endpoints()),
                 "task": None}
 
+    def signature_summary(self):
+        """One line saying what each signature takes, which `bert-export` prints."""
+        return (f"serving_default: {', '.join(self.text_inputs)} (string [B]); "
+                "serve_ids: input_word_ids, input_mask, input_type_ids (int32 [B, S]); "
+                "sequence_lengths: the raw-text inputs")
+
     def endpoints(self):
         """{signature name: (function, input_signature)} for `keras.export.ExportArchive`."""
         text_specs = {name: tf.TensorSpec([None], tf.string, name=name)

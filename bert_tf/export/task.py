@@ -118,6 +118,13 @@ class TaskServingModule(ServingModule):
                 **{name: value for name, value in out.items() if name.startswith("target_")},
                 ERROR_OUTPUT: error}
 
+    def signature_summary(self):
+        summary = super().signature_summary()
+        if self.explain_target_spec() is None:
+            return summary
+        return (summary + "; explain: the raw-text inputs and the target (int32 [B], -1: "
+                "the prediction) -> words, offsets, scores")
+
     def endpoints(self):
         endpoints = super().endpoints()
         if self.task.text_signature_alias:  # the raw-text signature under its task's name

@@ -79,7 +79,7 @@ def warmup_requests(module, texts=DEFAULT_WARMUP_TEXTS):
     """Predict requests for every signature of `module`, at batch 1 and batch len(texts).
 
     Args:
-      module: a `ServingModule`.
+      module: a `ServingModule` (or a module with only raw-text signatures).
       texts: list of str, real example texts (the second text input of a pair task gets
         them rotated by one).
 
@@ -94,9 +94,10 @@ def warmup_requests(module, texts=DEFAULT_WARMUP_TEXTS):
         segments = [batch[i:] + batch[:i] for i in range(len(module.text_inputs))]
         text_inputs = {name: np.array([t.encode("utf-8") for t in segment], dtype=object)
                        for name, segment in zip(module.text_inputs, segments)}
-        features = module.preprocess({k: tf.constant(v) for k, v in text_inputs.items()})
         requests.append((TEXT_SIGNATURE, text_inputs))
-        requests.append((IDS_SIGNATURE, {k: features[k].numpy() for k in INPUT_NAMES}))
+        if IDS_SIGNATURE in module.endpoints():  # a module of raw text only has none
+            features = module.preprocess({k: tf.constant(v) for k, v in text_inputs.items()})
+            requests.append((IDS_SIGNATURE, {k: features[k].numpy() for k in INPUT_NAMES}))
     return requests
 
 

@@ -19,6 +19,13 @@ BACKENDS = ("exact", "flat", "hnsw")
 _QUERY_ROWS = 1024  # queries scored at a time: bounds the [Q, N] score matrix
 
 
+def check_k(k, size):
+    """ValueError unless 1 <= k <= size, the index's passage count."""
+    if isinstance(k, bool) or not 1 <= int(k) <= size:
+        raise ValueError(f"k must be in [1, {size}] (the index holds {size} passages), "
+                         f"got {k}")
+
+
 class Searcher:
     """Top-k passages of an index for queries.
 
@@ -52,10 +59,7 @@ class Searcher:
 
     def top_k(self, query_embeddings, k):
         """(scores float32 [Q, k], passage rows int64 [Q, k]), best first."""
-        size = len(self.index.passages)
-        if isinstance(k, bool) or not 1 <= int(k) <= size:
-            raise ValueError(f"k must be in [1, {size}] (the index holds {size} passages), "
-                             f"got {k}")
+        check_k(k, len(self.index.passages))
         if self.backend != "exact":
             return approximate.search(self._faiss, query_embeddings, int(k))
         scores, rows = [], []
