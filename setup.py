@@ -45,6 +45,9 @@ setuptools.setup(
             "sentence-transformers>=3.0",
             # bert_tf.retrieval's approximate (HNSW) and flat FAISS indexes under test.
             "faiss-cpu>=1.8",
+            # DataFrames as fit / evaluate input (tests/test_classification_inputs.py); the
+            # library itself knows a DataFrame by its attributes and needs no pandas.
+            "pandas>=2.0",
             # bert-export --format=openvino and its tests (bert_tf/export/openvino.py);
             # bench/e2e.py's OpenVINO engines.
             "openvino==2026.4.*",
