@@ -32,7 +32,8 @@ from bench import machine
 RECALL_KS = (1, 5, 20)
 LATENCY_K = 10
 BEAM_OPTIONS = ["--runner=DirectRunner", "--direct_num_workers=2",
-                "--direct_running_mode=multi_processing"]
+                "--direct_running_mode=multi_processing",
+                "--default_sdk_harness_log_level=WARNING"]  # no per-worker INFO chatter
 
 
 def parse_args(argv=None):

@@ -66,7 +66,9 @@ def test_completeness_at_the_default_steps(minilm_path, real_sentences):
 
 def test_completeness_needs_more_steps_on_a_jumpy_model(toy_classifier):
     text = toy_data(2, seed=2)[0][1]  # holds the rule word
-    result, = toy_classifier.explain([text], target="pos", steps=512)
+    # 2048 path points: the Riemann sum's error shrinks as 1/steps, and at 512 it came
+    # within 2.2% of the limit on one machine's toy model, outside the 1% asked for.
+    result, = toy_classifier.explain([text], target="pos", steps=2048)
     assert sum(result["scores"]) == pytest.approx(
         result["score"] - result["baseline_score"], rel=COMPLETENESS_RTOL)
 
