@@ -22,7 +22,7 @@ Before the version is published its outputs are checked against the SavedModel g
 import os
 import tempfile
 
-from bert_tf.export import runtime
+from bert_tf.export import runtime, saved_model
 
 MODEL_FILE = "model.xml"
 TOKENIZER_FILE = "tokenizer.xml"
@@ -110,9 +110,10 @@ def export_openvino(module, export_base, model_name, version=None, warmup_texts=
                 texts[module.text_inputs[0]]).items()},
             warmup_texts or tf_serving.DEFAULT_WARMUP_TEXTS, "OpenVINO")
 
-    path = runtime.write_version(export_base, model_name, version, write, {
+    path = saved_model.publish_version(export_base, model_name, version, write, {
         **module.export_config(), "format": "openvino", "dtype": dtype,
-        "signatures": None, "outputs": [output.any_name for output in joined.outputs]})
+        "signatures": None, "outputs": [output.any_name for output in joined.outputs]},
+        config_file=runtime.EXPORT_CONFIG_FILE)
     print(f"Exported {model_name} version {os.path.basename(path)} for OpenVINO to "
           f"{os.path.join(path, MODEL_FILE)} (computing in {dtype}): "
           f"{module.text_inputs[0]} (string [B]) -> "

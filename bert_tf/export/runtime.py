@@ -1,8 +1,8 @@
 """What the raw-text exports for CPU runtimes besides TF Serving share (openvino.py; see
-`RUNTIME_FORMATS`): the model's ids function, the versioned folder, the parity check.
+`RUNTIME_FORMATS`): the model's ids function and the parity check. Their versioned folder
+is `saved_model.publish_version`'s, as a SavedModel's.
 
     fn = ids_function(module)                 # int32 features -> the ids outputs
-    path = write_version("exports", "rt_ov", None, write, config)   # exports/rt_ov/1/
     check_parity(module, run, texts, "OpenVINO")   # against the SavedModel's graph
 
 Each runtime file takes raw strings, its tokenizer inside it as in the SavedModel, and
@@ -11,15 +11,9 @@ returns the outputs of the module's ids signature (`postprocess_ids`: for classi
 know. A version is written like a SavedModel's (saved_model.py): staged, checked, renamed
 into place, never overwritten; `EXPORT_CONFIG_FILE` beside the model says what it is.
 """
-import json
-import os
-import shutil
-import tempfile
-
 import numpy as np
 import tensorflow as tf
 
-from bert_tf.export.saved_model import check_model_name, new_version, remove_abandoned_staging
 from bert_tf.model.encoder import INPUT_NAMES
 
 RUNTIME_FORMATS = ("openvino",)
@@ -60,34 +54,6 @@ def check_text_inputs(module, runtime, most=1):
         raise ValueError(f"The {runtime} export takes at most {most} text input(s); this "
                          f"model's task takes {list(module.text_inputs)}: export it as a "
                          "SavedModel (--format=saved_model)")
-
-
-def write_version(export_base, model_name, version, write, config):
-    """`write(folder)` fills a staging folder, then renamed `<export_base>/<model_name>/
-    <version>` (the next version unless given; never overwritten) with `config` as its
-    EXPORT_CONFIG_FILE. Returns the version's folder."""
-    check_model_name(model_name)
-    model_dir = os.path.join(export_base, model_name)
-    os.makedirs(model_dir, exist_ok=True)
-    version = new_version(model_dir, version)
-    final_dir = os.path.join(model_dir, str(version))
-    remove_abandoned_staging(model_dir)
-    staging = tempfile.mkdtemp(prefix=f".{version}.partial-{os.getpid()}-", dir=model_dir)
-    try:
-        os.chmod(staging, 0o755)
-        write(staging)
-        with open(os.path.join(staging, EXPORT_CONFIG_FILE), "w", encoding="utf-8") as f:
-            json.dump({**config, "model_name": model_name, "version": version}, f,
-                      indent=2, sort_keys=True)
-            f.write("\n")
-        if os.path.exists(final_dir):
-            raise FileExistsError(f"Version {version} of {model_name!r} appeared at "
-                                  f"{final_dir} while exporting; nothing was replaced")
-        os.rename(staging, final_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return final_dir
 
 
 def check_parity(module, run, texts, runtime, tolerance=FLOAT32_TOLERANCE):

@@ -88,6 +88,22 @@ def export_saved_model(module, export_base, model_name, version=None,
       FileExistsError: `version` exists already.
       ValueError: a bad model name or version.
     """
+    def write(staging):
+        functions = write_saved_model(module, staging)
+        requests = tf_serving.warmup_requests(module, warmup_texts)
+        tf_serving.write_warmup_file(staging, tf_serving.warmup_records(model_name, requests))
+        return (lambda: verify_saved_model(staging, functions, requests)) if verify else None
+
+    return publish_version(export_base, model_name, version, write, module.export_config())
+
+
+def publish_version(export_base, model_name, version, write, config,
+                    config_file=EXPORT_CONFIG_FILE):
+    """The one way a version folder appears (every export format): `write(staging)` fills
+    a staging folder (and may return a check to run once the config is beside it), which
+    is then renamed `<export_base>/<model_name>/<version>` (the next version unless given;
+    never overwritten), with `config` + model name and version as its `config_file`
+    (a path inside the version). Returns the version's folder."""
     check_model_name(model_name)
     model_dir = os.path.join(export_base, model_name)
     os.makedirs(model_dir, exist_ok=True)
@@ -100,13 +116,11 @@ def export_saved_model(module, export_base, model_name, version=None,
     staging = tempfile.mkdtemp(prefix=f".{version}.partial-{os.getpid()}-", dir=model_dir)
     try:
         os.chmod(staging, 0o755)  # mkdtemp makes it private; the server may be another user
-        functions = write_saved_model(module, staging)
-        requests = tf_serving.warmup_requests(module, warmup_texts)
-        tf_serving.write_warmup_file(staging, tf_serving.warmup_records(model_name, requests))
-        write_export_config(staging, {**module.export_config(), "model_name": model_name,
-                                      "version": version})
-        if verify:
-            verify_saved_model(staging, functions, requests)
+        check = write(staging)
+        write_export_config(staging, {**config, "model_name": model_name,
+                                      "version": version}, config_file)
+        if check is not None:
+            check()
         if os.path.exists(final_dir):  # Another export took the number meanwhile.
             raise FileExistsError(f"Version {version} of {model_name!r} appeared at "
                                   f"{final_dir} while exporting; nothing was replaced")
@@ -117,9 +131,9 @@ def export_saved_model(module, export_base, model_name, version=None,
     return final_dir
 
 
-def write_export_config(saved_model_dir, config):
-    """Writes `config` (a JSON-able dict) as the version's EXPORT_CONFIG_FILE."""
-    path = os.path.join(saved_model_dir, EXPORT_CONFIG_FILE)
+def write_export_config(saved_model_dir, config, config_file=EXPORT_CONFIG_FILE):
+    """Writes `config` (a JSON-able dict) as the version's `config_file`."""
+    path = os.path.join(saved_model_dir, config_file)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
         json.dump(config, f, indent=2, sort_keys=True)
