@@ -2,8 +2,10 @@
 predicting again from the saved export alone."""
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -179,18 +181,45 @@ def test_project_errors_are_one_line_and_finished_models_are_kept(tmp_path, tiny
     assert (tmp_path / "run" / "export" / "model.keras").read_text() == "a finished model"
 
 
+def _sigkill_in_epoch(command, model_dir, epoch, log_path, env, cwd=None):
+    """Starts `command` and kills it with SIGKILL once its backup (model_dir/backup/
+    state.json) is 2 steps into `epoch` (0-based)."""
+    state_file = model_dir / "backup" / "state.json"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=log, env=env, cwd=cwd)
+        deadline = time.monotonic() + 600
+        try:
+            while time.monotonic() < deadline and process.poll() is None:
+                try:
+                    state = json.loads(state_file.read_text())
+                except (OSError, ValueError):
+                    state = {}
+                if state.get("epoch") == epoch and state.get("step", 0) >= 2:
+                    process.send_signal(signal.SIGKILL)
+                    break
+                time.sleep(0.05)
+        finally:
+            process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL, log_path.read_text()[-3000:]
+
+
+def _assert_same_exported_weights(*model_dirs):
+    import keras
+    import numpy as np
+
+    import bert_tf.model.encoder  # noqa: F401  (registers BertEncoder for load_model)
+    models = [keras.saving.load_model(str(folder / "export" / "model.keras"), compile=False)
+              for folder in model_dirs]
+    for a, b in zip(*(m.get_weights() for m in models)):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+
+
 @pytest.mark.slow
 def test_sigkill_mid_epoch_and_restart_ends_like_an_uninterrupted_run(tmp_path, minilm_path):
     """bert-finetune on the real MiniLM, shuffled and length-bucketed batches, dropout:
     killed with SIGKILL in the middle of its second epoch and started again with the same
     command, it exports the weights an uninterrupted run exports. The killed run's
     --model_dir is relative, as a user types it. ~3 min on 2 cores."""
-    import signal
-    import time
-
-    import keras
-    import numpy as np
-
     data = corpora.rotten_tomatoes("train")
     train = _write_jsonl(tmp_path / "train.jsonl",
                          [{"text": t, "label": l} for t, l in data[:160]])
@@ -209,34 +238,14 @@ def test_sigkill_mid_epoch_and_restart_ends_like_an_uninterrupted_run(tmp_path, 
                               timeout=900, env=env)
     assert straight.returncode == 0, straight.stderr[-3000:]
 
-    state_file = tmp_path / "killed" / "backup" / "state.json"
-    log = open(tmp_path / "killed.log", "w")
-    process = subprocess.Popen(command("killed"), stdout=log, stderr=log, env=env,
-                               cwd=tmp_path)
-    deadline = time.monotonic() + 600
-    try:
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                state = json.loads(state_file.read_text())
-            except (OSError, ValueError):
-                state = {}
-            if state.get("epoch") == 1 and state.get("step", 0) >= 2:  # epoch 2 of 2
-                process.send_signal(signal.SIGKILL)
-                break
-            time.sleep(0.05)
-    finally:
-        process.wait(timeout=60)
-        log.close()
-    assert process.returncode == -signal.SIGKILL, (tmp_path / "killed.log").read_text()[-3000:]
+    _sigkill_in_epoch(command("killed"), tmp_path / "killed", 1, tmp_path / "killed.log", env,
+                      cwd=tmp_path)  # epoch 2 of 2
     assert not (tmp_path / "killed" / "export").exists()
     resumed = subprocess.run(command("killed"), capture_output=True, text=True,
                              timeout=900, env=env, cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
 
-    models = [keras.saving.load_model(str(tmp_path / run / "export" / "model.keras"),
-                                      compile=False) for run in ("straight", "killed")]
-    for a, b in zip(*(m.get_weights() for m in models)):
-        np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+    _assert_same_exported_weights(tmp_path / "straight", tmp_path / "killed")
 
 
 @pytest.mark.slow
@@ -245,12 +254,6 @@ def test_sigkill_in_an_early_stopped_run_resumes_to_the_same_kept_epoch(tmp_path
     """bert-finetune with early stopping (patience 1 on validation accuracy), killed with
     SIGKILL in its second epoch and started again: it stops after the same epoch, keeps the
     same best epoch and exports the same weights as an uninterrupted run. ~1 min."""
-    import signal
-    import time
-
-    import keras
-    import numpy as np
-
     data = corpora.rotten_tomatoes("train")
     train = _write_jsonl(tmp_path / "train.jsonl",
                          [{"text": t, "label": l} for t, l in data[:96]])
@@ -273,30 +276,12 @@ def test_sigkill_in_an_early_stopped_run_resumes_to_the_same_kept_epoch(tmp_path
     assert expected["selection"]["stopped_early"], expected["selection"]
     assert expected["selection"]["epochs_run"] >= 2
 
-    state_file = tmp_path / "killed" / "backup" / "state.json"
-    log = open(tmp_path / "killed.log", "w")
-    process = subprocess.Popen(command(tmp_path / "killed"), stdout=log, stderr=log, env=env)
-    try:
-        while process.poll() is None:  # SIGKILL in the epoch early stopping ends
-            try:
-                state = json.loads(state_file.read_text())
-            except (OSError, ValueError):
-                state = {}
-            if (state.get("epoch") == expected["selection"]["epochs_run"] - 1
-                    and state.get("step", 0) >= 2):
-                process.send_signal(signal.SIGKILL)
-                break
-            time.sleep(0.05)
-    finally:
-        process.wait(timeout=60)
-        log.close()
-    assert process.returncode == -signal.SIGKILL, (tmp_path / "killed.log").read_text()[-3000:]
+    # SIGKILL in the epoch early stopping ends.
+    _sigkill_in_epoch(command(tmp_path / "killed"), tmp_path / "killed",
+                      expected["selection"]["epochs_run"] - 1, tmp_path / "killed.log", env)
     resumed = subprocess.run(command(tmp_path / "killed"), capture_output=True, text=True,
                              timeout=600, env=env)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     got = json.loads((tmp_path / "killed/export/resolved_config.json").read_text())
     assert got["selection"] == expected["selection"]
-    models = [keras.saving.load_model(str(tmp_path / run / "export" / "model.keras"),
-                                      compile=False) for run in ("straight", "killed")]
-    for a, b in zip(*(m.get_weights() for m in models)):
-        np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+    _assert_same_exported_weights(tmp_path / "straight", tmp_path / "killed")
