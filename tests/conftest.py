@@ -129,6 +129,15 @@ def conll_labels():
 
 
 @pytest.fixture(scope="session")
+def tiny_encoder(tiny_checkpoint):
+    """A TextEncoder (the checkpoint's own pooling defaults, max_seq_length 32) on the tiny
+    checkpoint: the query and passage encoder of the retrieval tests."""
+    import bert_tf
+    return _seeded(lambda: bert_tf.TextEncoder.from_pretrained(
+        tiny_checkpoint, max_seq_length=TINY_MAX_SEQ_LENGTH))
+
+
+@pytest.fixture(scope="session")
 def tiny_tagger(tiny_checkpoint, conll_labels):
     """A TokenClassifier on CoNLL-2003's tag set (max_seq_length 32), its head random."""
     import bert_tf

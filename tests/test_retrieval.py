@@ -22,13 +22,6 @@ TEXTS = ["a warm and funny film", "a dull and tedious sequel", "the cast is wond
 
 
 @pytest.fixture(scope="module")
-def tiny_encoder(tiny_checkpoint):
-    import keras
-    keras.utils.set_random_seed(0)
-    return bert_tf.TextEncoder.from_pretrained(tiny_checkpoint, max_seq_length=32)
-
-
-@pytest.fixture(scope="module")
 def tiny_index(tiny_encoder, tmp_path_factory):
     passages = [Passage(f"p{i}", f"p{i}", 0, len(t), t, f"input {i}") for i, t in enumerate(TEXTS)]
     return build_index(tiny_encoder, passages, str(tmp_path_factory.mktemp("index") / "idx"))

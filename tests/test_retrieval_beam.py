@@ -24,13 +24,6 @@ IN_PROCESS = ["--direct_running_mode=in_memory"]
 
 
 @pytest.fixture(scope="module")
-def tiny_encoder(tiny_checkpoint):
-    import keras
-    keras.utils.set_random_seed(0)
-    return bert_tf.TextEncoder.from_pretrained(tiny_checkpoint, max_seq_length=32)
-
-
-@pytest.fixture(scope="module")
 def saved_model(tiny_encoder, tmp_path_factory):
     return tiny_encoder.export(str(tmp_path_factory.mktemp("exports")), "tiny")
 
